@@ -1,0 +1,59 @@
+// The kernel contract: every hot loop of the model, implemented natively (native/, loaded by
+// src/engine/native.ts) and naively in TypeScript (src/engine/reference.ts) with identical signatures.
+// Argument order: outputs first, then inputs, then weights, then dims (B batch, T tokens, C width,
+// NH heads, HS head size, F FFN width, N rows). All matrices are row-major Float32Arrays.
+// Gradient contract (for backward kernels, added with training): parameter gradients accumulate (+=),
+// activation gradients overwrite (=) unless a kernel documents otherwise.
+
+export type F32 = Float32Array;
+
+/** 0 = quick_gelu x·σ(1.702x), 1 = exact erf gelu. */
+export type ActKind = 0 | 1;
+
+export interface Kernels {
+  /** Threads used by the kernels and by OpenBLAS. */
+  setThreads(n: number): void;
+  getThreads(): number;
+
+  /** C[M,N] = alpha·op(A)·op(B) + beta·C; op(A) is [M,K] (A stored [K,M] when transA), op(B) is [K,N] (stored [N,K] when transB). */
+  gemm(c: F32, a: F32, b: F32, M: number, N: number, K: number, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+
+  /** For i < batch: C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i], where X[i] starts at element i·strideX. */
+  gemmStridedBatched(
+    c: F32, a: F32, b: F32, batch: number, M: number, N: number, K: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number,
+    strideA: number, strideB: number, strideC: number,
+  ): void;
+
+  /** out[N,OC] = inp[N,IC]·W[OC,IC]ᵀ + bias[OC] (bias may be null). */
+  linear(out: F32, inp: F32, weight: F32, bias: F32 | null, N: number, IC: number, OC: number): void;
+
+  /** LayerNorm over the last dim C of N rows. mean / rstd [N] are written when non-null (for backward). */
+  layernorm(out: F32, mean: F32 | null, rstd: F32 | null, inp: F32, weight: F32, bias: F32, N: number, C: number, eps: number): void;
+
+  /** out[n,f] = act(inp[n,f])·mask[f] (mask null = all ones). out may alias inp. */
+  activation(out: F32, inp: F32, mask: F32 | null, N: number, F: number, kind: ActKind): void;
+
+  /**
+   * Multi-head self-attention core. qkv [B,T,3·NH·HS] holds q | k | v per token (head h at columns h·HS).
+   * out [B,T,NH·HS] = per head softmax(q·kᵀ·HS^-0.5 + masks)·v, multiplied by headMask[h].
+   * keyMask [B,T]: 1 = real token, 0 = padding (never attended to); null = none. causal: key j > query i masked.
+   * probs [B,NH,T,T] receives the softmax when non-null (for backward). A fully masked row gives zeros.
+   */
+  attention(
+    out: F32, probs: F32 | null, qkv: F32, keyMask: F32 | null, headMask: F32 | null,
+    B: number, T: number, NH: number, HS: number, causal: boolean,
+  ): void;
+
+  /** out = a + scale·b over N elements. out may alias a. */
+  residualAdd(out: F32, a: F32, b: F32, scale: number, N: number): void;
+
+  /** Each of N rows of width C divided by its L2 norm (norm floored at 1e-12); norms [N] written when non-null. */
+  l2normalize(out: F32, norms: F32 | null, inp: F32, N: number, C: number): void;
+
+  /**
+   * pixels [B,ch,H,W] → patches [B, (H/P)·(W/P), ch·P·P]; patches row-major over the grid (top-left first),
+   * each patch flattened in (channel, y, x) order, matching a Conv2d weight [C, ch, P, P].
+   */
+  im2patch(out: F32, pixels: F32, B: number, ch: number, H: number, W: number, P: number): void;
+}
