@@ -1,4 +1,5 @@
 // The Runtime: explicit context created at each entry point and passed down (threads, kernels, seed, logger).
+import { availableParallelism } from 'node:os';
 import type { Kernels } from './kernels.ts';
 
 export interface Logger {
@@ -28,5 +29,5 @@ export function resolveThreads(explicit?: number): number {
     const n = Number(env);
     if (Number.isInteger(n) && n >= 1) return n;
   }
-  return Math.max(1, (globalThis as any).navigator?.hardwareConcurrency ?? 1);
+  return Math.max(1, availableParallelism());
 }
