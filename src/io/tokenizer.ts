@@ -9,19 +9,27 @@ import {
   checkMergesAgainstVocab,
   END_OF_WORD,
   EOS_TOKEN,
-  mergesTxtText,
   readBundledBpe,
   readMergesTxt,
   readTokenizerJson,
   readVocabJson,
-  vocabJsonText,
-  writeFileAtomic,
 } from './bpe-vocab.ts';
 
-export { BOS_TOKEN, BUNDLED_BPE_PATH, type BpeVocab, EOS_TOKEN } from './bpe-vocab.ts';
+export {
+  BOS_TOKEN,
+  BUNDLED_BPE_PATH,
+  type BpeVocab,
+  EOS_TOKEN,
+  specialTokensMapJson,
+  tokenizerConfigJson,
+  tokenizerJson,
+  writeTokenizerFolder,
+  writeVocabMerges,
+} from './bpe-vocab.ts';
 
 /** Context length of every public CLIP model (= text max_position_embeddings). */
 export const CLIP_CONTEXT_LENGTH = 77;
+export { CLIP_SPLIT_PATTERN } from './bpe-vocab.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Text cleaning. OpenAI: ftfy.fix_text → html.unescape ×2 → strip → \s+ → " " → strip → lower().
@@ -37,8 +45,6 @@ const PRE_TOKEN = new RegExp(
   `<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|\\p{L}+|\\p{N}|[^${WS}\\p{L}\\p{N}]+`,
   'giu',
 );
-/** The same pattern as HF's CLIPConverter writes it into tokenizer.json (no special-token literals). */
-export const CLIP_SPLIT_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
 
 // Named references: a common subset of HTML5's table. `true` = also accepted without ';' (HTML5 legacy names).
 const NAMED: Record<string, [string, boolean]> = {};
@@ -374,7 +380,7 @@ export class ClipTokenizer {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Folder loading and writing (HF checkpoint layout).
+// Folder loading (HF checkpoint layout). Writers live in bpe-vocab.ts and are re-exported above.
 // ---------------------------------------------------------------------------------------------
 
 export interface LoadTokenizerOptions {
@@ -425,93 +431,4 @@ export function loadTokenizerFromFolder(dir: string, options: LoadTokenizerOptio
     `${dir}: no tokenizer found. Looked for tokenizer.json, or vocab.json + merges.txt (missing: ${missing}). ` +
       'Copy them from the original checkpoint, or save the model again with mope-clip.',
   );
-}
-
-/** Writes vocab.json and merges.txt (HF slow-tokenizer files) atomically; returns the paths written. */
-export function writeVocabMerges(tok: ClipTokenizer, dir: string): string[] {
-  const vocabPath = join(dir, 'vocab.json');
-  const mergesPath = join(dir, 'merges.txt');
-  writeFileAtomic(vocabPath, vocabJsonText(tok.vocabEntries()));
-  writeFileAtomic(mergesPath, mergesTxtText(tok.merges));
-  return [vocabPath, mergesPath];
-}
-
-/** The HF fast tokenizer.json object CLIPConverter produces (what transformers.js reads). */
-export function tokenizerJson(tok: ClipTokenizer): Record<string, unknown> {
-  const added = (id: number, content: string) => ({
-    id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true,
-  });
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [added(tok.bosId, BOS_TOKEN), added(tok.eosId, EOS_TOKEN)],
-    normalizer: {
-      type: 'Sequence',
-      normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }, { type: 'Lowercase' }],
-    },
-    pre_tokenizer: {
-      type: 'Sequence',
-      pretokenizers: [
-        { type: 'Split', pattern: { Regex: CLIP_SPLIT_PATTERN }, behavior: 'Removed', invert: true },
-        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-      ],
-    },
-    post_processor: {
-      type: 'RobertaProcessing',
-      sep: [EOS_TOKEN, tok.eosId],
-      cls: [BOS_TOKEN, tok.bosId],
-      trim_offsets: false,
-      add_prefix_space: false,
-    },
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: EOS_TOKEN,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: END_OF_WORD,
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab: Object.fromEntries(tok.vocabEntries()),
-      merges: tok.merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
-}
-
-/** tokenizer_config.json; model_max_length must be present or transformers.js never truncates. */
-export function tokenizerConfigJson(tok?: ClipTokenizer): Record<string, unknown> {
-  return {
-    tokenizer_class: 'CLIPTokenizer',
-    model_max_length: tok?.contextLength ?? CLIP_CONTEXT_LENGTH,
-    bos_token: BOS_TOKEN,
-    eos_token: EOS_TOKEN,
-    unk_token: EOS_TOKEN,
-    pad_token: EOS_TOKEN,
-    add_prefix_space: false,
-    do_lower_case: true,
-    errors: 'replace',
-    clean_up_tokenization_spaces: false,
-  };
-}
-
-/** special_tokens_map.json as HF writes it for CLIP. */
-export function specialTokensMapJson(): Record<string, string> {
-  return { bos_token: BOS_TOKEN, eos_token: EOS_TOKEN, unk_token: EOS_TOKEN, pad_token: EOS_TOKEN };
-}
-
-/** Writes every tokenizer file of an HF checkpoint folder atomically; returns the paths written. */
-export function writeTokenizerFolder(tok: ClipTokenizer, dir: string): string[] {
-  const written = writeVocabMerges(tok, dir);
-  const files: Array<[string, unknown]> = [
-    ['tokenizer.json', tokenizerJson(tok)],
-    ['tokenizer_config.json', tokenizerConfigJson(tok)],
-    ['special_tokens_map.json', specialTokensMapJson()],
-  ];
-  for (const [name, obj] of files) {
-    const path = join(dir, name);
-    writeFileAtomic(path, JSON.stringify(obj, null, name === 'tokenizer.json' ? undefined : 2) + '\n');
-    written.push(path);
-  }
-  return written;
 }
