@@ -61,6 +61,8 @@ export interface ScoreOptions {
   naive?: boolean;
   /** Called as soon as a module is scored (used for incremental, resumable output). */
   onModule?: (s: ModuleScore, cost: ScoreCost) => void;
+  /** Called once with Z / loss of the unmasked model, before any module is scored. */
+  onBase?: (base: ObjectiveValue) => void;
   /** Called after the base pass and after each module. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -222,6 +224,7 @@ export function scoreMope(rt: Runtime, model: ClipModel, cal: Calibration, modul
   const baseTxt = towerEmbeds(rt, model, inp.texts);
   cost.layer_forwards += Lv + Lt;
   const base = inp.evaluate(baseImg, baseTxt);
+  opts.onBase?.(base);
   opts.onProgress?.(0, total);
 
   const record = (m: ModuleRef, v: ObjectiveValue): void => {

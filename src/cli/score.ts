@@ -1,0 +1,132 @@
+// `mope-clip score`: module importance (MoPE, magnitude, random) into scores.json, resumable and shardable;
+// `mope-clip score merge A.json B.json … --out all.json` combines shards. Dims: see src/prune/modules.ts.
+import type { Command } from 'commander';
+import { ConfigError } from '../errors.ts';
+import { loadCheckpoint } from '../io/checkpoint.ts';
+import { Progress } from '../data/loader.ts';
+import { loadCalibration } from '../prune/calibration.ts';
+import { parseGranularity, parseShard, parseTowers } from '../prune/modules.ts';
+import { parseTask } from '../prune/objective.ts';
+import { runScore } from '../prune/score-run.ts';
+import { mergeScores, readScoresFile, type Metric, type ScoresFile } from '../prune/scores-file.ts';
+import { writeJsonAtomic } from '../io/atomic.ts';
+import { emitJson, makeRuntime, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+
+interface ScoreFlags {
+  model?: string;
+  data?: string;
+  zeroshotData?: string;
+  task?: string;
+  tower: string;
+  granularity: string;
+  ffnGroupSize: string;
+  metric: string;
+  seed?: string;
+  limit?: string;
+  out?: string;
+  resume?: boolean;
+  shard?: string;
+  batch: string;
+  variants: string;
+  threads?: string;
+  templates?: string;
+}
+
+function parseMetric(s: string): Metric {
+  if (s === 'mope' || s === 'magnitude' || s === 'random') return s;
+  throw new ConfigError(`--metric expects mope, magnitude or random, found "${s}"`);
+}
+
+/** A short summary of a scores file for stdout. */
+function summary(f: ScoresFile, out: string) {
+  return {
+    out,
+    metric: f.metric,
+    task: f.task,
+    base: f.base,
+    modules: f.modules.length,
+    expected_modules: f.expected_modules,
+    complete: f.complete,
+    shard: f.shard,
+    cost: f.cost,
+    speedup_vs_naive: f.cost.layer_forwards > 0 ? f.cost.naive_layer_forwards / f.cost.layer_forwards : null,
+  };
+}
+
+async function scoreAction(o: ScoreFlags): Promise<void> {
+  if (!o.model) throw new ConfigError('score needs --model DIR');
+  if (!o.out) throw new ConfigError('score needs --out scores.json');
+  const metric = parseMetric(o.metric);
+  const towers = parseTowers(o.tower);
+  const kinds = parseGranularity(o.granularity);
+  const ffnGroupSize = parsePositiveInt(o.ffnGroupSize, '--ffn-group-size');
+  const shard = o.shard === undefined ? null : parseShard(o.shard);
+  const limit = o.limit === undefined ? null : parsePositiveInt(o.limit, '--limit');
+  const seed = o.seed === undefined ? 0 : parseNonNegativeInt(o.seed, '--seed');
+  const batch = parsePositiveInt(o.batch, '--batch');
+  const variants = parsePositiveInt(o.variants, '--variants');
+  const task = o.task === undefined ? null : parseTask(o.task);
+  if (metric === 'mope') {
+    if (task === null) throw new ConfigError('--metric mope needs --task retrieval|zeroshot|both');
+    if (o.data === undefined && !(task === 'zeroshot' && o.zeroshotData !== undefined)) throw new ConfigError(`--task ${task} needs --data SPEC`);
+    if (task === 'both' && o.zeroshotData === undefined) throw new ConfigError('--task both needs --zeroshot-data SPEC for the classes (and --data for the pairs)');
+  }
+  const rt = makeRuntime({ threads: o.threads, seed });
+  const model = loadCheckpoint(o.model);
+  const cal = metric === 'mope'
+    ? await loadCalibration(model, {
+      modelDir: o.model, task: task!, data: o.data, zeroshotData: o.zeroshotData, limit: limit ?? undefined, seed, batch, templates: o.templates,
+    })
+    : null;
+  let bar: Progress | undefined;
+  let shown = 0;
+  const file = runScore(rt, model, cal, {
+    out: o.out, modelPath: o.model, data: o.data ?? null, zeroshotData: o.zeroshotData ?? null, limit, task, metric, seed,
+    towers, kinds, ffnGroupSize, shard, resume: Boolean(o.resume), batch, variants,
+    onProgress: (done, total) => {
+      bar ??= new Progress(total, `score ${metric}`, process.stderr, { delayMs: 0 });
+      if (done > shown) bar.tick(done - shown);
+      shown = Math.max(shown, done);
+    },
+  });
+  bar?.finish();
+  emitJson(summary(file, o.out));
+}
+
+function mergeAction(files: string[], o: { out?: string }): void {
+  if (!o.out) throw new ConfigError('score merge needs --out all.json');
+  const merged = mergeScores(files.map((name) => ({ name, file: readScoresFile(name) })));
+  writeJsonAtomic(o.out, merged);
+  if (!merged.complete) process.stderr.write(`warning: ${o.out} is incomplete: some shards are missing or unfinished\n`);
+  emitJson(summary(merged, o.out));
+}
+
+export function register(program: Command): void {
+  const score = program
+    .command('score')
+    .description('Score modules (heads, FFN groups, layers) by MoPE = Z(model) − Z(model without the module), or a baseline criterion')
+    .option('--model <dir>', 'checkpoint folder')
+    .option('--data <spec>', 'calibration image-text pairs (retrieval) or labelled images (zeroshot)')
+    .option('--zeroshot-data <spec>', 'labelled images for --task both (classes from the data set)')
+    .option('--task <task>', 'retrieval | zeroshot | both')
+    .option('--tower <tower>', 'vision | text | both', 'vision')
+    .option('--granularity <list>', 'comma list of heads, ffn, layers', 'heads,ffn,layers')
+    .option('--ffn-group-size <n>', 'FFN neurons per group', '64')
+    .option('--metric <metric>', 'mope | magnitude | random', 'mope')
+    .option('--seed <s>', 'seed for --limit subsets and the random metric')
+    .option('--limit <n>', 'use a deterministic subset of N calibration items')
+    .option('--out <file>', 'scores.json to write (updated after every module)')
+    .option('--resume', 'continue an interrupted run in --out; finished modules are not redone')
+    .option('--shard <I/N>', 'score only shard I of N (1 ≤ I ≤ N); merge the shards with `score merge`')
+    .option('--batch <n>', 'items per forward pass', '32')
+    .option('--variants <k>', 'masked variants of one layer stacked into one batch', '1')
+    .option('--templates <name|file>', 'zero-shot prompt templates: openai-7 (default), openai-80 or a file')
+    .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
+    .action(async (o: ScoreFlags) => scoreAction(o));
+  score
+    .command('merge')
+    .description('Combine shard score files of one run; refuses files from other models, data or tasks')
+    .argument('<files...>', 'shard scores files')
+    .option('--out <file>', 'merged scores.json')
+    .action((files: string[], o: { out?: string }) => mergeAction(files, o));
+}
