@@ -1,0 +1,73 @@
+// `mope-clip bench --mode infer`: images/s and texts/s (77 tokens) of a standard geometry with random weights.
+// The last line of output is JSON {"images_per_s", "texts_per_s", ...}; `npm run bench` puts PyTorch's figures beside it.
+import type { Command } from 'commander';
+import { ConfigError } from '../errors.ts';
+import { makeRuntime, parsePositiveInt } from './common.ts';
+import { GEOMETRIES, initClipModel, type GeometryName } from '../model/init.ts';
+import { textForward, visionForward } from '../model/forward.ts';
+import type { Runtime } from '../engine/runtime.ts';
+import type { ClipModel } from '../model/types.ts';
+import { Rng } from '../model/rng.ts';
+
+export interface InferBench {
+  geometry: string;
+  batch: number;
+  threads: number;
+  images_per_s: number;
+  texts_per_s: number;
+}
+
+/** Best-of-`iters` timing of one call after a warm-up call. */
+function timeIt(fn: () => void, iters: number): number {
+  fn();
+  let best = Infinity;
+  for (let i = 0; i < iters; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return best;
+}
+
+export function benchInfer(rt: Runtime, model: ClipModel, batch: number, iters: number): { images_per_s: number; texts_per_s: number } {
+  const c = model.config;
+  const rng = new Rng(rt.seed);
+  const S = c.vision.imageSize;
+  const pixels = new Float32Array(batch * c.vision.channels * S * S);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = rng.normal();
+  const T = c.text.maxPositions;
+  const ids = new Int32Array(batch * T);
+  for (let b = 0; b < batch; b++) {
+    ids[b * T] = 49406 % c.text.vocabSize;
+    for (let t = 1; t < T - 1; t++) ids[b * T + t] = Math.floor(rng.uniform() * Math.min(49406, c.text.vocabSize));
+    ids[b * T + T - 1] = c.text.eosTokenId;
+  }
+  const secImg = timeIt(() => visionForward(rt, model, pixels, batch), iters);
+  const secTxt = timeIt(() => textForward(rt, model, ids, batch, T), iters);
+  return { images_per_s: batch / secImg, texts_per_s: batch / secTxt };
+}
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('Measure inference speed on random weights of a standard CLIP geometry (texts at 77 tokens). The last output line is JSON.')
+    .option('--geometry <name>', `one of ${Object.keys(GEOMETRIES).join(', ')}`, 'vit-b-32')
+    .option('--batch <n>', 'batch size', '32')
+    .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
+    .option('--mode <mode>', 'infer (deploy mode arrives with ONNX export)', 'infer')
+    .option('--iters <n>', 'timed repetitions after one warm-up (best is reported)', '2')
+    .option('--json', 'print only the JSON line')
+    .action((o) => {
+      if (o.mode !== 'infer') throw new ConfigError(`--mode: expected "infer", found "${o.mode}".`);
+      if (!(o.geometry in GEOMETRIES)) throw new ConfigError(`--geometry: expected one of ${Object.keys(GEOMETRIES).join(', ')}, found "${o.geometry}".`);
+      const rt = makeRuntime(o);
+      const batch = parsePositiveInt(o.batch, '--batch');
+      const model = initClipModel(o.geometry as GeometryName, 0);
+      const r = benchInfer(rt, model, batch, parsePositiveInt(o.iters, '--iters'));
+      const out: InferBench = { geometry: o.geometry, batch, threads: rt.threads, ...r };
+      if (!o.json) {
+        process.stdout.write(`${o.geometry}, batch ${batch}, ${rt.threads} threads, fp32: ${r.images_per_s.toFixed(2)} images/s, ${r.texts_per_s.toFixed(2)} texts/s (77 tokens)\n`);
+      }
+      process.stdout.write(JSON.stringify(out) + '\n');
+    });
+}

@@ -1,0 +1,57 @@
+// `mope-clip embed`: projected text and image features (HF get_text_features / get_image_features) as JSON.
+import type { Command } from 'commander';
+import { collect, emitJson, makeRuntime, parsePositiveInt } from './common.ts';
+import { openModelFolder } from '../io/model-folder.ts';
+import { readTextsFile } from '../io/texts.ts';
+import { preprocessImage } from '../io/preprocess.ts';
+import { encodeImages, encodeTexts, normalizeRows } from '../model/encode.ts';
+
+function rows(x: Float32Array, n: number, e: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < n; i++) out.push(Array.from(x.subarray(i * e, (i + 1) * e)));
+  return out;
+}
+
+export function register(program: Command): void {
+  program
+    .command('embed')
+    .description('Embed texts and images with a CLIP checkpoint; writes {"input_ids", "text_embeds", "image_embeds"}, one row per input in argument order.')
+    .requiredOption('--model <dir>', 'checkpoint folder (config.json, model.safetensors, tokenizer, preprocessor_config.json)')
+    .option('--text <text>', 'a text to embed (repeatable)', collect, [])
+    .option('--texts-file <file>', 'texts to embed: a JSON array of strings, or a .txt with one text per line')
+    .option('--image <path>', 'an image file to embed (repeatable; JPEG, PNG, WebP, GIF)', collect, [])
+    .option('--out <file>', 'write the JSON here (atomically) instead of stdout')
+    .option('--normalize', 'L2-normalise the embeddings (default: raw projected features)')
+    .option('--batch <n>', 'batch size', '32')
+    .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
+    .action(async (o) => {
+      const rt = makeRuntime(o);
+      const folder = openModelFolder(o.model);
+      const texts: string[] = [...o.text, ...(o.textsFile ? readTextsFile(o.textsFile) : [])];
+      const batch = parsePositiveInt(o.batch, '--batch');
+      const E = folder.model.config.projectionDim;
+      const result: { input_ids: number[][]; text_embeds: number[][]; image_embeds: number[][] } = {
+        input_ids: [], text_embeds: [], image_embeds: [],
+      };
+      if (texts.length > 0) {
+        const tok = folder.tokenizer();
+        const ids = texts.map((t) => tok.encode(t));
+        let emb = encodeTexts(rt, folder.model, ids, { batch });
+        if (o.normalize) emb = normalizeRows(rt, emb, ids.length, E);
+        result.input_ids = ids;
+        result.text_embeds = rows(emb, ids.length, E);
+      }
+      if (o.image.length > 0) {
+        const cfg = await folder.preprocessor();
+        const paths: string[] = o.image;
+        const first = await preprocessImage(paths[0]!, cfg);
+        const pixels = new Float32Array(first.length * paths.length);
+        pixels.set(first, 0);
+        for (let i = 1; i < paths.length; i++) await preprocessImage(paths[i]!, cfg, pixels.subarray(i * first.length, (i + 1) * first.length));
+        let emb = encodeImages(rt, folder.model, pixels, paths.length, { batch });
+        if (o.normalize) emb = normalizeRows(rt, emb, paths.length, E);
+        result.image_embeds = rows(emb, paths.length, E);
+      }
+      emitJson(result, o.out);
+    });
+}
