@@ -29,6 +29,8 @@ export interface PairsDataset {
   spec: string;
   size: number;
   get(i: number): PairItem;
+  /** Set when --limit took a subset (for reports and cache keys). */
+  subset?: { limit: number; seed: number };
 }
 
 export interface ClassificationDataset {
@@ -37,6 +39,7 @@ export interface ClassificationDataset {
   classnames: string[];
   size: number;
   get(i: number): ClassItem;
+  subset?: { limit: number; seed: number };
 }
 
 export type Dataset = PairsDataset | ClassificationDataset;
@@ -118,7 +121,7 @@ export function subsetDataset<D extends Dataset>(ds: D, indices: number[]): D {
 /** Applies --limit / --seed to a data set (identity when no limit). */
 export function limitDataset<D extends Dataset>(ds: D, limit?: number, seed = 0): D {
   if (limit === undefined || limit >= ds.size) return ds;
-  return subsetDataset(ds, subsetIndices(ds.size, limit, seed));
+  return { ...subsetDataset(ds, subsetIndices(ds.size, limit, seed)), subset: { limit, seed } };
 }
 
 // ---------------------------------------------------------------------------------------------

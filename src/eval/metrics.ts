@@ -56,7 +56,21 @@ export function retrievalRecall(
   scores: Float32Array | Float64Array, captionImage: ArrayLike<number>, NT: number, NI: number, ks: number[] = [1, 5, 10],
 ): RetrievalMetrics {
   if (scores.length !== NT * NI) throw new RangeError(`retrievalRecall: scores has ${scores.length} values, expected NT·NI = ${NT}·${NI}`);
+  return retrievalRecallBlocked((t0, t1) => scores.subarray(t0 * NI, t1 * NI), captionImage, NT, NI, ks, Math.max(NT, 1));
+}
+
+/**
+ * retrievalRecall with the score matrix supplied in blocks of caption rows, so that it never has to exist
+ * whole (25k captions × 5k images would be 500 MB): rows(t0, t1) returns scores [t1 − t0, NI]. Each block
+ * is requested twice (first to find every image's best positive caption, then to rank), so rows() must be
+ * deterministic.
+ */
+export function retrievalRecallBlocked(
+  rows: (t0: number, t1: number) => Float32Array | Float64Array,
+  captionImage: ArrayLike<number>, NT: number, NI: number, ks: number[] = [1, 5, 10], block = 1024,
+): RetrievalMetrics {
   if (captionImage.length !== NT) throw new RangeError(`retrievalRecall: captionImage has ${captionImage.length} entries, expected ${NT}`);
+  for (const k of ks) if (!Number.isInteger(k) || k < 1) throw new RangeError(`retrievalRecall: K must be a positive integer, got ${k}`);
   const nCaps = new Int32Array(NI);
   for (let t = 0; t < NT; t++) {
     const i = captionImage[t];
@@ -64,37 +78,59 @@ export function retrievalRecall(
     nCaps[i]++;
   }
   for (let i = 0; i < NI; i++) if (nCaps[i] === 0) throw new RangeError(`retrievalRecall: image ${i} has no caption`);
+  const getBlock = (t0: number, t1: number) => {
+    const b = rows(t0, t1);
+    if (b.length !== (t1 - t0) * NI) throw new RangeError(`retrievalRecall: rows(${t0}, ${t1}) gave ${b.length} values, expected ${(t1 - t0) * NI}`);
+    return b;
+  };
 
-  // text → image: the rank of the caption's own image in its row.
+  // Pass 1 — text → image ranks, and for image → text each image's best positive: the caption of the
+  // image with the highest score, the lowest caption index among equal scores (NaN lowest of all).
   const imgRanks = new Int32Array(NT);
-  for (let t = 0; t < NT; t++) imgRanks[t] = rankOf(scores.subarray(t * NI, (t + 1) * NI), captionImage[t]);
-
-  // image → text: the best-ranked positive is the positive with the highest score (lowest index on ties);
-  // its rank in the column is the query's rank.
-  const txtRanks = new Int32Array(NI);
   const best = new Int32Array(NI).fill(-1);
-  for (let t = 0; t < NT; t++) {
-    const i = captionImage[t];
-    const b = best[i];
-    if (b < 0) { best[i] = t; continue; }
-    const sb = scores[b * NI + i], st = scores[t * NI + i];
-    if (st > sb || (Number.isNaN(sb) && !Number.isNaN(st))) best[i] = t; // t > b, so equal keeps b
+  const bestScore = new Float64Array(NI);
+  for (let t0 = 0; t0 < NT; t0 += block) {
+    const t1 = Math.min(NT, t0 + block);
+    const b = getBlock(t0, t1);
+    for (let t = t0; t < t1; t++) {
+      const row = b.subarray((t - t0) * NI, (t - t0 + 1) * NI);
+      const i = captionImage[t];
+      imgRanks[t] = rankOf(row, i);
+      const s = row[i];
+      if (best[i] < 0 || s > bestScore[i] || (Number.isNaN(bestScore[i]) && !Number.isNaN(s))) {
+        best[i] = t;
+        bestScore[i] = s;
+      }
+    }
   }
-  const col = new Float64Array(NT);
-  for (let i = 0; i < NI; i++) {
-    for (let t = 0; t < NT; t++) col[t] = scores[t * NI + i];
-    txtRanks[i] = rankOf(col, best[i]);
+  // Pass 2 — image → text: rank of the best positive within its image's column, counted block by block.
+  const txtRanks = new Int32Array(NI);
+  for (let t0 = 0; t0 < NT; t0 += block) {
+    const t1 = Math.min(NT, t0 + block);
+    const b = getBlock(t0, t1);
+    for (let i = 0; i < NI; i++) {
+      const bt = best[i], bs = bestScore[i];
+      let r = 0;
+      if (Number.isNaN(bs)) {
+        for (let t = t0; t < t1; t++) if (!Number.isNaN(b[(t - t0) * NI + i]) || t < bt) r++;
+      } else {
+        for (let t = t0; t < t1; t++) {
+          const v = b[(t - t0) * NI + i];
+          if (v > bs || (v === bs && t < bt)) r++;
+        }
+      }
+      txtRanks[i] += r;
+    }
   }
 
   const imageRetrieval: Record<number, number> = {};
   const textRetrieval: Record<number, number> = {};
   for (const k of ks) {
-    if (!Number.isInteger(k) || k < 1) throw new RangeError(`retrievalRecall: K must be a positive integer, got ${k}`);
     let hits = 0;
-    for (let t = 0; t < NT; t++) if (imgRanks[t] < Math.min(k, NI)) hits++;
+    for (let t = 0; t < NT; t++) if (imgRanks[t] < k) hits++;
     imageRetrieval[k] = NT > 0 ? hits / NT : 0;
     hits = 0;
-    for (let i = 0; i < NI; i++) if (txtRanks[i] < Math.min(k, NT)) hits++;
+    for (let i = 0; i < NI; i++) if (txtRanks[i] < k) hits++;
     textRetrieval[k] = NI > 0 ? hits / NI : 0;
   }
   return { imageRetrieval, textRetrieval };
