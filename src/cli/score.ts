@@ -128,5 +128,6 @@ export function register(program: Command): void {
     .description('Combine shard score files of one run; refuses files from other models, data or tasks')
     .argument('<files...>', 'shard scores files')
     .option('--out <file>', 'merged scores.json')
-    .action((files: string[], o: { out?: string }) => mergeAction(files, o));
+    // commander hands a trailing --out to the parent `score` command when both define it; take it from there.
+    .action((files: string[], o: { out?: string }, cmd: Command) => mergeAction(files, { out: o.out ?? (cmd.parent?.opts() as { out?: string }).out }));
 }
