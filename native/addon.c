@@ -1,0 +1,394 @@
+/* addon.c — the only N-API glue: checks argument counts, types (Float32Array / null / number / boolean),
+ * dims and array lengths, throws TypeError / RangeError naming the kernel and argument, then calls the
+ * plain C kernels. Dims as in src/engine/kernels.ts: M N K, B T C NH HS F, N rows, IC OC, ch H W P. */
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <node_api.h>
+#include "mope.h"
+
+#define MAX_ARGS 16
+
+typedef struct {
+  napi_env env;
+  const char *kernel;
+  size_t argc;
+  napi_value argv[MAX_ARGS];
+  int failed; /* an exception is pending: every later check is a no-op and the kernel is not run */
+} Call;
+
+typedef struct {
+  float *data;
+  size_t len;
+} F32;
+
+static void throw_fmt(Call *c, int range, const char *fmt, ...) {
+  if (c->failed) return;
+  char msg[512];
+  int k = snprintf(msg, sizeof msg, "%s: ", c->kernel);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
+  va_end(ap);
+  if (range) napi_throw_range_error(c->env, NULL, msg);
+  else napi_throw_type_error(c->env, NULL, msg);
+  c->failed = 1;
+}
+
+static int begin(Call *c, napi_env env, napi_callback_info info, const char *kernel, size_t want) {
+  c->env = env;
+  c->kernel = kernel;
+  c->failed = 0;
+  c->argc = MAX_ARGS;
+  if (napi_get_cb_info(env, info, &c->argc, c->argv, NULL, NULL) != napi_ok) {
+    throw_fmt(c, 0, "could not read arguments");
+    return 0;
+  }
+  if (c->argc != want) throw_fmt(c, 0, "expected %zu arguments, got %zu", want, c->argc);
+  return !c->failed;
+}
+
+static napi_valuetype type_of(Call *c, size_t i) {
+  napi_valuetype t = napi_undefined;
+  napi_typeof(c->env, c->argv[i], &t);
+  return t;
+}
+
+/* Float32Array argument i; nullable accepts null (and undefined) as "absent" (data NULL). */
+static F32 arg_f32(Call *c, size_t i, const char *name, int nullable) {
+  F32 r = {NULL, 0};
+  if (c->failed) return r;
+  napi_valuetype t = type_of(c, i);
+  if (nullable && (t == napi_null || t == napi_undefined)) return r;
+  bool is_ta = false;
+  napi_is_typedarray(c->env, c->argv[i], &is_ta);
+  napi_typedarray_type tt = napi_int8_array;
+  void *data = NULL;
+  size_t len = 0;
+  if (is_ta) napi_get_typedarray_info(c->env, c->argv[i], &tt, &len, &data, NULL, NULL);
+  if (!is_ta || tt != napi_float32_array) {
+    throw_fmt(c, 0, "%s must be a Float32Array%s", name, nullable ? " or null" : "");
+    return r;
+  }
+  r.data = (float *)data;
+  r.len = len;
+  return r;
+}
+
+static double arg_num(Call *c, size_t i, const char *name) {
+  double v = 0.0;
+  if (c->failed) return v;
+  if (type_of(c, i) != napi_number) {
+    throw_fmt(c, 0, "%s must be a number", name);
+    return v;
+  }
+  napi_get_value_double(c->env, c->argv[i], &v);
+  if (!isfinite(v)) throw_fmt(c, 1, "%s must be finite, got %g", name, v);
+  return v;
+}
+
+/* A dimension or stride: a non-negative integer that fits in a C int. */
+static int arg_dim(Call *c, size_t i, const char *name) {
+  double v = arg_num(c, i, name);
+  if (c->failed) return 0;
+  if (v < 0 || v != floor(v) || v > INT_MAX) {
+    throw_fmt(c, 1, "%s must be a non-negative integer below 2^31, got %g", name, v);
+    return 0;
+  }
+  return (int)v;
+}
+
+static int arg_bool(Call *c, size_t i, const char *name) {
+  bool v = false;
+  if (c->failed) return 0;
+  if (type_of(c, i) != napi_boolean) {
+    throw_fmt(c, 0, "%s must be a boolean", name);
+    return 0;
+  }
+  napi_get_value_bool(c->env, c->argv[i], &v);
+  return v;
+}
+
+/* Product of dims, as a size; RangeError on overflow past 2^53 (no JS array is that long anyway). */
+static int64_t prod(Call *c, int n, ...) {
+  va_list ap;
+  va_start(ap, n);
+  int64_t r = 1;
+  for (int k = 0; k < n; k++) {
+    int64_t d = va_arg(ap, int64_t);
+    if (!c->failed && d != 0 && r > ((int64_t)1 << 53) / d) throw_fmt(c, 1, "dimensions are too large");
+    r *= d;
+  }
+  va_end(ap);
+  return c->failed ? 0 : r;
+}
+#define P2(c, a, b) prod(c, 2, (int64_t)(a), (int64_t)(b))
+#define P3(c, a, b, d) prod(c, 3, (int64_t)(a), (int64_t)(b), (int64_t)(d))
+#define P4(c, a, b, d, e) prod(c, 4, (int64_t)(a), (int64_t)(b), (int64_t)(d), (int64_t)(e))
+
+/* Arrays may be longer than needed (views into a bigger buffer are fine), never shorter. */
+static void need(Call *c, F32 x, const char *name, int64_t want, const char *expr) {
+  if (c->failed) return;
+  if ((int64_t)x.len < want)
+    throw_fmt(c, 1, "%s has %zu elements, expected %s = %lld", name, x.len, expr, (long long)want);
+}
+static void need_opt(Call *c, F32 x, const char *name, int64_t want, const char *expr) {
+  if (x.data) need(c, x, name, want, expr);
+}
+
+/* Outputs written by a kernel must not share memory with its other arguments (except where documented). */
+static void no_overlap(Call *c, F32 x, int64_t nx, const char *xn, F32 y, int64_t ny, const char *yn) {
+  if (c->failed || !x.data || !y.data || nx <= 0 || ny <= 0) return;
+  const char *x0 = (const char *)x.data, *x1 = x0 + nx * 4, *y0 = (const char *)y.data, *y1 = y0 + ny * 4;
+  if (x0 < y1 && y0 < x1) throw_fmt(c, 1, "%s overlaps %s in memory; use separate buffers", xn, yn);
+}
+/* Elementwise kernels allow exact aliasing but not a shifted overlap. */
+static void same_or_disjoint(Call *c, F32 x, int64_t n, const char *xn, F32 y, const char *yn) {
+  if (x.data != y.data) no_overlap(c, x, n, xn, y, n, yn);
+}
+
+static napi_value undef(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+
+static napi_value js_set_threads(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "setThreads", 1)) return NULL;
+  int n = arg_dim(&c, 0, "n");
+  if (!c.failed && (n < 1 || n > 1024)) throw_fmt(&c, 1, "n must be between 1 and 1024, got %d", n);
+  if (c.failed) return NULL;
+  mope_set_threads(n);
+  return undef(env);
+}
+
+static napi_value js_get_threads(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "getThreads", 0)) return NULL;
+  napi_value r;
+  napi_create_int32(env, mope_get_threads(), &r);
+  return r;
+}
+
+/* gemm(c, a, b, M, N, K, transA, transB, alpha, beta) */
+static napi_value js_gemm(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "gemm", 10)) return NULL;
+  F32 C = arg_f32(&c, 0, "c", 0), A = arg_f32(&c, 1, "a", 0), Bm = arg_f32(&c, 2, "b", 0);
+  int M = arg_dim(&c, 3, "M"), N = arg_dim(&c, 4, "N"), K = arg_dim(&c, 5, "K");
+  int tA = arg_bool(&c, 6, "transA"), tB = arg_bool(&c, 7, "transB");
+  float alpha = (float)arg_num(&c, 8, "alpha"), beta = (float)arg_num(&c, 9, "beta");
+  int64_t nc = P2(&c, M, N), na = P2(&c, M, K), nb = P2(&c, K, N);
+  need(&c, C, "c", nc, "M*N");
+  need(&c, A, "a", na, "M*K");
+  need(&c, Bm, "b", nb, "K*N");
+  no_overlap(&c, C, nc, "c", A, na, "a");
+  no_overlap(&c, C, nc, "c", Bm, nb, "b");
+  if (c.failed) return NULL;
+  mope_gemm_f32(C.data, A.data, Bm.data, M, N, K, tA, tB, alpha, beta, tA ? M : K, tB ? K : N, N);
+  return undef(env);
+}
+
+/* gemmStridedBatched(c, a, b, batch, M, N, K, transA, transB, alpha, beta, strideA, strideB, strideC) */
+static napi_value js_gemm_strided_batched(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "gemmStridedBatched", 14)) return NULL;
+  F32 C = arg_f32(&c, 0, "c", 0), A = arg_f32(&c, 1, "a", 0), Bm = arg_f32(&c, 2, "b", 0);
+  int batch = arg_dim(&c, 3, "batch"), M = arg_dim(&c, 4, "M"), N = arg_dim(&c, 5, "N"), K = arg_dim(&c, 6, "K");
+  int tA = arg_bool(&c, 7, "transA"), tB = arg_bool(&c, 8, "transB");
+  float alpha = (float)arg_num(&c, 9, "alpha"), beta = (float)arg_num(&c, 10, "beta");
+  int64_t sA = arg_dim(&c, 11, "strideA"), sB = arg_dim(&c, 12, "strideB"), sC = arg_dim(&c, 13, "strideC");
+  int64_t nc = P2(&c, M, N), na = P2(&c, M, K), nb = P2(&c, K, N);
+  if (!c.failed && batch > 1 && nc > 0 && sC < nc)
+    throw_fmt(&c, 1, "strideC is %lld, expected at least M*N = %lld so outputs do not overlap", (long long)sC,
+              (long long)nc);
+  if (!c.failed && batch > 0) {
+    int64_t tc = P2(&c, batch - 1, sC) + nc, ta = P2(&c, batch - 1, sA) + na, tb = P2(&c, batch - 1, sB) + nb;
+    if (M > 0 && N > 0) {
+      need(&c, C, "c", tc, "(batch-1)*strideC + M*N");
+      need(&c, A, "a", K > 0 ? ta : 0, "(batch-1)*strideA + M*K");
+      need(&c, Bm, "b", K > 0 ? tb : 0, "(batch-1)*strideB + K*N");
+      no_overlap(&c, C, tc, "c", A, ta, "a");
+      no_overlap(&c, C, tc, "c", Bm, tb, "b");
+    }
+  }
+  if (c.failed) return NULL;
+  mope_gemm_strided_batched_f32(C.data, A.data, Bm.data, batch, M, N, K, tA, tB, alpha, beta, sA, sB, sC);
+  return undef(env);
+}
+
+/* linear(out, inp, weight, bias, N, IC, OC) */
+static napi_value js_linear(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "linear", 7)) return NULL;
+  F32 out = arg_f32(&c, 0, "out", 0), inp = arg_f32(&c, 1, "inp", 0), w = arg_f32(&c, 2, "weight", 0),
+      bias = arg_f32(&c, 3, "bias", 1);
+  int N = arg_dim(&c, 4, "N"), IC = arg_dim(&c, 5, "IC"), OC = arg_dim(&c, 6, "OC");
+  int64_t no = P2(&c, N, OC), ni = P2(&c, N, IC), nw = P2(&c, OC, IC);
+  need(&c, out, "out", no, "N*OC");
+  need(&c, inp, "inp", ni, "N*IC");
+  need(&c, w, "weight", nw, "OC*IC");
+  need_opt(&c, bias, "bias", OC, "OC");
+  no_overlap(&c, out, no, "out", inp, ni, "inp");
+  no_overlap(&c, out, no, "out", w, nw, "weight");
+  no_overlap(&c, out, no, "out", bias, OC, "bias");
+  if (c.failed) return NULL;
+  mope_linear_fwd(out.data, inp.data, w.data, bias.data, N, IC, OC);
+  return undef(env);
+}
+
+/* layernorm(out, mean, rstd, inp, weight, bias, N, C, eps) */
+static napi_value js_layernorm(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "layernorm", 9)) return NULL;
+  F32 out = arg_f32(&c, 0, "out", 0), mean = arg_f32(&c, 1, "mean", 1), rstd = arg_f32(&c, 2, "rstd", 1),
+      inp = arg_f32(&c, 3, "inp", 0), w = arg_f32(&c, 4, "weight", 0), b = arg_f32(&c, 5, "bias", 0);
+  int N = arg_dim(&c, 6, "N"), C = arg_dim(&c, 7, "C");
+  double eps = arg_num(&c, 8, "eps");
+  if (!c.failed && eps < 0) throw_fmt(&c, 1, "eps must be >= 0, got %g", eps);
+  int64_t n = P2(&c, N, C);
+  need(&c, out, "out", n, "N*C");
+  need(&c, inp, "inp", n, "N*C");
+  need(&c, w, "weight", C, "C");
+  need(&c, b, "bias", C, "C");
+  need_opt(&c, mean, "mean", N, "N");
+  need_opt(&c, rstd, "rstd", N, "N");
+  same_or_disjoint(&c, out, n, "out", inp, "inp");
+  no_overlap(&c, out, n, "out", w, C, "weight");
+  no_overlap(&c, out, n, "out", b, C, "bias");
+  no_overlap(&c, mean, N, "mean", inp, n, "inp");
+  no_overlap(&c, rstd, N, "rstd", inp, n, "inp");
+  no_overlap(&c, mean, N, "mean", out, n, "out");
+  no_overlap(&c, rstd, N, "rstd", out, n, "out");
+  no_overlap(&c, mean, N, "mean", rstd, N, "rstd");
+  if (c.failed) return NULL;
+  mope_layernorm_fwd(out.data, mean.data, rstd.data, inp.data, w.data, b.data, N, C, (float)eps);
+  return undef(env);
+}
+
+/* activation(out, inp, mask, N, F, kind) */
+static napi_value js_activation(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "activation", 6)) return NULL;
+  F32 out = arg_f32(&c, 0, "out", 0), inp = arg_f32(&c, 1, "inp", 0), mask = arg_f32(&c, 2, "mask", 1);
+  int N = arg_dim(&c, 3, "N"), F = arg_dim(&c, 4, "F");
+  double kind = arg_num(&c, 5, "kind");
+  if (!c.failed && kind != 0 && kind != 1) throw_fmt(&c, 1, "kind must be 0 (quick_gelu) or 1 (gelu), got %g", kind);
+  int64_t n = P2(&c, N, F);
+  need(&c, out, "out", n, "N*F");
+  need(&c, inp, "inp", n, "N*F");
+  need_opt(&c, mask, "mask", F, "F");
+  same_or_disjoint(&c, out, n, "out", inp, "inp");
+  no_overlap(&c, out, n, "out", mask, F, "mask");
+  if (c.failed) return NULL;
+  mope_activation_fwd(out.data, inp.data, mask.data, N, F, (int)kind);
+  return undef(env);
+}
+
+/* attention(out, probs, qkv, keyMask, headMask, B, T, NH, HS, causal) */
+static napi_value js_attention(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "attention", 10)) return NULL;
+  F32 out = arg_f32(&c, 0, "out", 0), probs = arg_f32(&c, 1, "probs", 1), qkv = arg_f32(&c, 2, "qkv", 0),
+      km = arg_f32(&c, 3, "keyMask", 1), hm = arg_f32(&c, 4, "headMask", 1);
+  int B = arg_dim(&c, 5, "B"), T = arg_dim(&c, 6, "T"), NH = arg_dim(&c, 7, "NH"), HS = arg_dim(&c, 8, "HS");
+  int causal = arg_bool(&c, 9, "causal");
+  if (!c.failed && T > MOPE_ATTN_MAX_T) throw_fmt(&c, 1, "T is %d, at most %d is supported", T, MOPE_ATTN_MAX_T);
+  int64_t C = P2(&c, NH, HS);
+  if (!c.failed && C > INT_MAX / 3) throw_fmt(&c, 1, "NH*HS is too large");
+  int64_t no = P3(&c, B, T, C), nq = P4(&c, B, T, 3, C), np = P4(&c, B, NH, T, T), nk = P2(&c, B, T);
+  need(&c, out, "out", no, "B*T*NH*HS");
+  need(&c, qkv, "qkv", nq, "B*T*3*NH*HS");
+  need_opt(&c, probs, "probs", np, "B*NH*T*T");
+  need_opt(&c, km, "keyMask", nk, "B*T");
+  need_opt(&c, hm, "headMask", NH, "NH");
+  no_overlap(&c, out, no, "out", qkv, nq, "qkv");
+  no_overlap(&c, out, no, "out", probs, np, "probs");
+  no_overlap(&c, probs, np, "probs", qkv, nq, "qkv");
+  no_overlap(&c, out, no, "out", km, nk, "keyMask");
+  no_overlap(&c, out, no, "out", hm, NH, "headMask");
+  no_overlap(&c, probs, np, "probs", km, nk, "keyMask");
+  no_overlap(&c, probs, np, "probs", hm, NH, "headMask");
+  if (c.failed) return NULL;
+  mope_attention_fwd(out.data, probs.data, qkv.data, km.data, hm.data, B, T, NH, HS, causal);
+  return undef(env);
+}
+
+/* residualAdd(out, a, b, scale, N) */
+static napi_value js_residual_add(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "residualAdd", 5)) return NULL;
+  F32 out = arg_f32(&c, 0, "out", 0), a = arg_f32(&c, 1, "a", 0), b = arg_f32(&c, 2, "b", 0);
+  float scale = (float)arg_num(&c, 3, "scale");
+  int64_t N = arg_dim(&c, 4, "N");
+  need(&c, out, "out", N, "N");
+  need(&c, a, "a", N, "N");
+  need(&c, b, "b", N, "N");
+  same_or_disjoint(&c, out, N, "out", a, "a");
+  same_or_disjoint(&c, out, N, "out", b, "b");
+  if (c.failed) return NULL;
+  mope_residual_add(out.data, a.data, b.data, scale, N);
+  return undef(env);
+}
+
+/* l2normalize(out, norms, inp, N, C) */
+static napi_value js_l2normalize(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "l2normalize", 5)) return NULL;
+  F32 out = arg_f32(&c, 0, "out", 0), norms = arg_f32(&c, 1, "norms", 1), inp = arg_f32(&c, 2, "inp", 0);
+  int N = arg_dim(&c, 3, "N"), C = arg_dim(&c, 4, "C");
+  int64_t n = P2(&c, N, C);
+  need(&c, out, "out", n, "N*C");
+  need(&c, inp, "inp", n, "N*C");
+  need_opt(&c, norms, "norms", N, "N");
+  same_or_disjoint(&c, out, n, "out", inp, "inp");
+  no_overlap(&c, norms, N, "norms", inp, n, "inp");
+  no_overlap(&c, norms, N, "norms", out, n, "out");
+  if (c.failed) return NULL;
+  mope_l2normalize(out.data, norms.data, inp.data, N, C);
+  return undef(env);
+}
+
+/* im2patch(out, pixels, B, ch, H, W, P) */
+static napi_value js_im2patch(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "im2patch", 7)) return NULL;
+  F32 out = arg_f32(&c, 0, "out", 0), px = arg_f32(&c, 1, "pixels", 0);
+  int B = arg_dim(&c, 2, "B"), ch = arg_dim(&c, 3, "ch"), H = arg_dim(&c, 4, "H"), W = arg_dim(&c, 5, "W"),
+      P = arg_dim(&c, 6, "P");
+  if (!c.failed && P < 1) throw_fmt(&c, 1, "P must be at least 1, got %d", P);
+  if (!c.failed && (H % P != 0 || W % P != 0))
+    throw_fmt(&c, 1, "H = %d and W = %d must be multiples of P = %d", H, W, P);
+  int64_t n = P4(&c, B, ch, H, W);
+  need(&c, out, "out", n, "B*(H/P)*(W/P)*ch*P*P");
+  need(&c, px, "pixels", n, "B*ch*H*W");
+  no_overlap(&c, out, n, "out", px, n, "pixels");
+  if (c.failed) return NULL;
+  mope_im2patch(out.data, px.data, B, ch, H, W, P);
+  return undef(env);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gemmStridedBatched", NULL, js_gemm_strided_batched, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"linear", NULL, js_linear, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layernorm", NULL, js_layernorm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"activation", NULL, js_activation, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"attention", NULL, js_attention, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"residualAdd", NULL, js_residual_add, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"l2normalize", NULL, js_l2normalize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"im2patch", NULL, js_im2patch, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

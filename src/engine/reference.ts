@@ -1,0 +1,156 @@
+// Naive TypeScript reference of every kernel in src/engine/kernels.ts (same signatures, same argument
+// order), written to be obviously correct rather than fast: plain loops, double accumulation.
+// Dims: M N K (GEMM), N rows, C width, IC/OC, F, B T NH HS (attention), ch H W P (images).
+import type { ActKind, F32, Kernels } from './kernels.ts';
+
+/** erf in double: erf(x) = 2/√π·e^(−x²)·Σ 2ⁿx^(2n+1)/(1·3·…·(2n+1)), a series of positive terms. */
+export function erf(x: number): number {
+  if (x === 0) return 0;
+  if (Math.abs(x) >= 6) return Math.sign(x);
+  let term = x;
+  let sum = x;
+  for (let n = 1; n < 500; n++) {
+    term *= (2 * x * x) / (2 * n + 1);
+    sum += term;
+    if (Math.abs(term) < 1e-17 * Math.abs(sum)) break;
+  }
+  return (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x) * sum;
+}
+
+/** erfc in double; the continued fraction keeps relative precision in the tail where 1 − erf cancels. */
+export function erfc(x: number): number {
+  if (x < 2) return 1 - erf(x);
+  // erfc(x) = e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))), evaluated from the back
+  let f = x;
+  for (let n = 200; n >= 1; n--) f = x + n / 2 / f;
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
+let threads = 1;
+
+function gemm(c: F32, a: F32, b: F32, M: number, N: number, K: number, transA: boolean, transB: boolean, alpha: number, beta: number): void {
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) {
+        const av = transA ? a[k * M + m] : a[m * K + k];
+        const bv = transB ? b[n * K + k] : b[k * N + n];
+        s += av * bv;
+      }
+      // BLAS semantics: beta = 0 means C is not read
+      c[m * N + n] = beta === 0 ? alpha * s : alpha * s + beta * c[m * N + n];
+    }
+  }
+}
+
+export const referenceKernels: Kernels = {
+  setThreads(n: number): void {
+    threads = n;
+  },
+  getThreads(): number {
+    return threads;
+  },
+
+  gemm,
+
+  gemmStridedBatched(c, a, b, batch, M, N, K, transA, transB, alpha, beta, strideA, strideB, strideC): void {
+    for (let i = 0; i < batch; i++) {
+      gemm(c.subarray(i * strideC), a.subarray(i * strideA), b.subarray(i * strideB), M, N, K, transA, transB, alpha, beta);
+    }
+  },
+
+  linear(out, inp, weight, bias, N, IC, OC): void {
+    for (let n = 0; n < N; n++) {
+      for (let o = 0; o < OC; o++) {
+        let s = bias ? bias[o] : 0;
+        for (let i = 0; i < IC; i++) s += inp[n * IC + i] * weight[o * IC + i];
+        out[n * OC + o] = s;
+      }
+    }
+  },
+
+  layernorm(out, mean, rstd, inp, weight, bias, N, C, eps): void {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let i = 0; i < C; i++) s += inp[n * C + i];
+      const mu = s / C;
+      let v = 0;
+      for (let i = 0; i < C; i++) v += (inp[n * C + i] - mu) ** 2;
+      const rs = 1 / Math.sqrt(v / C + eps);
+      if (mean) mean[n] = mu;
+      if (rstd) rstd[n] = rs;
+      for (let i = 0; i < C; i++) out[n * C + i] = (inp[n * C + i] - mu) * rs * weight[i] + bias[i];
+    }
+  },
+
+  activation(out, inp, mask, N, F, kind: ActKind): void {
+    for (let n = 0; n < N; n++) {
+      for (let f = 0; f < F; f++) {
+        const x = inp[n * F + f];
+        const y = kind === 0 ? x / (1 + Math.exp(-1.702 * x)) : 0.5 * x * erfc(-x / Math.SQRT2);
+        out[n * F + f] = y * (mask ? mask[f] : 1);
+      }
+    }
+  },
+
+  attention(out, probs, qkv, keyMask, headMask, B, T, NH, HS, causal): void {
+    const C = NH * HS;
+    const scale = 1 / Math.sqrt(HS);
+    const at = (b: number, t: number, part: number, h: number, e: number) => qkv[(b * T + t) * 3 * C + part * C + h * HS + e];
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < NH; h++) {
+        for (let i = 0; i < T; i++) {
+          const allowed: boolean[] = [];
+          const s: number[] = [];
+          for (let j = 0; j < T; j++) {
+            allowed.push(!(causal && j > i) && !(keyMask && keyMask[b * T + j] === 0));
+            let d = 0;
+            for (let e = 0; e < HS; e++) d += at(b, i, 0, h, e) * at(b, j, 1, h, e);
+            s.push(d * scale);
+          }
+          let mx = -Infinity;
+          for (let j = 0; j < T; j++) if (allowed[j]) mx = Math.max(mx, s[j]);
+          const p: number[] = new Array(T).fill(0);
+          if (mx !== -Infinity) {
+            let sum = 0;
+            for (let j = 0; j < T; j++) if (allowed[j]) sum += Math.exp(s[j] - mx);
+            for (let j = 0; j < T; j++) if (allowed[j]) p[j] = Math.exp(s[j] - mx) / sum;
+          }
+          if (probs) for (let j = 0; j < T; j++) probs[((b * NH + h) * T + i) * T + j] = p[j];
+          const hm = headMask ? headMask[h] : 1;
+          for (let e = 0; e < HS; e++) {
+            let o = 0;
+            for (let j = 0; j < T; j++) o += p[j] * at(b, j, 2, h, e);
+            out[(b * T + i) * C + h * HS + e] = o * hm;
+          }
+        }
+      }
+    }
+  },
+
+  residualAdd(out, a, b, scale, N): void {
+    for (let i = 0; i < N; i++) out[i] = a[i] + scale * b[i];
+  },
+
+  l2normalize(out, norms, inp, N, C): void {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let i = 0; i < C; i++) s += inp[n * C + i] ** 2;
+      const nrm = Math.max(Math.sqrt(s), 1e-12);
+      if (norms) norms[n] = nrm;
+      for (let i = 0; i < C; i++) out[n * C + i] = inp[n * C + i] / nrm;
+    }
+  },
+
+  im2patch(out, pixels, B, ch, H, W, P): void {
+    const GH = H / P;
+    const GW = W / P;
+    for (let b = 0; b < B; b++)
+      for (let gy = 0; gy < GH; gy++)
+        for (let gx = 0; gx < GW; gx++)
+          for (let c = 0; c < ch; c++)
+            for (let y = 0; y < P; y++)
+              for (let x = 0; x < P; x++)
+                out[((b * GH + gy) * GW + gx) * ch * P * P + (c * P + y) * P + x] = pixels[((b * ch + c) * H + gy * P + y) * W + gx * P + x];
+  },
+};
