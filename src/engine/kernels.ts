@@ -56,4 +56,54 @@ export interface Kernels {
    * each patch flattened in (channel, y, x) order, matching a Conv2d weight [C, ch, P, P].
    */
   im2patch(out: F32, pixels: F32, B: number, ch: number, H: number, W: number, P: number): void;
+  // ---- Backward kernels (training). Parameter gradients accumulate (+=); activation gradients overwrite (=).
+
+  /**
+   * Backward of linear. dinp[N,IC] = dout·W (overwritten; skipped when null); dweight[OC,IC] += doutᵀ·inp;
+   * dbias[OC] += Σ_n dout[n] (skipped when null).
+   */
+  linearBackward(
+    dinp: F32 | null, dweight: F32 | null, dbias: F32 | null, dout: F32, inp: F32, weight: F32,
+    N: number, IC: number, OC: number,
+  ): void;
+
+  /** Backward of layernorm given the mean / rstd saved by the forward. dinp overwritten; dweight, dbias accumulate. */
+  layernormBackward(
+    dinp: F32, dweight: F32, dbias: F32, dout: F32, inp: F32, weight: F32, mean: F32, rstd: F32,
+    N: number, C: number,
+  ): void;
+
+  /** dinp[n,f] = dout[n,f]·act′(inp[n,f])·mask[f]; inp is the pre-activation. dinp may alias dout. */
+  activationBackward(dinp: F32, dout: F32, inp: F32, mask: F32 | null, N: number, F: number, kind: ActKind): void;
+
+  /**
+   * Backward of attention given the probs saved by the forward (softmax before the head mask).
+   * dqkv [B,T,3·NH·HS] is overwritten. Masked (zero-probability) entries get zero gradient.
+   */
+  attentionBackward(
+    dqkv: F32, dout: F32, probs: F32, qkv: F32, headMask: F32 | null,
+    B: number, T: number, NH: number, HS: number,
+  ): void;
+
+  /** Backward of l2normalize: out is the forward's output, norms its saved norms. dinp overwritten (may alias dout). */
+  l2normalizeBackward(dinp: F32, dout: F32, out: F32, norms: F32, N: number, C: number): void;
+
+  /** Backward of im2patch: dpixels [B,ch,H,W] overwritten from dpatches [B,G,ch·P·P]. */
+  im2patchBackward(dpixels: F32, dpatches: F32, B: number, ch: number, H: number, W: number, P: number): void;
+
+  /**
+   * One AdamW step on N parameters (PyTorch semantics, decoupled weight decay):
+   * p ← p·(1 − lr·wd); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
+   * p ← p − lr·(m/(1−β1^step)) / (sqrt(v/(1−β2^step)) + eps). step counts from 1.
+   */
+  adamw(
+    param: F32, grad: F32, m: F32, v: F32, N: number,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
+  ): void;
+
+  /** Σ x² over N elements, accumulated in double (for gradient-norm clipping). */
+  sumSquares(x: F32, N: number): number;
+
+  /** x ← s·x over N elements. */
+  scale(x: F32, s: number, N: number): void;
 }
