@@ -70,7 +70,7 @@ test('csv and tsv readers: default and custom keys, grouping captions per image,
   assert.equal(ds.size, 3);
   assert.deepEqual(captionsOf(ds), [['a red thing', 'another caption of a'], ['a blue, round thing'], ['d']]);
   assert.deepEqual(ds.get(0).image, { kind: 'file', path: join(d, 'a.png') });
-  assert.equal(ds.get(2).image.kind === 'file' && ds.get(2).image.path, join(d, 'sub', 'd.png'));
+  assert.deepEqual(ds.get(2).image, { kind: 'file', path: join(d, 'sub', 'd.png') });
   assert.equal(ds.get(1).ref, `${join(d, 'data.csv')}:3`);
 
   writeFileSync(join(d, 'custom.tsv'), 'id\timg\ttext\n1\ta.png\tfirst\n2\tc.png\tthird\n');
