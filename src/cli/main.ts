@@ -9,6 +9,10 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./tokenize.ts'),
   () => import('./info.ts'),
   () => import('./bench.ts'),
+  () => import('./eval.ts'),
+  () => import('./data.ts'),
+  () => import('./score.ts'),
+  () => import('./prune.ts'),
 ];
 
 export async function buildProgram(): Promise<Command> {

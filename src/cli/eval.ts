@@ -1,0 +1,39 @@
+// `mope-clip eval`: zero-shot classification or image-text retrieval metrics (CLIP_benchmark definitions) as JSON.
+import type { Command } from 'commander';
+import { ConfigError } from '../errors.ts';
+import { emitJson, makeRuntime, parsePositiveInt } from './common.ts';
+import { addDataFlags, dataOptions } from './data-flags.ts';
+import { runEval } from '../eval/run.ts';
+import { SPEC_HELP } from '../data/spec.ts';
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('eval')
+    .description('Evaluate a checkpoint: zero-shot top-1/top-5/mean per-class recall, or retrieval recall@1/5/10 in both directions. Metrics are fractions in [0, 1].')
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--task <task>', 'zeroshot | retrieval')
+    .requiredOption('--data <spec>', SPEC_HELP)
+    .option('--templates <name|file>', 'zero-shot prompts: openai-7 (default), openai-80, or a file with one template per line containing {}')
+    .option('--batch <n>', 'images / texts per forward pass', '32')
+    .option('--workers <n>', 'image decode worker threads')
+    .option('--cache <dir>', 'cache embeddings here, keyed by model weights, data and preprocessing')
+    .option('--no-progress', 'no progress bar (it shows only when stderr is a terminal anyway)')
+    .option('--out <file>', 'write the JSON result here (atomically) instead of stdout')
+    .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)');
+  addDataFlags(cmd).action(async (o) => {
+    if (o.task !== 'zeroshot' && o.task !== 'retrieval') throw new ConfigError(`--task: expected zeroshot or retrieval, found "${o.task}".`);
+    const rt = makeRuntime({ threads: o.threads });
+    const result = await runEval(rt, {
+      modelDir: o.model,
+      task: o.task,
+      data: o.data,
+      templates: o.templates,
+      batch: parsePositiveInt(o.batch, '--batch'),
+      workers: o.workers === undefined ? undefined : parsePositiveInt(o.workers, '--workers'),
+      cacheDir: o.cache,
+      progress: o.progress,
+      ...dataOptions(o),
+    });
+    emitJson(result, o.out);
+  });
+}
