@@ -5,6 +5,7 @@ import { DataError, ShapeError } from '../errors.ts';
 import type { Runtime } from '../engine/runtime.ts';
 import type { ClipModel, TowerConfig, TowerMasks, LayerWeights } from './types.ts';
 import { layerForward } from './layer.ts';
+import type { HeadTape, LayerTape } from './tape.ts';
 import { sharedWorkspace, Workspace, type Tower } from './workspace.ts';
 
 export { Workspace, type Tower } from './workspace.ts';
@@ -23,6 +24,8 @@ export interface RunLayersOptions {
   inPlace?: boolean;
   /** Scratch buffers to use instead of the model's shared one (needed to run forwards re-entrantly). */
   workspace?: Workspace;
+  /** Training: one tape per layer of the tower (index l), filled with what the backward needs. */
+  tapes?: LayerTape[];
 }
 
 export interface ForwardOptions {
@@ -109,7 +112,9 @@ export function visionTokens(model: ClipModel): number {
  * Pixels [B,ch,S,S] → residual stream entering layer 0 [B,G+1,C]:
  * pre_LN([class; patches·Wpatchᵀ] + position embedding).
  */
-export function visionEmbed(rt: Runtime, model: ClipModel, pixels: Float32Array, B: number): Float32Array {
+export function visionEmbed(
+  rt: Runtime, model: ClipModel, pixels: Float32Array, B: number, save?: VisionEmbedTape, out?: Float32Array,
+): Float32Array {
   const k = rt.kernels;
   const cfg = model.config.vision, w = model.weights.vision;
   const { S, P, ch, G } = visionGeometry(model);
@@ -120,11 +125,11 @@ export function visionEmbed(rt: Runtime, model: ClipModel, pixels: Float32Array,
     );
   }
   const C = cfg.hidden, K = ch * P * P, T = G + 1;
-  const patches = new Float32Array(B * G * K);
+  const patches = save ? save.patches : new Float32Array(B * G * K);
   k.im2patch(patches, pixels, B, ch, S, S, P);
   const pe = new Float32Array(B * G * C);
   k.linear(pe, patches, w.patchEmbedding, null, B * G, K, C);
-  const x = new Float32Array(B * T * C);
+  const x = save ? save.xPre : new Float32Array(B * T * C);
   const cls = w.classEmbedding, pos = w.positionEmbedding;
   for (let b = 0; b < B; b++) {
     const xo = b * T * C;
@@ -134,9 +139,17 @@ export function visionEmbed(rt: Runtime, model: ClipModel, pixels: Float32Array,
       for (let c = 0; c < C; c++) x[o + c] = pe[so + c] + pos[po + c];
     }
   }
-  const out = new Float32Array(B * T * C);
-  k.layernorm(out, null, null, x, w.preLnW, w.preLnB, B * T, C, cfg.eps);
-  return out;
+  const y = out ?? new Float32Array(B * T * C);
+  k.layernorm(y, save ? save.preMean : null, save ? save.preRstd : null, x, w.preLnW, w.preLnB, B * T, C, cfg.eps);
+  return y;
+}
+
+/** Buffers visionEmbed fills for the backward (training); see VisionTape. */
+export interface VisionEmbedTape {
+  patches: Float32Array; // [B·G,K]
+  xPre: Float32Array; // [B·T,C]
+  preMean: Float32Array; // [B·T]
+  preRstd: Float32Array; // [B·T]
 }
 
 function checkMasks(tower: Tower, cfg: TowerConfig, masks: TowerMasks | undefined): void {
@@ -205,12 +218,15 @@ export function runLayers(
   const out = opts.inPlace ? x : Float32Array.from(x);
   const m = opts.masks;
   const causal = tower === 'text';
+  const tapes = opts.tapes;
   for (let l = from; l < to; l++) {
+    const tape = tapes?.[l];
+    tape?.xIn.set(out);
     layerForward(rt.kernels, cfg, layers[l], l, out, ws, B, T, causal, keyMask, {
       heads: m?.heads?.[l] ?? null,
       ffn: m?.ffn?.[l] ?? null,
       scale: m?.layers !== undefined ? m.layers[l] : 1,
-    });
+    }, tape);
     opts.onLayer?.(l, out);
   }
   return out;
@@ -249,30 +265,32 @@ export function textLastHidden(rt: Runtime, model: ClipModel, x: Float32Array, B
 /**
  * Text head: final LN (per row, so applied only to the pooled rows) → pool → projection. x [B,T,C] → [B,E].
  */
-export function textHead(rt: Runtime, model: ClipModel, x: Float32Array, ids: Int32Array, B: number, T: number): Float32Array {
+export function textHead(
+  rt: Runtime, model: ClipModel, x: Float32Array, ids: Int32Array, B: number, T: number, save?: HeadTape,
+): Float32Array {
   const cfg = model.config.text, w = model.weights.text, C = cfg.hidden, E = model.config.projectionDim;
   if (x.length !== B * T * C) throw new ShapeError(`textHead: x has ${x.length} elements, expected B·T·C = ${B * T * C}`);
   if (ids.length !== B * T) throw new ShapeError(`textHead: ids has ${ids.length} elements, expected B·T = ${B * T}`);
   const idx = textPoolIndex(model, ids, B, T);
-  const rows = new Float32Array(B * C);
+  const rows = save ? save.rows : new Float32Array(B * C);
   for (let b = 0; b < B; b++) rows.set(x.subarray((b * T + idx[b]) * C, (b * T + idx[b] + 1) * C), b * C);
-  const pooled = new Float32Array(B * C);
-  rt.kernels.layernorm(pooled, null, null, rows, w.finalLnW, w.finalLnB, B, C, cfg.eps);
-  const embeds = new Float32Array(B * E);
+  const pooled = save ? save.pooled : new Float32Array(B * C);
+  rt.kernels.layernorm(pooled, save ? save.mean : null, save ? save.rstd : null, rows, w.finalLnW, w.finalLnB, B, C, cfg.eps);
+  const embeds = save ? save.embeds : new Float32Array(B * E);
   rt.kernels.linear(embeds, pooled, w.projection, null, B, C, E);
   return embeds;
 }
 
 /** Vision head: post-LN on the class token → projection. x [B,G+1,C] → [B,E]. */
-export function visionHead(rt: Runtime, model: ClipModel, x: Float32Array, B: number): Float32Array {
+export function visionHead(rt: Runtime, model: ClipModel, x: Float32Array, B: number, save?: HeadTape): Float32Array {
   const cfg = model.config.vision, w = model.weights.vision, C = cfg.hidden, E = model.config.projectionDim;
   const T = visionTokens(model);
   if (x.length !== B * T * C) throw new ShapeError(`visionHead: x has ${x.length} elements, expected B·T·C = ${B * T * C}`);
-  const cls = new Float32Array(B * C);
+  const cls = save ? save.rows : new Float32Array(B * C);
   for (let b = 0; b < B; b++) cls.set(x.subarray(b * T * C, b * T * C + C), b * C);
-  const pooled = new Float32Array(B * C);
-  rt.kernels.layernorm(pooled, null, null, cls, w.postLnW, w.postLnB, B, C, cfg.eps);
-  const embeds = new Float32Array(B * E);
+  const pooled = save ? save.pooled : new Float32Array(B * C);
+  rt.kernels.layernorm(pooled, save ? save.mean : null, save ? save.rstd : null, cls, w.postLnW, w.postLnB, B, C, cfg.eps);
+  const embeds = save ? save.embeds : new Float32Array(B * E);
   rt.kernels.linear(embeds, pooled, w.projection, null, B, C, E);
   return embeds;
 }
