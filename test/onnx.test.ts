@@ -18,6 +18,8 @@ import type { ClipModel } from '../src/model/types.ts';
 import { exportModel, type ExportReport } from '../src/io/onnx/export.ts';
 import { maxRelDiff, rowCosines } from '../src/io/onnx/verify.ts';
 import { ConfigError } from '../src/errors.ts';
+import { runEval } from '../src/eval/run.ts';
+import type { ZeroshotResult } from '../src/eval/zeroshot.ts';
 
 const rt: Runtime = { kernels: loadNativeKernels(), threads: 2, seed: 0, log: silentLogger };
 const root = makeTempDir('mope-onnx-');
@@ -276,4 +278,21 @@ test('CLI: mope-clip export --model --out --quantize q8 prints the report', asyn
   assert.equal(report.files.length, 6);
   assert.ok(Object.values(report.checks!).every((c) => c.precision !== 'fp32' || c.ok));
   assert.ok(existsSync(join(out, 'onnx/model_quantized.onnx')));
+});
+
+test('--eval-data: zero-shot of every precision on a builtin set; fp32 agrees with the engine\'s eval', async (t) => {
+  const src = join(root, 'eval-src');
+  mkdirSync(src);
+  writeTinyCheckpoint(src, { withTokenizer: true, seed: 8 });
+  const data = 'builtin:fashion-mnist:test';
+  const report = await exportModel(src, join(root, 'eval-out'), { quantize: 'q8', evalData: data, evalLimit: 100 });
+  const ev = report.eval!;
+  assert.equal(ev.task, 'zeroshot');
+  assert.equal(ev.n.images, 100);
+  assert.deepEqual(Object.keys(ev.metrics).sort(), ['fp32', 'q8']);
+  assert.ok(ev.top1_agreement_vs_fp32.q8! >= 0 && ev.top1_agreement_vs_fp32.q8! <= 1);
+  const engine = (await runEval(rt, { modelDir: src, task: 'zeroshot', data, limit: 100, progress: false })) as ZeroshotResult;
+  assert.ok(Math.abs(engine.acc1 - ev.metrics.fp32!.acc1!) <= 0.02, `engine acc1 ${engine.acc1} vs onnx ${ev.metrics.fp32!.acc1}`);
+  assert.ok(Math.abs(engine.acc5 - ev.metrics.fp32!.acc5!) <= 0.02, `engine acc5 ${engine.acc5} vs onnx ${ev.metrics.fp32!.acc5}`);
+  t.diagnostic(`eval ${JSON.stringify(ev.metrics)}; q8 top-1 agreement ${ev.top1_agreement_vs_fp32.q8}`);
 });

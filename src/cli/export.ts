@@ -19,6 +19,8 @@ export function register(program: Command): void {
     .option('--opset <n>', `ai.onnx opset, 17 to 21`, String(DEFAULT_OPSET))
     .option('--force', 'replace a non-empty output folder')
     .option('--no-check', 'skip the onnxruntime checks against the engine (and their report entries)')
+    .option('--eval-data <spec>', 'also measure zero-shot (classification set) or retrieval (pairs) of every precision on this data set, e.g. builtin:fashion-mnist:test')
+    .option('--eval-limit <n>', 'items of --eval-data to use', '500')
     .option('--threads <n>', 'compute threads for the checks (default: MOPE_THREADS or all cores)')
     .action(async (o) => {
       const rt = o.check ? makeRuntime(o) : undefined;
@@ -27,6 +29,8 @@ export function register(program: Command): void {
         opset: parsePositiveInt(o.opset, '--opset'),
         force: Boolean(o.force),
         rt,
+        evalData: o.evalData,
+        evalLimit: parsePositiveInt(o.evalLimit, '--eval-limit'),
         log: (m) => process.stderr.write(m + '\n'),
       });
       const bad = Object.entries(report.checks ?? {}).filter(([, c]) => c.ok === false).map(([p]) => p);

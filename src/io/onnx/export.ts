@@ -15,6 +15,7 @@ import { buildClipGraph, type GraphKind } from './clip-graph.ts';
 import { encodeModel, irVersionForOpset, writeChunks } from './graph.ts';
 import { parseVariants, VARIANTS, type Precision, type VariantName } from './quantize.ts';
 import { verifyExport, type FileCheck } from './verify.ts';
+import { evalVariants, type VariantEval } from './eval-variants.ts';
 
 export const DEFAULT_OPSET = 17;
 export const MIN_OPSET = 17;
@@ -35,6 +36,10 @@ export interface ExportOptions {
   rt?: Runtime;
   /** Weight bytes above which a file uses external data (default EXTERNAL_DATA_THRESHOLD; tests lower it). */
   externalDataThreshold?: number;
+  /** A data set SPEC (e.g. builtin:fashion-mnist:test): zero-shot / retrieval of every precision into the report. */
+  evalData?: string;
+  /** Items of evalData to use (default 500). */
+  evalLimit?: number;
   /** Progress messages. */
   log?: (msg: string) => void;
 }
@@ -61,6 +66,7 @@ export interface ExportReport {
   tokenizer_source: string;
   quantization: Record<string, string>;
   checks?: Record<string, FileCheck>;
+  eval?: VariantEval;
 }
 
 const QUANT_NOTES: Record<string, string> = {
@@ -168,6 +174,10 @@ export async function exportModel(srcDir: string, outDir: string, opts: ExportOp
     if (opts.rt) {
       log('export: checking every file with onnxruntime-node');
       report.checks = await verifyExport(opts.rt, model, tok, tmp, files);
+    }
+    if (opts.evalData) {
+      log(`export: evaluating ${['fp32', ...variants].join(', ')} on ${opts.evalData}`);
+      report.eval = await evalVariants(tmp, ['fp32', ...variants], model, tok, pre, { data: opts.evalData, limit: opts.evalLimit });
     }
     writeJson(join(tmp, 'export_report.json'), report);
     finalize(tmp, out, stamp);
