@@ -49,8 +49,9 @@ function probes(g: Float32Array, k = 3): number[] {
 }
 
 /**
- * Central differences of loss() w.r.t. arr[i] (f32 arithmetic, so eps is large) against the analytic gradient;
- * error allowed: 2e-3 of the tensor's largest gradient plus 2e-4 absolute... scaled by the loss size.
+ * Central differences of loss() w.r.t. arr[i] against the analytic gradient. The forward runs in f32, so eps is
+ * large and the tolerance is 3e-3 of the tensor's largest gradient (floored at 1e-2) plus 1e-4; a 1 % error in
+ * one gradient term fails it.
  */
 function fdCheck(what: string, arr: Float32Array, grad: Float32Array, loss: () => number, idx = probes(grad), eps = 1e-2): void {
   let scale = 0;
@@ -161,10 +162,9 @@ test('text tower backward: finite differences of every parameter, with padding, 
   assert.ok(tok.subarray(20 * C, 21 * C).every((v) => v === 0), 'unused token row has gradient');
   assert.ok(tok.subarray(5 * C, 6 * C).some((v) => v !== 0));
   for (const a of Object.values(grads.text.layers[2]!)) assert.ok(a.every((v: number) => v === 0), 'masked layer has gradient');
-  const g0 = grads.text.layers[0]!, HS = cfg.headDim, D = 4 * HS;
+  const g0 = grads.text.layers[0]!, HS = cfg.headDim;
   assert.ok(g0.qkvW.subarray(HS * C, 2 * HS * C).every((v) => v === 0), 'masked head has gradient');
   assert.ok(g0.fc1W.subarray(0, 4 * C).every((v) => v === 0), 'masked neurons have gradient');
-  void D;
   // accumulate: a second backward doubles every gradient
   const once = Float32Array.from(grads.text.layers[1]!.fc1W);
   textBackward(rt, model, tape, r, grads.text, { dHidden: q });

@@ -152,5 +152,6 @@ test('golden AdamW trajectory: 5 steps with warmup + cosine, decay groups, clipp
       if (e > worst) { worst = e; at = `${p.name}[${i}]`; }
     }
   }
+  if (process.env.GOLDEN_VERBOSE) console.log(`trajectory: worst final-weight difference ${worst.toExponential(2)} at ${at}`);
   assert.ok(worst <= 1e-5, `final weights differ from PyTorch's by up to ${worst.toExponential(2)} (at ${at}) > 1e-5`);
 });
