@@ -13,6 +13,7 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./data.ts'),
   () => import('./score.ts'),
   () => import('./prune.ts'),
+  () => import('./export.ts'),
 ];
 
 export async function buildProgram(): Promise<Command> {
