@@ -1,6 +1,7 @@
 /* addon.c — the only N-API glue: checks argument counts, types (Float32Array / null / number / boolean),
  * dims and array lengths, throws TypeError / RangeError naming the kernel and argument, then calls the
- * plain C kernels. Dims as in src/engine/kernels.ts: M N K, B T C NH HS F, N rows, IC OC, ch H W P. */
+ * plain C kernels, forward, backward and optimiser alike. Dims as in src/engine/kernels.ts: M N K,
+ * B T C NH HS F, N rows, IC OC, ch H W P. */
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -373,6 +374,222 @@ static napi_value js_im2patch(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* ---- backward kernels ------------------------------------------------------------------------ */
+
+/* linearBackward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC) */
+static napi_value js_linear_backward(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "linearBackward", 9)) return NULL;
+  F32 dinp = arg_f32(&c, 0, "dinp", 1), dw = arg_f32(&c, 1, "dweight", 1), db = arg_f32(&c, 2, "dbias", 1),
+      dout = arg_f32(&c, 3, "dout", 0), inp = arg_f32(&c, 4, "inp", 0), w = arg_f32(&c, 5, "weight", 0);
+  int N = arg_dim(&c, 6, "N"), IC = arg_dim(&c, 7, "IC"), OC = arg_dim(&c, 8, "OC");
+  int64_t no = P2(&c, N, OC), ni = P2(&c, N, IC), nw = P2(&c, OC, IC);
+  need_opt(&c, dinp, "dinp", ni, "N*IC");
+  need_opt(&c, dw, "dweight", nw, "OC*IC");
+  need_opt(&c, db, "dbias", OC, "OC");
+  need(&c, dout, "dout", no, "N*OC");
+  need(&c, inp, "inp", ni, "N*IC");
+  need(&c, w, "weight", nw, "OC*IC");
+  no_overlap(&c, dinp, ni, "dinp", dout, no, "dout");
+  no_overlap(&c, dinp, ni, "dinp", inp, ni, "inp");
+  no_overlap(&c, dinp, ni, "dinp", w, nw, "weight");
+  no_overlap(&c, dinp, ni, "dinp", dw, nw, "dweight");
+  no_overlap(&c, dinp, ni, "dinp", db, OC, "dbias");
+  no_overlap(&c, dw, nw, "dweight", dout, no, "dout");
+  no_overlap(&c, dw, nw, "dweight", inp, ni, "inp");
+  no_overlap(&c, dw, nw, "dweight", w, nw, "weight");
+  no_overlap(&c, dw, nw, "dweight", db, OC, "dbias");
+  no_overlap(&c, db, OC, "dbias", dout, no, "dout");
+  no_overlap(&c, db, OC, "dbias", inp, ni, "inp");
+  no_overlap(&c, db, OC, "dbias", w, nw, "weight");
+  if (c.failed) return NULL;
+  mope_linear_bwd(dinp.data, dw.data, db.data, dout.data, inp.data, w.data, N, IC, OC);
+  return undef(env);
+}
+
+/* layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C) */
+static napi_value js_layernorm_backward(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "layernormBackward", 10)) return NULL;
+  F32 dinp = arg_f32(&c, 0, "dinp", 0), dw = arg_f32(&c, 1, "dweight", 0), db = arg_f32(&c, 2, "dbias", 0),
+      dout = arg_f32(&c, 3, "dout", 0), inp = arg_f32(&c, 4, "inp", 0), w = arg_f32(&c, 5, "weight", 0),
+      mean = arg_f32(&c, 6, "mean", 0), rstd = arg_f32(&c, 7, "rstd", 0);
+  int N = arg_dim(&c, 8, "N"), C = arg_dim(&c, 9, "C");
+  int64_t n = P2(&c, N, C);
+  need(&c, dinp, "dinp", n, "N*C");
+  need(&c, dw, "dweight", C, "C");
+  need(&c, db, "dbias", C, "C");
+  need(&c, dout, "dout", n, "N*C");
+  need(&c, inp, "inp", n, "N*C");
+  need(&c, w, "weight", C, "C");
+  need(&c, mean, "mean", N, "N");
+  need(&c, rstd, "rstd", N, "N");
+  /* dinp holds xhat between passes, so it may not alias dout or inp */
+  no_overlap(&c, dinp, n, "dinp", dout, n, "dout");
+  no_overlap(&c, dinp, n, "dinp", inp, n, "inp");
+  no_overlap(&c, dinp, n, "dinp", w, C, "weight");
+  no_overlap(&c, dinp, n, "dinp", mean, N, "mean");
+  no_overlap(&c, dinp, n, "dinp", rstd, N, "rstd");
+  no_overlap(&c, dinp, n, "dinp", dw, C, "dweight");
+  no_overlap(&c, dinp, n, "dinp", db, C, "dbias");
+  no_overlap(&c, dw, C, "dweight", db, C, "dbias");
+  no_overlap(&c, dw, C, "dweight", dout, n, "dout");
+  no_overlap(&c, dw, C, "dweight", inp, n, "inp");
+  no_overlap(&c, dw, C, "dweight", w, C, "weight");
+  no_overlap(&c, db, C, "dbias", dout, n, "dout");
+  no_overlap(&c, db, C, "dbias", inp, n, "inp");
+  no_overlap(&c, db, C, "dbias", w, C, "weight");
+  if (c.failed) return NULL;
+  mope_layernorm_bwd(dinp.data, dw.data, db.data, dout.data, inp.data, w.data, mean.data, rstd.data, N, C);
+  return undef(env);
+}
+
+/* activationBackward(dinp, dout, inp, mask, N, F, kind) */
+static napi_value js_activation_backward(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "activationBackward", 7)) return NULL;
+  F32 dinp = arg_f32(&c, 0, "dinp", 0), dout = arg_f32(&c, 1, "dout", 0), inp = arg_f32(&c, 2, "inp", 0),
+      mask = arg_f32(&c, 3, "mask", 1);
+  int N = arg_dim(&c, 4, "N"), F = arg_dim(&c, 5, "F");
+  double kind = arg_num(&c, 6, "kind");
+  if (!c.failed && kind != 0 && kind != 1) throw_fmt(&c, 1, "kind must be 0 (quick_gelu) or 1 (gelu), got %g", kind);
+  int64_t n = P2(&c, N, F);
+  need(&c, dinp, "dinp", n, "N*F");
+  need(&c, dout, "dout", n, "N*F");
+  need(&c, inp, "inp", n, "N*F");
+  need_opt(&c, mask, "mask", F, "F");
+  same_or_disjoint(&c, dinp, n, "dinp", dout, "dout");
+  no_overlap(&c, dinp, n, "dinp", inp, n, "inp");
+  no_overlap(&c, dinp, n, "dinp", mask, F, "mask");
+  if (c.failed) return NULL;
+  mope_activation_bwd(dinp.data, dout.data, inp.data, mask.data, N, F, (int)kind);
+  return undef(env);
+}
+
+/* attentionBackward(dqkv, dout, probs, qkv, headMask, B, T, NH, HS) */
+static napi_value js_attention_backward(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "attentionBackward", 9)) return NULL;
+  F32 dqkv = arg_f32(&c, 0, "dqkv", 0), dout = arg_f32(&c, 1, "dout", 0), probs = arg_f32(&c, 2, "probs", 0),
+      qkv = arg_f32(&c, 3, "qkv", 0), hm = arg_f32(&c, 4, "headMask", 1);
+  int B = arg_dim(&c, 5, "B"), T = arg_dim(&c, 6, "T"), NH = arg_dim(&c, 7, "NH"), HS = arg_dim(&c, 8, "HS");
+  if (!c.failed && T > MOPE_ATTN_MAX_T) throw_fmt(&c, 1, "T is %d, at most %d is supported", T, MOPE_ATTN_MAX_T);
+  int64_t C = P2(&c, NH, HS);
+  if (!c.failed && C > INT_MAX / 3) throw_fmt(&c, 1, "NH*HS is too large");
+  int64_t no = P3(&c, B, T, C), nq = P4(&c, B, T, 3, C), np = P4(&c, B, NH, T, T);
+  need(&c, dqkv, "dqkv", nq, "B*T*3*NH*HS");
+  need(&c, dout, "dout", no, "B*T*NH*HS");
+  need(&c, probs, "probs", np, "B*NH*T*T");
+  need(&c, qkv, "qkv", nq, "B*T*3*NH*HS");
+  need_opt(&c, hm, "headMask", NH, "NH");
+  no_overlap(&c, dqkv, nq, "dqkv", dout, no, "dout");
+  no_overlap(&c, dqkv, nq, "dqkv", probs, np, "probs");
+  no_overlap(&c, dqkv, nq, "dqkv", qkv, nq, "qkv");
+  no_overlap(&c, dqkv, nq, "dqkv", hm, NH, "headMask");
+  if (c.failed) return NULL;
+  mope_attention_bwd(dqkv.data, dout.data, probs.data, qkv.data, hm.data, B, T, NH, HS);
+  return undef(env);
+}
+
+/* l2normalizeBackward(dinp, dout, out, norms, N, C) */
+static napi_value js_l2normalize_backward(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "l2normalizeBackward", 6)) return NULL;
+  F32 dinp = arg_f32(&c, 0, "dinp", 0), dout = arg_f32(&c, 1, "dout", 0), out = arg_f32(&c, 2, "out", 0),
+      norms = arg_f32(&c, 3, "norms", 0);
+  int N = arg_dim(&c, 4, "N"), C = arg_dim(&c, 5, "C");
+  int64_t n = P2(&c, N, C);
+  need(&c, dinp, "dinp", n, "N*C");
+  need(&c, dout, "dout", n, "N*C");
+  need(&c, out, "out", n, "N*C");
+  need(&c, norms, "norms", N, "N");
+  same_or_disjoint(&c, dinp, n, "dinp", dout, "dout");
+  no_overlap(&c, dinp, n, "dinp", out, n, "out");
+  no_overlap(&c, dinp, n, "dinp", norms, N, "norms");
+  if (c.failed) return NULL;
+  mope_l2normalize_bwd(dinp.data, dout.data, out.data, norms.data, N, C);
+  return undef(env);
+}
+
+/* im2patchBackward(dpixels, dpatches, B, ch, H, W, P) */
+static napi_value js_im2patch_backward(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "im2patchBackward", 7)) return NULL;
+  F32 dpx = arg_f32(&c, 0, "dpixels", 0), dp = arg_f32(&c, 1, "dpatches", 0);
+  int B = arg_dim(&c, 2, "B"), ch = arg_dim(&c, 3, "ch"), H = arg_dim(&c, 4, "H"), W = arg_dim(&c, 5, "W"),
+      P = arg_dim(&c, 6, "P");
+  if (!c.failed && P < 1) throw_fmt(&c, 1, "P must be at least 1, got %d", P);
+  if (!c.failed && (H % P != 0 || W % P != 0))
+    throw_fmt(&c, 1, "H = %d and W = %d must be multiples of P = %d", H, W, P);
+  int64_t n = P4(&c, B, ch, H, W);
+  need(&c, dpx, "dpixels", n, "B*ch*H*W");
+  need(&c, dp, "dpatches", n, "B*(H/P)*(W/P)*ch*P*P");
+  no_overlap(&c, dpx, n, "dpixels", dp, n, "dpatches");
+  if (c.failed) return NULL;
+  mope_im2patch_bwd(dpx.data, dp.data, B, ch, H, W, P);
+  return undef(env);
+}
+
+/* ---- optimiser ------------------------------------------------------------------------------- */
+
+/* adamw(param, grad, m, v, N, lr, beta1, beta2, eps, weightDecay, step) */
+static napi_value js_adamw(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "adamw", 11)) return NULL;
+  F32 p = arg_f32(&c, 0, "param", 0), g = arg_f32(&c, 1, "grad", 0), m = arg_f32(&c, 2, "m", 0),
+      v = arg_f32(&c, 3, "v", 0);
+  int64_t N = arg_dim(&c, 4, "N");
+  double lr = arg_num(&c, 5, "lr"), b1 = arg_num(&c, 6, "beta1"), b2 = arg_num(&c, 7, "beta2"),
+         eps = arg_num(&c, 8, "eps"), wd = arg_num(&c, 9, "weightDecay");
+  int step = arg_dim(&c, 10, "step");
+  /* the ranges torch.optim.AdamW accepts */
+  if (!c.failed && lr < 0) throw_fmt(&c, 1, "lr must be >= 0, got %g", lr);
+  if (!c.failed && !(b1 >= 0 && b1 < 1)) throw_fmt(&c, 1, "beta1 must be in [0, 1), got %g", b1);
+  if (!c.failed && !(b2 >= 0 && b2 < 1)) throw_fmt(&c, 1, "beta2 must be in [0, 1), got %g", b2);
+  if (!c.failed && eps < 0) throw_fmt(&c, 1, "eps must be >= 0, got %g", eps);
+  if (!c.failed && wd < 0) throw_fmt(&c, 1, "weightDecay must be >= 0, got %g", wd);
+  if (!c.failed && step < 1) throw_fmt(&c, 1, "step must be at least 1 (steps count from 1), got %d", step);
+  need(&c, p, "param", N, "N");
+  need(&c, g, "grad", N, "N");
+  need(&c, m, "m", N, "N");
+  need(&c, v, "v", N, "N");
+  no_overlap(&c, p, N, "param", g, N, "grad");
+  no_overlap(&c, p, N, "param", m, N, "m");
+  no_overlap(&c, p, N, "param", v, N, "v");
+  no_overlap(&c, m, N, "m", g, N, "grad");
+  no_overlap(&c, m, N, "m", v, N, "v");
+  no_overlap(&c, v, N, "v", g, N, "grad");
+  if (c.failed) return NULL;
+  mope_adamw(p.data, g.data, m.data, v.data, N, lr, b1, b2, eps, wd, step);
+  return undef(env);
+}
+
+/* sumSquares(x, N) */
+static napi_value js_sum_squares(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "sumSquares", 2)) return NULL;
+  F32 x = arg_f32(&c, 0, "x", 0);
+  int64_t N = arg_dim(&c, 1, "N");
+  need(&c, x, "x", N, "N");
+  if (c.failed) return NULL;
+  napi_value r;
+  napi_create_double(env, mope_sum_squares(x.data, N), &r);
+  return r;
+}
+
+/* scale(x, s, N) */
+static napi_value js_scale(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "scale", 3)) return NULL;
+  F32 x = arg_f32(&c, 0, "x", 0);
+  float s = (float)arg_num(&c, 1, "s");
+  int64_t N = arg_dim(&c, 2, "N");
+  need(&c, x, "x", N, "N");
+  if (c.failed) return NULL;
+  mope_scale(x.data, s, N);
+  return undef(env);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -386,6 +603,15 @@ static napi_value init(napi_env env, napi_value exports) {
       {"residualAdd", NULL, js_residual_add, NULL, NULL, NULL, napi_enumerable, NULL},
       {"l2normalize", NULL, js_l2normalize, NULL, NULL, NULL, napi_enumerable, NULL},
       {"im2patch", NULL, js_im2patch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"linearBackward", NULL, js_linear_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layernormBackward", NULL, js_layernorm_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"activationBackward", NULL, js_activation_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"attentionBackward", NULL, js_attention_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"l2normalizeBackward", NULL, js_l2normalize_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"im2patchBackward", NULL, js_im2patch_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamw", NULL, js_adamw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumSquares", NULL, js_sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"scale", NULL, js_scale, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

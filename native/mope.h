@@ -35,6 +35,35 @@ void mope_residual_add(float *out, const float *a, const float *b, float scale, 
 void mope_l2normalize(float *out, float *norms, const float *inp, int N, int C);
 void mope_im2patch(float *out, const float *pixels, int B, int ch, int H, int W, int P);
 
+/* ---- backward kernels (kernels_bwd.c). Parameter gradients accumulate (+=), activation gradients are
+ * overwritten (=). Like the forward kernels, results do not depend on the thread count. ---- */
+/* dinp[N,IC] = dout·W (skipped when NULL); dweight[OC,IC] += doutᵀ·inp and dbias[OC] += Σ_n dout[n]
+ * (each skipped when NULL). */
+void mope_linear_bwd(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int IC, int OC);
+/* Uses mean / rstd saved by mope_layernorm_fwd (the float mean is corrected by the exact row mean, as the
+ * forward does). dinp is also used as scratch, so it must not overlap any input. */
+void mope_layernorm_bwd(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int N, int C);
+/* dinp = dout·act′(inp)·mask; dinp may alias dout. */
+void mope_activation_bwd(float *dinp, const float *dout, const float *inp, const float *mask, int N, int F,
+                         int kind);
+/* probs [B,NH,T,T] as saved by mope_attention_fwd (before the head mask); dqkv overwritten. */
+void mope_attention_bwd(float *dqkv, const float *dout, const float *probs, const float *qkv,
+                        const float *headMask, int B, int T, int NH, int HS);
+/* dinp = (dout − out·⟨out,dout⟩)/norm (dout/norm where the norm was floored); dinp may alias dout. */
+void mope_l2normalize_bwd(float *dinp, const float *dout, const float *out, const float *norms, int N, int C);
+void mope_im2patch_bwd(float *dpixels, const float *dpatches, int B, int ch, int H, int W, int P);
+
+/* ---- optimiser and gradient utilities (optim.c) ---- */
+/* One PyTorch AdamW step (decoupled weight decay); step counts from 1. Hyperparameters are doubles, as
+ * PyTorch's are: the derived scalars (bias corrections, step size) are formed in double, then rounded. */
+void mope_adamw(float *param, const float *grad, float *m, float *v, int64_t N, double lr, double beta1,
+                double beta2, double eps, double weightDecay, int step);
+/* Σ x² in double; the same result for any thread count. */
+double mope_sum_squares(const float *x, int64_t N);
+void mope_scale(float *x, float s, int64_t N);
+
 /* ---- threads (threads.c) ---- */
 void mope_set_threads(int n);
 int mope_get_threads(void);

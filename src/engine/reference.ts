@@ -153,4 +153,170 @@ export const referenceKernels: Kernels = {
               for (let x = 0; x < P; x++)
                 out[((b * GH + gy) * GW + gx) * ch * P * P + (c * P + y) * P + x] = pixels[((b * ch + c) * H + gy * P + y) * W + gx * P + x];
   },
+
+  // ---- backward kernels: parameter gradients accumulate (+=, summed over rows in double first), activation
+  // gradients overwrite (=). Written without Float32 temporaries, so they also run on Float64Arrays (the
+  // finite-difference tests call them that way).
+
+  linearBackward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC): void {
+    if (dinp) {
+      for (let n = 0; n < N; n++) {
+        for (let i = 0; i < IC; i++) {
+          let s = 0;
+          for (let o = 0; o < OC; o++) s += dout[n * OC + o] * weight[o * IC + i];
+          dinp[n * IC + i] = s;
+        }
+      }
+    }
+    if (dweight) {
+      for (let o = 0; o < OC; o++) {
+        for (let i = 0; i < IC; i++) {
+          let s = 0;
+          for (let n = 0; n < N; n++) s += dout[n * OC + o] * inp[n * IC + i];
+          dweight[o * IC + i] += s;
+        }
+      }
+    }
+    if (dbias) {
+      for (let o = 0; o < OC; o++) {
+        let s = 0;
+        for (let n = 0; n < N; n++) s += dout[n * OC + o];
+        dbias[o] += s;
+      }
+    }
+  },
+
+  layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C): void {
+    const dw = new Float64Array(C);
+    const db = new Float64Array(C);
+    for (let n = 0; n < N; n++) {
+      // the saved mean may be rounded (float); correct it with the exact row mean, as the forward does
+      let r = 0;
+      for (let i = 0; i < C; i++) r += inp[n * C + i] - mean[n];
+      const mu = mean[n] + r / C;
+      const rs = rstd[n];
+      const xhat: number[] = [];
+      let m1 = 0;
+      let m2 = 0;
+      for (let i = 0; i < C; i++) {
+        const xh = (inp[n * C + i] - mu) * rs;
+        const g = dout[n * C + i];
+        xhat.push(xh);
+        m1 += g * weight[i];
+        m2 += g * weight[i] * xh;
+        dw[i] += g * xh;
+        db[i] += g;
+      }
+      m1 /= C;
+      m2 /= C;
+      for (let i = 0; i < C; i++) dinp[n * C + i] = (dout[n * C + i] * weight[i] - m1 - xhat[i] * m2) * rs;
+    }
+    for (let i = 0; i < C; i++) {
+      dweight[i] += dw[i];
+      dbias[i] += db[i];
+    }
+  },
+
+  activationBackward(dinp, dout, inp, mask, N, F, kind: ActKind): void {
+    for (let n = 0; n < N; n++) {
+      for (let f = 0; f < F; f++) {
+        const x = inp[n * F + f];
+        let d: number;
+        if (kind === 0) {
+          const s = 1 / (1 + Math.exp(-1.702 * x));
+          d = s + 1.702 * x * s * (1 - s);
+        } else {
+          const cdf = 0.5 * erfc(-x / Math.SQRT2);
+          const pdf = Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+          d = cdf + x * pdf;
+        }
+        dinp[n * F + f] = dout[n * F + f] * d * (mask ? mask[f] : 1);
+      }
+    }
+  },
+
+  attentionBackward(dqkv, dout, probs, qkv, headMask, B, T, NH, HS): void {
+    const C = NH * HS;
+    const scale = 1 / Math.sqrt(HS);
+    const idx = (b: number, t: number, part: number, h: number, e: number) => (b * T + t) * 3 * C + part * C + h * HS + e;
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < NH; h++) {
+        const hm = headMask ? headMask[h] : 1;
+        const P = (i: number, j: number) => probs[((b * NH + h) * T + i) * T + j];
+        const dO = (i: number, e: number) => hm * dout[(b * T + i) * C + h * HS + e];
+        // dS = P ⊙ (dP − rowsum(dP ⊙ P)), dP = dO·vᵀ
+        const dS: number[][] = [];
+        for (let i = 0; i < T; i++) {
+          const dP: number[] = [];
+          let r = 0;
+          for (let j = 0; j < T; j++) {
+            let d = 0;
+            for (let e = 0; e < HS; e++) d += dO(i, e) * qkv[idx(b, j, 2, h, e)];
+            dP.push(d);
+            r += d * P(i, j);
+          }
+          dS.push(dP.map((d, j) => P(i, j) * (d - r)));
+        }
+        for (let t = 0; t < T; t++) {
+          for (let e = 0; e < HS; e++) {
+            let dq = 0;
+            let dk = 0;
+            let dv = 0;
+            for (let u = 0; u < T; u++) {
+              dq += dS[t][u] * qkv[idx(b, u, 1, h, e)];
+              dk += dS[u][t] * qkv[idx(b, u, 0, h, e)];
+              dv += P(u, t) * dO(u, e);
+            }
+            dqkv[idx(b, t, 0, h, e)] = dq * scale;
+            dqkv[idx(b, t, 1, h, e)] = dk * scale;
+            dqkv[idx(b, t, 2, h, e)] = dv;
+          }
+        }
+      }
+    }
+  },
+
+  l2normalizeBackward(dinp, dout, out, norms, N, C): void {
+    for (let n = 0; n < N; n++) {
+      let d = 0;
+      for (let i = 0; i < C; i++) d += out[n * C + i] * dout[n * C + i];
+      // a norm floored at 1e-12 by the forward is a constant (out = x/1e-12): no projection
+      if (norms[n] <= 1e-12) d = 0;
+      for (let i = 0; i < C; i++) dinp[n * C + i] = (dout[n * C + i] - out[n * C + i] * d) / norms[n];
+    }
+  },
+
+  im2patchBackward(dpixels, dpatches, B, ch, H, W, P): void {
+    const GH = H / P;
+    const GW = W / P;
+    for (let b = 0; b < B; b++)
+      for (let gy = 0; gy < GH; gy++)
+        for (let gx = 0; gx < GW; gx++)
+          for (let c = 0; c < ch; c++)
+            for (let y = 0; y < P; y++)
+              for (let x = 0; x < P; x++)
+                dpixels[((b * ch + c) * H + gy * P + y) * W + gx * P + x] = dpatches[((b * GH + gy) * GW + gx) * ch * P * P + (c * P + y) * P + x];
+  },
+
+  adamw(param, grad, m, v, N, lr, beta1, beta2, eps, weightDecay, step): void {
+    for (let i = 0; i < N; i++) {
+      const g = grad[i];
+      const p = param[i] * (1 - lr * weightDecay);
+      m[i] = beta1 * m[i] + (1 - beta1) * g;
+      v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+      const mhat = m[i] / (1 - beta1 ** step);
+      const vhat = v[i] / (1 - beta2 ** step);
+      param[i] = p - (lr * mhat) / (Math.sqrt(vhat) + eps);
+    }
+  },
+
+  sumSquares(x, N): number {
+    let s = 0;
+    for (let i = 0; i < N; i++) s += x[i] * x[i];
+    return s;
+  },
+
+  scale(x, s, N): void {
+    for (let i = 0; i < N; i++) x[i] *= s;
+  },
 };
