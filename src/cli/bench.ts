@@ -1,5 +1,6 @@
 // `mope-clip bench --mode infer`: images/s and texts/s (77 tokens) of a standard geometry with random weights.
 // The last line of output is JSON {"images_per_s", "texts_per_s", ...}; `npm run bench` puts PyTorch's figures beside it.
+// `--mode deploy --model DIR [--vs DIR]`: onnxruntime-node speed of the exported model(s), in src/deploy/bench-deploy.ts.
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { makeRuntime, parsePositiveInt } from './common.ts';
@@ -54,11 +55,15 @@ export function register(program: Command): void {
     .option('--geometry <name>', `one of ${Object.keys(GEOMETRIES).join(', ')}`, 'vit-b-32')
     .option('--batch <n>', 'batch size', '32')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
-    .option('--mode <mode>', 'infer (deploy mode arrives with ONNX export)', 'infer')
+    .option('--mode <mode>', 'infer (engine, random weights of --geometry) or deploy (onnxruntime-node on exported --model / --vs)', 'infer')
+    .option('--model <dir>', 'deploy: checkpoint folder to export and time')
+    .option('--vs <dir>', 'deploy: a second checkpoint (e.g. the pruned student) timed side by side, with speed-up ÷ FLOP ratio')
+    .option('--runs <n>', 'deploy: batch-1 calls whose median is the latency', '10')
     .option('--iters <n>', 'timed repetitions after one warm-up (best is reported)', '2')
     .option('--json', 'print only the JSON line')
-    .action((o) => {
-      if (o.mode !== 'infer') throw new ConfigError(`--mode: expected "infer", found "${o.mode}".`);
+    .action(async (o) => {
+      if (o.mode === 'deploy') return deployAction(o);
+      if (o.mode !== 'infer') throw new ConfigError(`--mode: expected "infer" or "deploy", found "${o.mode}".`);
       if (!(o.geometry in GEOMETRIES)) throw new ConfigError(`--geometry: expected one of ${Object.keys(GEOMETRIES).join(', ')}, found "${o.geometry}".`);
       const rt = makeRuntime(o);
       const batch = parsePositiveInt(o.batch, '--batch');
@@ -70,4 +75,18 @@ export function register(program: Command): void {
       }
       process.stdout.write(JSON.stringify(out) + '\n');
     });
+}
+
+async function deployAction(o: Record<string, string | boolean | undefined>): Promise<void> {
+  if (typeof o.model !== 'string') throw new ConfigError('--mode deploy needs --model DIR (a checkpoint folder).');
+  const { benchDeploy, formatDeployBench } = await import('../deploy/bench-deploy.ts');
+  const rt = makeRuntime(o as { threads?: string });
+  const r = await benchDeploy({
+    model: o.model, vs: typeof o.vs === 'string' ? o.vs : undefined,
+    batch: parsePositiveInt(String(o.batch), '--batch'), threads: rt.threads, rt,
+    runs: parsePositiveInt(String(o.runs), '--runs'), iters: parsePositiveInt(String(o.iters), '--iters'),
+    log: o.json ? undefined : (m) => process.stderr.write(m + '\n'),
+  });
+  if (!o.json) process.stdout.write(formatDeployBench(r));
+  process.stdout.write(JSON.stringify(r) + '\n');
 }

@@ -1,0 +1,275 @@
+// `mope-clip bench --mode deploy`: exports a model (and a --vs model) to temporary ONNX folders (fp32 + q8), then
+// measures onnxruntime-node latency (batch 1, median) and throughput (batch B) of the vision and text graphs, next to
+// parameters, GFLOPs, file sizes and the engine's own speed; with --vs, measured speed-ups over the FLOP ratio.
+// Dims: B batch, T = 77 tokens, images [B, ch, S, S].
+import { mkdtempSync, rmSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Runtime } from '../engine/runtime.ts';
+import { loadCheckpoint, countParameters } from '../io/checkpoint.ts';
+import { exportModel } from '../io/onnx/export.ts';
+import { gflops, imageMacs, textMacs } from '../model/flops.ts';
+import type { ClipModel } from '../model/types.ts';
+import { Rng } from '../model/rng.ts';
+import { benchInfer } from '../cli/bench.ts';
+
+export type Tower = 'vision' | 'text';
+export type OrtPrecision = 'fp32' | 'q8';
+export const TOWERS: readonly Tower[] = ['vision', 'text'];
+export const PRECISIONS: readonly OrtPrecision[] = ['fp32', 'q8'];
+
+export interface OrtTiming {
+  /** Median of `runs` batch-1 calls, milliseconds. */
+  latency_ms: number;
+  /** Items per second at batch B (best of `iters` calls). */
+  throughput_per_s: number;
+}
+
+export interface ModelBench {
+  dir: string;
+  /** Tokens per text in the text timings (the model's max positions, 77 for CLIP). */
+  text_tokens: number;
+  params: { total: number; vision: number; text: number };
+  /** GFLOPs (2·MACs) of one image / one 77-token text. */
+  gflops: { vision: number; text: number };
+  /** Size of each exported graph (with external data), MB = 1e6 bytes. */
+  file_mb: Record<Tower, Record<OrtPrecision, number>>;
+  onnxruntime: Record<Tower, Record<OrtPrecision, OrtTiming>>;
+  /** The engine's own fp32 forward at batch B (benchInfer). */
+  engine: { images_per_s: number; texts_per_s: number };
+}
+
+export interface SpeedupEntry {
+  latency_speedup: number;
+  throughput_speedup: number;
+  /** latency_speedup / flop_ratio: 1 means the FLOP cut became speed in full. */
+  latency_speedup_over_flop_ratio: number;
+  throughput_speedup_over_flop_ratio: number;
+}
+
+export interface Comparison {
+  /** Model GFLOPs / vs GFLOPs, per tower. */
+  flop_ratio: Record<Tower, number>;
+  param_ratio: number;
+  onnxruntime: Record<Tower, Record<OrtPrecision, SpeedupEntry>>;
+  engine: Record<Tower, { speedup: number; speedup_over_flop_ratio: number }>;
+}
+
+export interface DeployBench {
+  mode: 'deploy';
+  batch: number;
+  threads: number;
+  runs: number;
+  iters: number;
+  text_tokens: number;
+  model: ModelBench;
+  vs?: ModelBench;
+  comparison?: Comparison;
+}
+
+export interface DeployBenchOptions {
+  model: string;
+  vs?: string;
+  /** Throughput batch (default 32). */
+  batch?: number;
+  /** onnxruntime intraOpNumThreads; the engine uses rt.threads. */
+  threads: number;
+  /** Batch-1 calls whose median is the latency (default 10). */
+  runs?: number;
+  /** Batch-B calls whose best is the throughput (default 2). */
+  iters?: number;
+  rt: Runtime;
+  log?: (msg: string) => void;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function towerParams(tower: object): number {
+  let n = 0;
+  for (const v of Object.values(tower)) {
+    if (v instanceof Float32Array) n += v.length;
+    else if (Array.isArray(v)) for (const layer of v) n += towerParams(layer as object);
+  }
+  return n;
+}
+
+function fileMb(dir: string, rel: string): number {
+  const p = join(dir, rel);
+  const bytes = statSync(p).size + (existsSync(p + '_data') ? statSync(p + '_data').size : 0);
+  return bytes / 1e6;
+}
+
+type Ort = typeof import('onnxruntime-node');
+
+/** Random inputs of one tower for `n` items: pixels N(0,1), or 77-token rows BOS … EOS with a full mask. */
+function towerFeeds(ort: Ort, model: ClipModel, tower: Tower, n: number, seed: number): Record<string, InstanceType<Ort['Tensor']>> {
+  const rng = new Rng(seed);
+  const c = model.config;
+  if (tower === 'vision') {
+    const S = c.vision.imageSize, ch = c.vision.channels;
+    const px = new Float32Array(n * ch * S * S);
+    for (let i = 0; i < px.length; i++) px[i] = rng.normal();
+    return { pixel_values: new ort.Tensor('float32', px, [n, ch, S, S]) };
+  }
+  const T = c.text.maxPositions;
+  const ids = new BigInt64Array(n * T);
+  for (let b = 0; b < n; b++) {
+    ids[b * T] = BigInt(c.text.bosTokenId % c.text.vocabSize);
+    for (let t = 1; t < T - 1; t++) ids[b * T + t] = BigInt(Math.floor(rng.uniform() * Math.min(49406, c.text.vocabSize)));
+    ids[b * T + T - 1] = BigInt(c.text.eosTokenId);
+  }
+  return {
+    input_ids: new ort.Tensor('int64', ids, [n, T]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(n * T).fill(1n), [n, T]),
+  };
+}
+
+async function timeOrt(
+  ort: Ort, path: string, model: ClipModel, tower: Tower, o: { batch: number; threads: number; runs: number; iters: number },
+): Promise<OrtTiming> {
+  const session = await ort.InferenceSession.create(path, {
+    intraOpNumThreads: o.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
+  });
+  try {
+    const one = towerFeeds(ort, model, tower, 1, 1);
+    await session.run(one);
+    await session.run(one);
+    const lat: number[] = [];
+    for (let i = 0; i < o.runs; i++) {
+      const t0 = process.hrtime.bigint();
+      await session.run(one);
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    const many = towerFeeds(ort, model, tower, o.batch, 2);
+    await session.run(many);
+    let best = Infinity;
+    for (let i = 0; i < o.iters; i++) {
+      const t0 = process.hrtime.bigint();
+      await session.run(many);
+      best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    return { latency_ms: median(lat), throughput_per_s: o.batch / best };
+  } finally {
+    await session.release();
+  }
+}
+
+const GRAPH: Record<Tower, Record<OrtPrecision, string>> = {
+  vision: { fp32: 'onnx/vision_model.onnx', q8: 'onnx/vision_model_quantized.onnx' },
+  text: { fp32: 'onnx/text_model.onnx', q8: 'onnx/text_model_quantized.onnx' },
+};
+
+async function benchOne(ort: Ort, dir: string, opts: Required<Omit<DeployBenchOptions, 'vs' | 'model'>>): Promise<ModelBench> {
+  const log = opts.log;
+  const model = loadCheckpoint(dir);
+  const tmp = mkdtempSync(join(tmpdir(), 'mope-deploy-'));
+  try {
+    log(`bench deploy: exporting ${dir} (fp32 + q8) to a temporary folder`);
+    const out = join(tmp, 'export');
+    await exportModel(dir, out, { quantize: ['q8'] });
+    const file_mb = {} as ModelBench['file_mb'];
+    const onnxruntime = {} as ModelBench['onnxruntime'];
+    for (const tower of TOWERS) {
+      file_mb[tower] = {} as Record<OrtPrecision, number>;
+      onnxruntime[tower] = {} as Record<OrtPrecision, OrtTiming>;
+      for (const p of PRECISIONS) {
+        file_mb[tower][p] = fileMb(out, GRAPH[tower][p]);
+        log(`bench deploy: onnxruntime ${tower} ${p}`);
+        onnxruntime[tower][p] = await timeOrt(ort, join(out, GRAPH[tower][p]), model, tower, opts);
+      }
+    }
+    log(`bench deploy: engine forward`);
+    const engine = benchInfer(opts.rt, model, opts.batch, opts.iters);
+    return {
+      dir: resolve(dir), text_tokens: model.config.text.maxPositions,
+      params: { total: countParameters(model), vision: towerParams(model.weights.vision), text: towerParams(model.weights.text) },
+      gflops: { vision: gflops(imageMacs(model.config)), text: gflops(textMacs(model.config)) },
+      file_mb, onnxruntime, engine,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Speed-ups of `b` over `a` (a = the dense model, b = the --vs model) and their ratio to the FLOP cut. */
+export function compareBenches(a: ModelBench, b: ModelBench): Comparison {
+  const flop_ratio = { vision: a.gflops.vision / b.gflops.vision, text: a.gflops.text / b.gflops.text };
+  const onnxruntime = {} as Comparison['onnxruntime'];
+  for (const t of TOWERS) {
+    onnxruntime[t] = {} as Record<OrtPrecision, SpeedupEntry>;
+    for (const p of PRECISIONS) {
+      const x = a.onnxruntime[t][p], y = b.onnxruntime[t][p];
+      const latency_speedup = x.latency_ms / y.latency_ms;
+      const throughput_speedup = y.throughput_per_s / x.throughput_per_s;
+      onnxruntime[t][p] = {
+        latency_speedup, throughput_speedup,
+        latency_speedup_over_flop_ratio: latency_speedup / flop_ratio[t],
+        throughput_speedup_over_flop_ratio: throughput_speedup / flop_ratio[t],
+      };
+    }
+  }
+  const ev = b.engine.images_per_s / a.engine.images_per_s, et = b.engine.texts_per_s / a.engine.texts_per_s;
+  return {
+    flop_ratio, param_ratio: a.params.total / b.params.total, onnxruntime,
+    engine: {
+      vision: { speedup: ev, speedup_over_flop_ratio: ev / flop_ratio.vision },
+      text: { speedup: et, speedup_over_flop_ratio: et / flop_ratio.text },
+    },
+  };
+}
+
+export async function benchDeploy(opts: DeployBenchOptions): Promise<DeployBench> {
+  const ort = await import('onnxruntime-node');
+  const o = { batch: opts.batch ?? 32, threads: opts.threads, runs: opts.runs ?? 10, iters: opts.iters ?? 2, rt: opts.rt, log: opts.log ?? (() => {}) };
+  const model = await benchOne(ort, opts.model, o);
+  const out: DeployBench = {
+    mode: 'deploy', batch: o.batch, threads: o.threads, runs: o.runs, iters: o.iters,
+    text_tokens: model.text_tokens, model,
+  };
+  if (opts.vs) {
+    out.vs = await benchOne(ort, opts.vs, o);
+    out.comparison = compareBenches(model, out.vs);
+  }
+  return out;
+}
+
+const f = (x: number, d = 2): string => x.toFixed(d);
+
+/** A plain-text table of the result (one row per tower × precision), then the FLOP-ratio lines. */
+export function formatDeployBench(r: DeployBench): string {
+  const lines: string[] = [];
+  const names = r.vs ? ['model', 'vs'] as const : ['model'] as const;
+  lines.push(`onnxruntime-node, ${r.threads} threads; latency = median of ${r.runs} batch-1 runs; throughput at batch ${r.batch}; texts of ${r.text_tokens} tokens`);
+  for (const n of names) {
+    const m = r[n]!;
+    lines.push(`${n}: ${m.dir}: ${(m.params.total / 1e6).toFixed(1)} M params (vision ${(m.params.vision / 1e6).toFixed(1)} M, text ${(m.params.text / 1e6).toFixed(1)} M), ` +
+      `${m.gflops.vision.toPrecision(3)} GFLOPs/image, ${m.gflops.text.toPrecision(3)} GFLOPs/text; engine ${f(m.engine.images_per_s)} images/s, ${f(m.engine.texts_per_s)} texts/s`);
+  }
+  lines.push('| tower | precision | ' + names.map((n) => `${n} MB | ${n} ms (b=1) | ${n} items/s (b=${r.batch})`).join(' | ') + (r.vs ? ' | speed-up b=1 | speed-up b=' + r.batch + ' | FLOP ratio |' : ' |'));
+  for (const t of TOWERS) {
+    for (const p of PRECISIONS) {
+      const cells = names.map((n) => {
+        const m = r[n]!;
+        return `${f(m.file_mb[t][p], 1)} | ${f(m.onnxruntime[t][p].latency_ms)} | ${f(m.onnxruntime[t][p].throughput_per_s, 1)}`;
+      });
+      let row = `| ${t} | ${p} | ${cells.join(' | ')}`;
+      if (r.comparison) {
+        const c = r.comparison.onnxruntime[t][p];
+        row += ` | ${f(c.latency_speedup)}× | ${f(c.throughput_speedup)}× | ${f(r.comparison.flop_ratio[t])}×`;
+      }
+      lines.push(row + ' |');
+    }
+  }
+  if (r.comparison) {
+    const c = r.comparison;
+    for (const t of TOWERS) {
+      const parts = PRECISIONS.map((p) => `${p} ${f(c.onnxruntime[t][p].latency_speedup_over_flop_ratio)} (b=1) / ${f(c.onnxruntime[t][p].throughput_speedup_over_flop_ratio)} (b=${r.batch})`);
+      lines.push(`${t}: measured speed-up ÷ FLOP ratio (${f(c.flop_ratio[t])}×): onnxruntime ${parts.join(', ')}; engine ${f(c.engine[t].speedup)}× → ${f(c.engine[t].speedup_over_flop_ratio)}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
