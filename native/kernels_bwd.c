@@ -7,52 +7,19 @@
 #include <stddef.h>
 #include <string.h>
 #include "mope.h"
+#include "fastmath.h"
 
 /* Parallelise only when there is enough work to pay for waking the team (elements touched). */
 #define PAR_MIN_WORK 16384
 /* Columns per block when a parameter gradient is reduced over rows; the block's sums stay in double. */
 #define COL_BLOCK 64
 
-/* The same vectorisable expf as kernels_fwd.c (Cephes polynomial, ~2 ulp over [-87, 88]); repeated here
- * because it is static inline there. */
-static inline float fast_expf(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
-}
 
 /* d/dx x·Φ(x) = Φ(x) + x·φ(x), with Φ from the same erfc as the forward's gelu_erf and x² split exactly
  * (hi + lo) so the Gaussian keeps its relative precision in the tails. */
 static inline float gelu_erf_grad(float x) {
-  const float ax = fabsf(x);
-  const float z = ax * 0.70710678118654752f;
-  const float t = 1.0f / (1.0f + 0.5f * z);
-  float poly = 0.17087277f;
-  poly = poly * t - 0.82215223f;
-  poly = poly * t + 1.48851587f;
-  poly = poly * t - 1.13520398f;
-  poly = poly * t + 0.27886807f;
-  poly = poly * t - 0.18628806f;
-  poly = poly * t + 0.09678418f;
-  poly = poly * t + 0.37409196f;
-  poly = poly * t + 1.00002368f;
-  poly = poly * t - 1.26551223f;
-  const float hi = ax * ax, lo = fmaf(ax, ax, -hi);
-  const float corr = 1.0f - 0.5f * lo;
-  const float erfc_z = t * fast_expf(poly - 0.5f * hi) * corr;
+  float hi, corr;
+  const float erfc_z = erfc_half_sqrt2(fabsf(x), &hi, &corr);
   const float cdf = x >= 0.0f ? 1.0f - 0.5f * erfc_z : 0.5f * erfc_z;
   const float pdf = 0.39894228040143268f * fast_expf(-0.5f * hi) * corr;
   return cdf + x * pdf;
