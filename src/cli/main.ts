@@ -14,6 +14,7 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./score.ts'),
   () => import('./prune.ts'),
   () => import('./export.ts'),
+  () => import('./serve.ts'),
   () => import('./report.ts'),
 ];
 
