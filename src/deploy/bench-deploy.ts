@@ -163,36 +163,48 @@ const GRAPH: Record<Tower, Record<OrtPrecision, string>> = {
   text: { fp32: 'onnx/text_model.onnx', q8: 'onnx/text_model_quantized.onnx' },
 };
 
-async function benchOne(ort: Ort, dir: string, opts: Required<Omit<DeployBenchOptions, 'vs' | 'model'>>): Promise<ModelBench> {
-  const log = opts.log;
+type Opts = Required<Omit<DeployBenchOptions, 'vs' | 'model'>>;
+
+/** A loaded checkpoint and its temporary export (fp32 + q8). */
+interface Prepared { dir: string; model: ClipModel; out: string }
+
+async function prepare(dir: string, tmp: string, name: string, log: (m: string) => void): Promise<Prepared> {
   const model = loadCheckpoint(dir);
-  const tmp = mkdtempSync(join(tmpdir(), 'mope-deploy-'));
-  try {
-    log(`bench deploy: exporting ${dir} (fp32 + q8) to a temporary folder`);
-    const out = join(tmp, 'export');
-    await exportModel(dir, out, { quantize: ['q8'] });
-    const file_mb = {} as ModelBench['file_mb'];
-    const onnxruntime = {} as ModelBench['onnxruntime'];
-    for (const tower of TOWERS) {
-      file_mb[tower] = {} as Record<OrtPrecision, number>;
-      onnxruntime[tower] = {} as Record<OrtPrecision, OrtTiming>;
-      for (const p of PRECISIONS) {
-        file_mb[tower][p] = fileMb(out, GRAPH[tower][p]);
-        log(`bench deploy: onnxruntime ${tower} ${p}`);
-        onnxruntime[tower][p] = await timeOrt(ort, join(out, GRAPH[tower][p]), model, tower, opts);
+  log(`bench deploy: exporting ${dir} (fp32 + q8) to a temporary folder`);
+  const out = join(tmp, name);
+  await exportModel(dir, out, { quantize: ['q8'] });
+  return { dir, model, out };
+}
+
+/**
+ * Times every prepared model. Models take turns within each (tower, precision) step, so slow drift in the machine's
+ * load (other processes, thermal) affects dense and pruned alike rather than whichever ran second.
+ */
+async function measure(ort: Ort, ps: Prepared[], opts: Opts): Promise<ModelBench[]> {
+  const res: ModelBench[] = ps.map(({ dir, model, out }) => ({
+    dir: resolve(dir), text_tokens: model.config.text.maxPositions,
+    params: { total: countParameters(model), vision: towerParams(model.weights.vision), text: towerParams(model.weights.text) },
+    gflops: { vision: gflops(imageMacs(model.config)), text: gflops(textMacs(model.config)) },
+    file_mb: {
+      vision: { fp32: fileMb(out, GRAPH.vision.fp32), q8: fileMb(out, GRAPH.vision.q8) },
+      text: { fp32: fileMb(out, GRAPH.text.fp32), q8: fileMb(out, GRAPH.text.q8) },
+    },
+    onnxruntime: { vision: {}, text: {} } as ModelBench['onnxruntime'],
+    engine: { images_per_s: 0, texts_per_s: 0 },
+  }));
+  for (const tower of TOWERS) {
+    for (const p of PRECISIONS) {
+      for (let i = 0; i < ps.length; i++) {
+        opts.log(`bench deploy: onnxruntime ${tower} ${p}${ps.length > 1 ? (i === 0 ? ' (model)' : ' (vs)') : ''}`);
+        res[i]!.onnxruntime[tower][p] = await timeOrt(ort, join(ps[i]!.out, GRAPH[tower][p]), ps[i]!.model, tower, opts);
       }
     }
-    log(`bench deploy: engine forward`);
-    const engine = benchInfer(opts.rt, model, opts.batch, opts.iters);
-    return {
-      dir: resolve(dir), text_tokens: model.config.text.maxPositions,
-      params: { total: countParameters(model), vision: towerParams(model.weights.vision), text: towerParams(model.weights.text) },
-      gflops: { vision: gflops(imageMacs(model.config)), text: gflops(textMacs(model.config)) },
-      file_mb, onnxruntime, engine,
-    };
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
   }
+  for (let i = 0; i < ps.length; i++) {
+    opts.log(`bench deploy: engine forward${ps.length > 1 ? (i === 0 ? ' (model)' : ' (vs)') : ''}`);
+    res[i]!.engine = benchInfer(opts.rt, ps[i]!.model, opts.batch, opts.iters);
+  }
+  return res;
 }
 
 /** Speed-ups of `b` over `a` (a = the dense model, b = the --vs model) and their ratio to the FLOP cut. */
@@ -224,17 +236,24 @@ export function compareBenches(a: ModelBench, b: ModelBench): Comparison {
 
 export async function benchDeploy(opts: DeployBenchOptions): Promise<DeployBench> {
   const ort = await import('onnxruntime-node');
-  const o = { batch: opts.batch ?? 32, threads: opts.threads, runs: opts.runs ?? 10, iters: opts.iters ?? 2, rt: opts.rt, log: opts.log ?? (() => {}) };
-  const model = await benchOne(ort, opts.model, o);
-  const out: DeployBench = {
-    mode: 'deploy', batch: o.batch, threads: o.threads, runs: o.runs, iters: o.iters,
-    text_tokens: model.text_tokens, model,
-  };
-  if (opts.vs) {
-    out.vs = await benchOne(ort, opts.vs, o);
-    out.comparison = compareBenches(model, out.vs);
+  const o: Opts = { batch: opts.batch ?? 32, threads: opts.threads, runs: opts.runs ?? 10, iters: opts.iters ?? 2, rt: opts.rt, log: opts.log ?? (() => {}) };
+  const tmp = mkdtempSync(join(tmpdir(), 'mope-deploy-'));
+  try {
+    const ps = [await prepare(opts.model, tmp, 'model', o.log)];
+    if (opts.vs) ps.push(await prepare(opts.vs, tmp, 'vs', o.log));
+    const [model, vs] = await measure(ort, ps, o);
+    const out: DeployBench = {
+      mode: 'deploy', batch: o.batch, threads: o.threads, runs: o.runs, iters: o.iters,
+      text_tokens: model!.text_tokens, model: model!,
+    };
+    if (vs) {
+      out.vs = vs;
+      out.comparison = compareBenches(model!, vs);
+    }
+    return out;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
-  return out;
 }
 
 const f = (x: number, d = 2): string => x.toFixed(d);
