@@ -16,6 +16,8 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./export.ts'),
   () => import('./serve.ts'),
   () => import('./report.ts'),
+  () => import('./train.ts'),
+  () => import('./distill.ts'),
 ];
 
 export async function buildProgram(): Promise<Command> {
