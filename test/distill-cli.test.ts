@@ -1,0 +1,128 @@
+// End-to-end tests of `mope-clip train` and `mope-clip distill` on tiny checkpoints with builtin:fashion-scenes
+// (in process): outputs and checkpoint layout, resume, distillation loss parts, and the bad inputs (hidden size,
+// projection, students not derived from the teacher) refused before any work. Dims: tiny geometry (test/helpers/tiny.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { ConfigError } from '../src/errors.ts';
+import { loadCheckpoint } from '../src/io/checkpoint.ts';
+import { GEOMETRIES } from '../src/model/init.ts';
+import { register as registerTrain } from '../src/cli/train.ts';
+import { register as registerDistill } from '../src/cli/distill.ts';
+import { readTrainState } from '../src/train/checkpoint.ts';
+import { makeTempDir, removeDir, writeTinyCheckpoint } from './helpers/tiny.ts';
+
+async function cli(args: string[]): Promise<Record<string, any>> {
+  const program = new Command('mope-clip').exitOverride();
+  registerTrain(program);
+  registerDistill(program);
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  const ewrite = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) => {
+    if (typeof s === 'string') { out += s; return true; }
+    return (write as (...a: unknown[]) => boolean)(s, ...rest);
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => typeof s === 'string' || ewrite(s)) as typeof process.stderr.write;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = ewrite;
+  }
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+const DATA = ['--data', 'builtin:fashion-scenes:train', '--limit', '24', '--batch', '8', '--threads', '1'];
+
+test('train --init tiny: JSON summary, run folder layout, eval, refuses to overwrite, --resume extends', async (t) => {
+  const dir = makeTempDir();
+  t.after(() => removeDir(dir));
+  const out = join(dir, 'run');
+  const r = await cli(['train', '--init', 'tiny', ...DATA, '--steps', '4', '--lr', '1e-3', '--save-every', '2', '--out', out,
+    '--eval', 'builtin:fashion-mnist:test', '--eval-limit', '20', '--eval-every', '2']);
+  assert.equal(r.steps, 4);
+  assert.equal(r.eval.task, 'zeroshot');
+  assert.ok(r.last_loss.total > 0 && r.last_loss.kd === 0);
+  const m = loadCheckpoint(out);
+  assert.equal(m.config.vision.imageSize, 32);
+  for (const f of ['tokenizer.json', 'vocab.json', 'preprocessor_config.json']) assert.ok(existsSync(join(out, f)), f);
+  const st = readTrainState(join(out, 'checkpoint'));
+  assert.equal(st.step, 4);
+  assert.equal((st.flags as { command: string }).command, 'train');
+  const evals = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'eval');
+  assert.deepEqual(evals.map((e) => e.step), [2, 4]);
+  await assert.rejects(cli(['train', '--init', 'tiny', ...DATA, '--steps', '4', '--out', out]), ConfigError);
+  const r2 = await cli(['train', '--init', 'tiny', ...DATA, '--steps', '6', '--lr', '1e-3', '--save-every', '2', '--out', out, '--resume']);
+  assert.equal(r2.resumed_from, 4);
+  assert.equal(r2.steps, 6);
+  // a geometry file
+  const g = join(dir, 'g.json');
+  writeFileSync(g, JSON.stringify({ ...GEOMETRIES.tiny, vision: { ...GEOMETRIES.tiny.vision, layers: 1 } }));
+  const r3 = await cli(['train', '--init', g, ...DATA, '--epochs', '1', '--out', join(dir, 'g')]);
+  assert.equal(r3.steps, 3);
+  assert.equal(loadCheckpoint(join(dir, 'g')).config.vision.heads.length, 1);
+  await assert.rejects(cli(['train', ...DATA, '--steps', '1', '--out', join(dir, 'x')]), /exactly one of --model DIR or --init/);
+  await assert.rejects(cli(['train', '--init', 'tiny', ...DATA, '--out', join(dir, 'x')]), /exactly one of --steps N or --epochs N/);
+});
+
+test('distill: a width-pruned student learns from the teacher; all loss parts present; checkpoints and resume', async (t) => {
+  const dir = makeTempDir();
+  t.after(() => removeDir(dir));
+  const teacher = join(dir, 'teacher'), student = join(dir, 'student'), out = join(dir, 'out');
+  writeTinyCheckpoint(teacher, { withTokenizer: true, seed: 1 });
+  writeTinyCheckpoint(student, { withTokenizer: true, seed: 2, widths: { vision: { heads: [2, 2], ffn: [48, 48] }, text: { heads: [4], ffn: [32], layerMap: [1] } } });
+  const r = await cli(['distill', '--teacher', teacher, '--student', student, ...DATA, '--steps', '4', '--save-every', '2', '--lr', '1e-3',
+    '--temperature', '2', '--out', out]);
+  assert.equal(r.steps, 4);
+  for (const k of ['con', 'kd', 'emb', 'hid']) assert.ok(r.first_loss[k] > 0, k);
+  const m = loadCheckpoint(out);
+  assert.deepEqual(m.config.vision.heads, [2, 2]);
+  assert.deepEqual(m.config.text.layerMap, [1]);
+  const st = readTrainState(join(out, 'checkpoint'));
+  assert.deepEqual((st.flags.settings as { loss: unknown }).loss, { alpha: 1, beta: 1, gamma: 1, temperature: 2 });
+  const r2 = await cli(['distill', '--teacher', teacher, '--student', student, ...DATA, '--steps', '6', '--save-every', '2', '--lr', '1e-3',
+    '--temperature', '2', '--out', out, '--resume']);
+  assert.equal(r2.resumed_from, 4);
+  await assert.rejects(cli(['distill', '--teacher', teacher, '--student', student, ...DATA, '--steps', '8', '--lr', '1e-3', '--out', out, '--resume']),
+    /other settings: loss was/);
+  // frozen text tower: its weights do not move
+  const fr = join(dir, 'frozen');
+  await cli(['distill', '--teacher', teacher, '--student', student, ...DATA, '--steps', '2', '--lr', '1e-2', '--freeze', 'text', '--out', fr]);
+  const before = loadCheckpoint(student), after = loadCheckpoint(fr);
+  assert.deepEqual(after.weights.text.layers[0]!.fc1W, before.weights.text.layers[0]!.fc1W);
+  assert.notDeepEqual(after.weights.vision.layers[0]!.fc1W, before.weights.vision.layers[0]!.fc1W);
+});
+
+test('distill bad input: hidden size, projection, image size, non-derived students — a ConfigError before any work', async (t) => {
+  const dir = makeTempDir();
+  t.after(() => removeDir(dir));
+  const teacher = join(dir, 'teacher');
+  writeTinyCheckpoint(teacher, { withTokenizer: true });
+  const tiny = GEOMETRIES.tiny;
+  const cases: Array<[string, Parameters<typeof writeTinyCheckpoint>[1], RegExp]> = [
+    ['hidden', { geometry: { ...tiny, vision: { ...tiny.vision, hidden: 64 } } }, /vision tower: the student's hidden size 64 differs from the teacher's 48.*--gamma 0/],
+    ['proj', { geometry: { ...tiny, projectionDim: 16 } }, /projects to 24 dims but the student .* to 16/],
+    ['image', { geometry: { ...tiny, vision: { ...tiny.vision, imageSize: 48 } } }, /32px images .* student 48px/],
+    ['deeper', { widths: { text: { heads: [4, 4, 4], layerMap: [0, 1, 2] } } }, /text tower: the student has 3 layers, more than the teacher's 2/],
+    ['badmap', { widths: { vision: { heads: [4], layerMap: [5] } } }, /original layer 5.*not derived from this teacher/],
+    ['wider', { widths: { text: { ffn: [128, 64] } } }, /student layer 0 .* is wider than teacher layer 0/],
+  ];
+  for (const [name, opts, re] of cases) {
+    const s = join(dir, name), out = join(dir, `out-${name}`);
+    writeTinyCheckpoint(s, { withTokenizer: true, ...opts });
+    await assert.rejects(cli(['distill', '--teacher', teacher, '--student', s, ...DATA, '--steps', '1', '--out', out]), (e: Error) => {
+      assert.ok(e instanceof ConfigError, `${name}: ${e.message}`);
+      assert.match(e.message, re, name);
+      return true;
+    });
+    assert.ok(!existsSync(out), `${name}: nothing written`);
+  }
+  // without hidden-state distillation a narrower-from-scratch student is fine
+  const s = join(dir, 'hidden');
+  const r = await cli(['distill', '--teacher', teacher, '--student', s, ...DATA, '--steps', '1', '--gamma', '0', '--out', join(dir, 'ok')]);
+  assert.equal(r.steps, 1);
+  assert.equal(r.first_loss.hid, 0);
+});
