@@ -128,33 +128,36 @@ function towerFeeds(ort: Ort, model: ClipModel, tower: Tower, n: number, seed: n
   };
 }
 
+/**
+ * Times one graph file per model, the models taking turns run by run (A B A B …), so load from other processes
+ * falls on all of them alike. Latency: median of `runs` batch-1 calls; throughput: best of `iters` batch-B calls.
+ */
 async function timeOrt(
-  ort: Ort, path: string, model: ClipModel, tower: Tower, o: { batch: number; threads: number; runs: number; iters: number },
-): Promise<OrtTiming> {
-  const session = await ort.InferenceSession.create(path, {
-    intraOpNumThreads: o.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
-  });
+  ort: Ort, paths: string[], models: ClipModel[], tower: Tower, o: { batch: number; threads: number; runs: number; iters: number },
+): Promise<OrtTiming[]> {
+  const sessions: Array<Awaited<ReturnType<Ort['InferenceSession']['create']>>> = [];
   try {
-    const one = towerFeeds(ort, model, tower, 1, 1);
-    await session.run(one);
-    await session.run(one);
-    const lat: number[] = [];
-    for (let i = 0; i < o.runs; i++) {
-      const t0 = process.hrtime.bigint();
-      await session.run(one);
-      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    for (const path of paths) {
+      sessions.push(await ort.InferenceSession.create(path, {
+        intraOpNumThreads: o.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
+      }));
     }
-    const many = towerFeeds(ort, model, tower, o.batch, 2);
-    await session.run(many);
-    let best = Infinity;
-    for (let i = 0; i < o.iters; i++) {
+    const timed = async (i: number, feeds: Record<string, InstanceType<Ort['Tensor']>>): Promise<number> => {
       const t0 = process.hrtime.bigint();
-      await session.run(many);
-      best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
-    }
-    return { latency_ms: median(lat), throughput_per_s: o.batch / best };
+      await sessions[i]!.run(feeds);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    const one = models.map((m) => towerFeeds(ort, m, tower, 1, 1));
+    const lat = models.map(() => [] as number[]);
+    for (let i = 0; i < models.length; i++) for (let w = 0; w < 2; w++) await timed(i, one[i]!);
+    for (let r = 0; r < o.runs; r++) for (let i = 0; i < models.length; i++) lat[i]!.push(await timed(i, one[i]!));
+    const many = models.map((m) => towerFeeds(ort, m, tower, o.batch, 2));
+    const best = models.map(() => Infinity);
+    for (let i = 0; i < models.length; i++) await timed(i, many[i]!);
+    for (let r = 0; r < o.iters; r++) for (let i = 0; i < models.length; i++) best[i] = Math.min(best[i]!, await timed(i, many[i]!));
+    return models.map((_, i) => ({ latency_ms: median(lat[i]!), throughput_per_s: (1000 * o.batch) / best[i]! }));
   } finally {
-    await session.release();
+    for (const s of sessions) await s.release();
   }
 }
 
@@ -177,8 +180,8 @@ async function prepare(dir: string, tmp: string, name: string, log: (m: string) 
 }
 
 /**
- * Times every prepared model. Models take turns within each (tower, precision) step, so slow drift in the machine's
- * load (other processes, thermal) affects dense and pruned alike rather than whichever ran second.
+ * Times every prepared model. Models take turns run by run within each (tower, precision) step, so the machine's
+ * load (other processes, thermal drift) affects dense and pruned alike rather than whichever ran second.
  */
 async function measure(ort: Ort, ps: Prepared[], opts: Opts): Promise<ModelBench[]> {
   const res: ModelBench[] = ps.map(({ dir, model, out }) => ({
@@ -194,10 +197,9 @@ async function measure(ort: Ort, ps: Prepared[], opts: Opts): Promise<ModelBench
   }));
   for (const tower of TOWERS) {
     for (const p of PRECISIONS) {
-      for (let i = 0; i < ps.length; i++) {
-        opts.log(`bench deploy: onnxruntime ${tower} ${p}${ps.length > 1 ? (i === 0 ? ' (model)' : ' (vs)') : ''}`);
-        res[i]!.onnxruntime[tower][p] = await timeOrt(ort, join(ps[i]!.out, GRAPH[tower][p]), ps[i]!.model, tower, opts);
-      }
+      opts.log(`bench deploy: onnxruntime ${tower} ${p}`);
+      const t = await timeOrt(ort, ps.map((x) => join(x.out, GRAPH[tower][p])), ps.map((x) => x.model), tower, opts);
+      t.forEach((timing, i) => { res[i]!.onnxruntime[tower][p] = timing; });
     }
   }
   for (let i = 0; i < ps.length; i++) {
