@@ -33,8 +33,8 @@ interface ScoreFlags {
 }
 
 function parseMetric(s: string): Metric {
-  if (s === 'mope' || s === 'magnitude' || s === 'random') return s;
-  throw new ConfigError(`--metric expects mope, magnitude or random, found "${s}"`);
+  if (s === 'mope' || s === 'magnitude' || s === 'random' || s === 'taylor') return s;
+  throw new ConfigError(`--metric expects mope, magnitude, taylor or random, found "${s}"`);
 }
 
 /** A short summary of a scores file for stdout. */
@@ -73,9 +73,11 @@ async function scoreAction(o: ScoreFlags): Promise<void> {
   }
   const rt = makeRuntime({ threads: o.threads, seed });
   const model = loadCheckpoint(o.model);
-  const cal = metric === 'mope'
+  if (metric === 'taylor' && o.data === undefined) throw new ConfigError('--metric taylor needs --data SPEC with calibration image-text pairs');
+  const cal = metric === 'mope' || metric === 'taylor'
     ? await loadCalibration(model, {
-      modelDir: o.model, task: task!, data: o.data, zeroshotData: o.zeroshotData, limit: limit ?? undefined, seed, batch, templates: o.templates,
+      modelDir: o.model, task: metric === 'taylor' ? 'retrieval' : task!, data: o.data, zeroshotData: o.zeroshotData, limit: limit ?? undefined, seed, batch,
+      templates: o.templates,
     })
     : null;
   let bar: Progress | undefined;
@@ -112,7 +114,7 @@ export function register(program: Command): void {
     .option('--tower <tower>', 'vision | text | both', 'vision')
     .option('--granularity <list>', 'comma list of heads, ffn, layers', 'heads,ffn,layers')
     .option('--ffn-group-size <n>', 'FFN neurons per group', '64')
-    .option('--metric <metric>', 'mope | magnitude | random', 'mope')
+    .option('--metric <metric>', 'mope | magnitude | taylor (Σ|w·∂L_con/∂w| on --data pairs) | random', 'mope')
     .option('--seed <s>', 'seed for --limit subsets and the random metric')
     .option('--limit <n>', 'use a deterministic subset of N calibration items')
     .option('--out <file>', 'scores.json to write (updated after every module)')

@@ -34,6 +34,7 @@ export function parseScope(s: string): Scope {
 function importance(e: ScoreEntry, metric: ScoresFile['metric']): [number, number] {
   if (metric === 'mope') return [e.mope ?? -Infinity, e.loss_increase ?? -Infinity];
   if (metric === 'magnitude') return [e.magnitude ?? -Infinity, 0];
+  if (metric === 'taylor') return [e.taylor ?? -Infinity, 0];
   return [e.random ?? -Infinity, 0];
 }
 

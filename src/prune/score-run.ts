@@ -1,5 +1,5 @@
 // One score run into a scores file: picks the shard's modules, skips those a resumed file already holds,
-// scores the rest (MoPE, magnitude or random) and appends each finished module atomically.
+// scores the rest (MoPE, magnitude, Taylor or random) and appends each finished module atomically.
 // Dims: M modules of the run (per tower: L layers, NH_l heads, ⌈F_l/N⌉ FFN groups, see modules.ts).
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
@@ -7,7 +7,8 @@ import type { Runtime } from '../engine/runtime.ts';
 import type { ClipModel } from '../model/types.ts';
 import { magnitude, randomScore } from './baselines.ts';
 import { scoreMope, type Calibration } from './mope.ts';
-import { enumerateModules, shardModules, type ModuleKind, type ModuleRef, type TowerName } from './modules.ts';
+import { taylorScores } from './taylor.ts';
+import { enumerateModules, moduleKey, shardModules, type ModuleKind, type ModuleRef, type TowerName } from './modules.ts';
 import type { Task } from './objective.ts';
 import {
   SCORES_FORMAT, SCORES_VERSION, ScoresWriter, checkCompatible, modelFingerprint, modelGeometry, readScoresFile,
@@ -89,9 +90,12 @@ export function runScore(rt: Runtime, model: ClipModel, cal: Calibration | null,
     writer.setCost(res.cost);
   } else {
     const t0 = Date.now();
+    if (o.metric === 'taylor' && cal === null) throw new ConfigError('--metric taylor needs calibration image-text pairs (--data)');
+    const tay = o.metric === 'taylor' ? taylorScores(rt, model, cal!, todo, { batch: o.batch, ffnGroupSize: o.ffnGroupSize }) : null;
     todo.forEach((m, i) => {
       const e: ScoreEntry = { tower: m.tower, kind: m.kind, layer: m.layer, index: m.index, mope: null, loss_increase: null, magnitude: mag(m) };
       if (o.metric === 'random') e.random = randomScore(m, o.seed);
+      if (tay) e.taylor = tay.get(moduleKey(m))!;
       writer.file.modules.push(e);
       o.onProgress?.(doneBefore + i + 1, mods.length);
     });

@@ -12,7 +12,7 @@ import type { Task } from './objective.ts';
 export const SCORES_FORMAT = 'mope-clip-scores';
 export const SCORES_VERSION = 1;
 
-export type Metric = 'mope' | 'magnitude' | 'random';
+export type Metric = 'mope' | 'magnitude' | 'random' | 'taylor';
 
 export interface ScoreEntry extends ModuleRef {
   /** Z(model) − Z(model without the module); null for baseline runs. */
@@ -20,6 +20,8 @@ export interface ScoreEntry extends ModuleRef {
   loss_increase: number | null;
   magnitude?: number;
   random?: number;
+  /** First-order Taylor importance Σ|w·∂L_con/∂w| (metric taylor). */
+  taylor?: number;
 }
 
 export interface TowerGeometry {
@@ -136,6 +138,7 @@ export function readScoresFile(path: string): ScoresFile {
     if (j.metric === 'mope' && (!isNum(m.mope) || !isNum(m.loss_increase))) bad(`module ${i} (${moduleKey(m)}) has no numeric mope / loss_increase`);
     if (j.metric === 'magnitude' && !isNum(m.magnitude)) bad(`module ${i} (${moduleKey(m)}) has no numeric magnitude`);
     if (j.metric === 'random' && !isNum(m.random)) bad(`module ${i} (${moduleKey(m)}) has no numeric random value`);
+    if (j.metric === 'taylor' && !isNum(m.taylor)) bad(`module ${i} (${moduleKey(m)}) has no numeric taylor value`);
     const k = moduleKey(m);
     if (seen.has(k)) bad(`module ${k} appears twice`);
     seen.add(k);
