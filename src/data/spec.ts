@@ -9,19 +9,20 @@ import { readCsv } from './readers/csv.ts';
 import { readFolder } from './readers/folder.ts';
 import { readJsonl } from './readers/jsonl.ts';
 import { openFashionScenes } from './scenes.ts';
+import { openFashionMix } from './mix.ts';
 
 export type DataSpec =
   | { kind: 'csv' | 'tsv' | 'jsonl' | 'folder'; path: string }
   | { kind: 'coco'; path: string; split?: string }
-  | { kind: 'builtin'; name: 'fashion-mnist' | 'fashion-scenes'; split: Split | 'all' };
+  | { kind: 'builtin'; name: (typeof BUILTIN_NAMES)[number]; split: Split | 'all' };
 
-export const BUILTIN_NAMES = ['fashion-mnist', 'fashion-scenes'] as const;
+export const BUILTIN_NAMES = ['fashion-mnist', 'fashion-scenes', 'fashion-mix'] as const;
 const BUILTIN_SPLITS = ['train', 'val', 'test', 'all'];
 const COCO_SPLITS = /^(train|val|test|restval)(\+(train|val|test|restval))*$/;
 
 export const SPEC_HELP =
   'csv:PATH, tsv:PATH, jsonl:PATH, coco:PATH[:SPLIT], folder:PATH, builtin:fashion-mnist[:train|val|test|all], ' +
-  'builtin:fashion-scenes[:train|val|test|all]';
+  'builtin:fashion-scenes[:train|val|test|all], builtin:fashion-mix[:train|val|test|all]';
 
 /** Parses a --data SPEC. A path may itself contain ":" (only a trailing ":SPLIT" of coco: is split off). */
 export function parseDataSpec(spec: string): DataSpec {
@@ -104,7 +105,8 @@ export function openDataset(spec: string, opts: OpenDataOptions = {}): OpenedDat
       ds = readFolder(s.path, spec, { ...ropts, classnames: opts.classnames });
       break;
     case 'builtin':
-      ds = s.name === 'fashion-mnist' ? openFashionMnist(spec, s.split) : openFashionScenes(spec, s.split);
+      ds = s.name === 'fashion-mnist' ? openFashionMnist(spec, s.split)
+        : s.name === 'fashion-mix' ? openFashionMix(spec, s.split) : openFashionScenes(spec, s.split);
       break;
   }
   return { dataset: limitDataset(ds, opts.limit, opts.seed ?? 0), bad };
