@@ -18,6 +18,7 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./report.ts'),
   () => import('./train.ts'),
   () => import('./distill.ts'),
+  () => import('./compress.ts'),
 ];
 
 export async function buildProgram(): Promise<Command> {

@@ -1,0 +1,83 @@
+// `mope-clip compress`: the MoPE-CLIP pipeline (src/pipeline/compress.ts) — score, prune width, distil, prune depth
+// one layer at a time with re-scoring, distil, evaluate — resumable in one run folder. Prints a JSON summary line.
+import type { Command } from 'commander';
+import { ConfigError } from '../errors.ts';
+import { resolveTemplates } from '../eval/templates.ts';
+import { compress, fmtEval } from '../pipeline/compress.ts';
+import { parseCriterion } from '../pipeline/prune-steps.ts';
+import { collect, emitJson, makeRuntime, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+
+type Flags = Record<string, string | string[] | boolean | undefined>;
+
+function num(v: unknown, flag: string, min = 0): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new ConfigError(`${flag} expects a number ≥ ${min}, found "${String(v)}".`);
+  return n;
+}
+
+const opt = (v: unknown, flag: string): number | undefined => (v === undefined ? undefined : num(v, flag));
+
+async function compressAction(o: Flags): Promise<void> {
+  for (const f of ['model', 'data', 'out'] as const) if (o[f] === undefined) throw new ConfigError(`compress needs --${f}`);
+  if (o.stage === undefined) throw new ConfigError('compress needs --stage finetune|pretrain');
+  const stage = String(o.stage);
+  if (stage !== 'finetune' && stage !== 'pretrain') throw new ConfigError(`--stage expects finetune or pretrain, found "${stage}"`);
+  const tower = String(o.tower ?? (stage === 'pretrain' ? 'both' : ''));
+  if (tower !== 'vision' && tower !== 'text' && tower !== 'both') throw new ConfigError(`--tower expects vision, text or both, found "${tower}"`);
+  const seed = parseNonNegativeInt(String(o.seed), '--seed');
+  const rt = makeRuntime({ threads: o.threads as string | undefined, seed });
+  const s = await compress(rt, {
+    model: String(o.model), data: String(o.data), calib: o.calib === undefined ? null : String(o.calib),
+    calibZeroshot: o.calibZeroshot === undefined ? null : String(o.calibZeroshot),
+    calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'), stage, tower,
+    keepHeads: parseFraction(String(o.keepHeads), '--keep-heads'), keepFfn: parseFraction(String(o.keepFfn), '--keep-ffn'),
+    keepLayers: o.keepLayers === undefined ? undefined : parsePositiveInt(String(o.keepLayers), '--keep-layers'),
+    criterion: parseCriterion(String(o.criterion)), ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'),
+    distill: {
+      steps: parseNonNegativeInt(String(o.steps), '--steps'), batch: parsePositiveInt(String(o.batch), '--batch'), lr: num(o.lr, '--lr'),
+      weightDecay: num(o.weightDecay, '--weight-decay'), warmup: parseNonNegativeInt(String(o.warmup), '--warmup'), gradClip: num(o.gradClip, '--grad-clip'),
+      alpha: opt(o.alpha, '--alpha'), beta: opt(o.beta, '--beta'), gamma: opt(o.gamma, '--gamma'), temperature: opt(o.temperature, '--temperature'),
+    },
+    eval: (o.eval as string[] | undefined) ?? [],
+    evalLimit: o.evalLimit === undefined ? undefined : parsePositiveInt(String(o.evalLimit), '--eval-limit'),
+    templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)),
+    seed, out: String(o.out),
+  });
+  for (const [k, e] of Object.entries(s.evals)) rt.log.info(`${k}: ${fmtEval(e)}`);
+  emitJson({ out: s.out, final_model: s.final_model, report: `${s.out}/report.html`, evals: s.evals, seconds: s.seconds });
+}
+
+export function register(program: Command): void {
+  program
+    .command('compress')
+    .description('MoPE-CLIP pipeline: score → prune width → distil → prune depth (re-scoring after each layer) → distil → evaluate, resumable')
+    .option('--model <dir>', 'teacher checkpoint folder (the model to compress)')
+    .option('--data <spec>', 'image-text pairs for distillation')
+    .option('--calib <spec>', 'calibration data: pairs (retrieval MoPE) or labelled images (zero-shot MoPE)')
+    .option('--calib-zeroshot <spec>', 'labelled images: with --calib pairs, score on both tasks')
+    .option('--calib-limit <n>', 'calibration items', '256')
+    .option('--stage <stage>', 'finetune (one tower, width → distil → depth → distil) | pretrain (both towers, width + depth → distil)')
+    .option('--tower <tower>', 'vision | text (finetune) | both (pretrain, the default there)')
+    .option('--keep-heads <f>', 'fraction of attention heads kept per layer', '1')
+    .option('--keep-ffn <f>', 'fraction of FFN neuron groups kept per layer', '1')
+    .option('--keep-layers <n>', 'layers kept per compressed tower (removed one at a time, re-scored after each)')
+    .option('--criterion <c>', 'module importance: mope | magnitude | taylor | random', 'mope')
+    .option('--ffn-group-size <n>', 'FFN neurons per scored group', '32')
+    .option('--steps <n>', 'distillation steps per distil stage (0 = prune only)', '200')
+    .option('--batch <n>', 'distillation pairs per step', '64')
+    .option('--lr <x>', 'distillation peak learning rate', '5e-4')
+    .option('--weight-decay <x>', 'decoupled weight decay', '0.05')
+    .option('--warmup <n>', 'warm-up steps', '10')
+    .option('--grad-clip <x>', 'global gradient-norm clip (0 = off)', '1')
+    .option('--alpha <x>', 'weight of the contrastive loss L_con')
+    .option('--beta <x>', 'weight of the cross-modal distillation loss L_kd')
+    .option('--gamma <x>', 'weight of the uni-modal losses L_emb + L_hid')
+    .option('--temperature <x>', 'distillation temperature τ')
+    .option('--eval <spec>', 'evaluate every stage on this data (repeatable: classification → zero-shot, pairs → retrieval)', collect)
+    .option('--eval-limit <n>', 'a deterministic subset of N items of each --eval set')
+    .option('--templates <name|file>', 'zero-shot prompts: openai-7 (default), openai-80 or a file')
+    .option('--seed <s>', 'seed of calibration subsets, the random criterion and distillation order', '0')
+    .option('--out <dir>', 'run folder (a rerun resumes at the first unfinished stage)')
+    .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
+    .action(async (o: Flags) => compressAction(o));
+}

@@ -1,0 +1,260 @@
+// `mope-clip compress`: the MoPE-CLIP pipeline as resumable stages in one run folder. Fine-tuning stage (one tower):
+// width scores → prune width → distil from the teacher → remove layers one at a time, re-scoring after each removal →
+// distil → evaluate. Pre-training stage (both towers): width scores → prune width → depth removal → one distillation.
+// Every stage writes into RUN_DIR (scores/, model folders, eval/*.json, report.html) and is recorded in stages.json.
+// Dims: per tower L layers, NH_l heads, F_l FFN width.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Runtime } from '../engine/runtime.ts';
+import { ConfigError } from '../errors.ts';
+import { writeJsonAtomic } from '../io/atomic.ts';
+import { openDataset } from '../data/spec.ts';
+import { loadEvalModel } from '../eval/run.ts';
+import type { ClipTokenizer } from '../io/tokenizer.ts';
+import type { ClipModel } from '../model/types.ts';
+import { loadCalibration } from '../prune/calibration.ts';
+import type { Calibration } from '../prune/mope.ts';
+import { parseTowers, type TowerName } from '../prune/modules.ts';
+import type { Task } from '../prune/objective.ts';
+import { writeModelFolder, type ModelFiles } from '../train/checkpoint.ts';
+import { checkDistillable } from '../train/distill-check.ts';
+import { trainLoop } from '../train/loop.ts';
+import { evaluateModel, openEvalSets, type EvalSet, type ModelEval } from './evaluate.ts';
+import { needsCalibration, pruneDepth, pruneWidth, scoreStep, type Criterion, type ScoreStepOptions } from './prune-steps.ts';
+import { writeCompressReport } from './compress-report.ts';
+import { StageLedger } from './stages.ts';
+
+export interface DistillSettings {
+  steps: number;
+  batch: number;
+  lr: number;
+  weightDecay: number;
+  warmup: number;
+  gradClip: number;
+  /** Loss weights (undefined = the defaults of src/distill/losses.ts). */
+  alpha?: number;
+  beta?: number;
+  gamma?: number;
+  temperature?: number;
+}
+
+export interface CompressOptions {
+  /** Teacher checkpoint folder (the model being compressed). */
+  model: string;
+  /** Distillation pairs. */
+  data: string;
+  /** Calibration SPEC: pairs → retrieval MoPE, classification → zero-shot MoPE; with calibZeroshot → both. */
+  calib: string | null;
+  calibZeroshot?: string | null;
+  calibLimit: number;
+  stage: 'finetune' | 'pretrain';
+  tower: 'vision' | 'text' | 'both';
+  keepHeads: number;
+  keepFfn: number;
+  /** Layers kept per compressed tower (undefined = no depth pruning). */
+  keepLayers?: number;
+  criterion: Criterion;
+  ffnGroupSize: number;
+  distill: DistillSettings;
+  /** Evaluation SPECs (classification → zero-shot top-1, pairs → retrieval mean R@1). */
+  eval: string[];
+  evalLimit?: number;
+  templates?: readonly string[];
+  seed: number;
+  out: string;
+  /** The teacher's figures when the caller already has them (the demo evaluates its teacher once). */
+  teacherEval?: ModelEval;
+  /** Logged progress lines every N distillation steps. */
+  logEvery?: number;
+}
+
+export interface CompressSummary {
+  out: string;
+  criterion: Criterion;
+  towers: TowerName[];
+  final_model: string;
+  /** Figures by stage name: teacher, width (pruned, not retrained), width-distilled, depth, final. */
+  evals: Record<string, ModelEval>;
+  depth: unknown[];
+  seconds: number;
+}
+
+export const SUMMARY_FILE = 'summary.json';
+
+function taskOf(o: CompressOptions): { task: Task; pairs: string | null; cls: string | null } {
+  if (o.calib === null) return { task: 'retrieval', pairs: null, cls: null };
+  const kind = openDataset(o.calib, { limit: 1 }).dataset.kind;
+  if (o.calibZeroshot) {
+    if (kind !== 'pairs') throw new ConfigError(`--calib ${o.calib} must hold image-text pairs when --calib-zeroshot is given.`);
+    return { task: 'both', pairs: o.calib, cls: o.calibZeroshot };
+  }
+  return kind === 'pairs' ? { task: 'retrieval', pairs: o.calib, cls: null } : { task: 'zeroshot', pairs: null, cls: o.calib };
+}
+
+function validate(o: CompressOptions, L: Record<TowerName, number>): TowerName[] {
+  if (o.stage !== 'finetune' && o.stage !== 'pretrain') throw new ConfigError(`--stage expects finetune or pretrain, found "${o.stage}"`);
+  const towers = parseTowers(o.tower);
+  if (o.stage === 'finetune' && towers.length !== 1) {
+    throw new ConfigError('--stage finetune compresses one tower: pass --tower vision or --tower text (--tower both is the pretrain stage).');
+  }
+  for (const [v, f] of [[o.keepHeads, '--keep-heads'], [o.keepFfn, '--keep-ffn']] as const) {
+    if (!(v > 0 && v <= 1)) throw new ConfigError(`${f} expects a number in (0, 1], found ${v}`);
+  }
+  if (o.keepLayers !== undefined) {
+    for (const t of towers) {
+      if (!Number.isInteger(o.keepLayers) || o.keepLayers < 1 || o.keepLayers > L[t]) {
+        throw new ConfigError(`--keep-layers expects an integer in [1, ${L[t]}] (the ${t} tower has ${L[t]} layers), found ${o.keepLayers}`);
+      }
+    }
+  }
+  if (needsCalibration(o.criterion) && o.calib === null) throw new ConfigError(`--criterion ${o.criterion} needs --calib SPEC (calibration data).`);
+  if (!Number.isInteger(o.distill.steps) || o.distill.steps < 0) throw new ConfigError(`--steps expects an integer ≥ 0, found ${o.distill.steps}`);
+  return towers;
+}
+
+async function loadFiles(rt: Runtime, dir: string): Promise<ModelFiles> {
+  const m = await loadEvalModel(rt, dir);
+  return { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess, auxFrom: dir };
+}
+
+/** Runs (or resumes) the pipeline; returns the summary also written to RUN_DIR/summary.json. */
+export async function compress(rt: Runtime, o: CompressOptions): Promise<CompressSummary> {
+  const t0 = performance.now();
+  const teacher = await loadFiles(rt, o.model);
+  const tc = teacher.model.config;
+  const towers = validate(o, { text: tc.text.heads.length, vision: tc.vision.heads.length });
+  const { task, pairs, cls } = taskOf(o);
+  const depth = o.keepLayers !== undefined && towers.some((t) => tc[t].heads.length > o.keepLayers!);
+  const finetune = o.stage === 'finetune';
+  const distilSteps = o.distill.steps > 0;
+  const plan = ['eval-teacher', 'score-width', 'prune-width', 'eval-width'];
+  if (finetune && distilSteps) plan.push('distill-width', 'eval-width-distilled');
+  if (depth) plan.push('prune-depth', 'eval-depth');
+  if (distilSteps && (depth || !finetune)) plan.push('distill-final', 'eval-final');
+  plan.push('report');
+  const options = {
+    model: o.model, data: o.data, calib: o.calib, calib_zeroshot: o.calibZeroshot ?? null, calib_limit: o.calibLimit, stage: o.stage,
+    tower: o.tower, keep_heads: o.keepHeads, keep_ffn: o.keepFfn, keep_layers: o.keepLayers ?? null, criterion: o.criterion,
+    ffn_group_size: o.ffnGroupSize, distill: o.distill, eval: o.eval, eval_limit: o.evalLimit ?? null, seed: o.seed,
+  };
+  const ledger = new StageLedger(o.out, options, plan, rt.log);
+  const R = (...p: string[]) => join(o.out, ...p);
+  let evalSets: EvalSet[] | null = null;
+  const sets = () => (evalSets ??= openEvalSets(o.eval, o.evalLimit, o.seed));
+  const evalStage = (name: string, dir: string) => ledger.run(name, async () => {
+    const e = await evaluateModel(rt, await loadFiles(rt, dir), sets(), { templates: o.templates });
+    writeJsonAtomic(R('eval', `${name.replace(/^eval-/, '')}.json`), { model: dir, ...e });
+    rt.log.info(`  ${name}: ${fmtEval(e)}`);
+    return { model: dir, eval: e };
+  });
+
+  let cal: Calibration | null | undefined;
+  const calibration = async (): Promise<Calibration | null> => {
+    if (cal !== undefined) return cal;
+    if (!needsCalibration(o.criterion)) return (cal = null);
+    rt.log.info(`  loading calibration data (${o.calib}${o.calibZeroshot ? ` + ${o.calibZeroshot}` : ''}, ${o.calibLimit} items)`);
+    return (cal = await loadCalibration(teacher.model, {
+      modelDir: o.model, task, data: pairs ?? undefined, zeroshotData: cls ?? undefined, limit: o.calibLimit, seed: o.seed,
+    }));
+  };
+  const scoreBase: Omit<ScoreStepOptions, 'out' | 'towers' | 'kinds' | 'modelPath'> = {
+    criterion: o.criterion, ffnGroupSize: o.ffnGroupSize, seed: o.seed, task, calibSpec: pairs, calibZeroshotSpec: cls, calibLimit: o.calibLimit,
+  };
+
+  const teacherEval = await ledger.run('eval-teacher', async () => {
+    const e = o.teacherEval ?? await evaluateModel(rt, teacher, sets(), { templates: o.templates });
+    writeJsonAtomic(R('eval', 'teacher.json'), { model: o.model, ...e });
+    rt.log.info(`  teacher: ${fmtEval(e)}`);
+    return { model: o.model, eval: e };
+  });
+
+  await ledger.run('score-width', async () => {
+    const out = R('scores', 'width.json');
+    const f = scoreStep(rt, teacher.model, await calibration(), { ...scoreBase, out, towers, kinds: ['head', 'ffn'], modelPath: o.model });
+    return { scores: out, modules: f.modules.length, seconds: f.cost.seconds };
+  });
+
+  const widthDir = R('width');
+  await ledger.run('prune-width', async () => {
+    const { readScoresFile } = await import('../prune/scores-file.ts');
+    const pruned = pruneWidth(teacher.model, readScoresFile(R('scores', 'width.json')), towers, o.keepHeads, o.keepFfn);
+    writeModelFolder({ ...teacher, model: pruned }, widthDir);
+    return { model: widthDir, heads: shape(pruned, towers, 'heads'), ffn: shape(pruned, towers, 'ffn') };
+  });
+  const ev: Record<string, ModelEval> = { teacher: teacherEval.eval as ModelEval };
+  ev.width = ((await evalStage('eval-width', widthDir)).eval) as ModelEval;
+
+  const distil = async (name: string, from: string, dir: string) => ledger.run(name, async () => {
+    const student = await loadFiles(rt, from);
+    const freeze = finetune ? { text: !towers.includes('text'), vision: !towers.includes('vision') } : undefined;
+    checkDistillable(tc, student.model.config, { gamma: o.distill.gamma, freeze, teacherName: o.model, studentName: from });
+    const d = o.distill;
+    const r = await trainLoop(rt, {
+      student, teacher: teacher.model, data: openDataset(o.data).dataset, steps: d.steps, batch: d.batch,
+      optim: { lr: d.lr, weightDecay: d.weightDecay, warmup: d.warmup, gradClip: d.gradClip },
+      loss: lossWeights(d), freeze, seed: o.seed, out: dir, resume: true, saveEvery: Math.max(50, Math.ceil(d.steps / 4)),
+      logEvery: o.logEvery ?? 25, flags: { command: 'compress', teacher: o.model, data: o.data, batch: d.batch, lr: d.lr, seed: o.seed },
+    });
+    return { model: dir, steps: r.steps, seconds: r.seconds, pairs_per_s: r.pairsPerSecond, last_loss: r.lastLoss };
+  });
+
+  let current = widthDir;
+  if (plan.includes('distill-width')) {
+    await distil('distill-width', widthDir, R('distill-width'));
+    current = R('distill-width');
+    ev['width-distilled'] = ((await evalStage('eval-width-distilled', current)).eval) as ModelEval;
+  }
+  let depthSteps: unknown[] = [];
+  if (depth) {
+    const depthDir = R('depth');
+    const from = current;
+    const r = await ledger.run('prune-depth', async () => {
+      const start = await loadFiles(rt, from);
+      const d = pruneDepth(rt, start.model, await calibration(), towers, o.keepLayers!, R('scores'), scoreBase, (m) => rt.log.info(m));
+      writeModelFolder({ ...start, model: d.model }, depthDir);
+      return { model: depthDir, steps: d.steps };
+    });
+    depthSteps = r.steps as unknown[];
+    current = depthDir;
+    ev.depth = ((await evalStage('eval-depth', depthDir)).eval) as ModelEval;
+  }
+  if (plan.includes('distill-final')) {
+    await distil('distill-final', current, R('distill-final'));
+    current = R('distill-final');
+    ev.final = ((await evalStage('eval-final', current)).eval) as ModelEval;
+  }
+  const summary: CompressSummary = {
+    out: o.out, criterion: o.criterion, towers, final_model: current, evals: ev, depth: depthSteps, seconds: 0,
+  };
+  await ledger.run('report', async () => {
+    writeCompressReport(R('report.html'), { options, summary, ledger: ledger.file, runDir: o.out });
+    return { report: R('report.html') };
+  });
+  summary.seconds = (performance.now() - t0) / 1000;
+  writeJsonAtomic(R(SUMMARY_FILE), summary);
+  return summary;
+}
+
+function lossWeights(d: DistillSettings) {
+  const w: Record<string, number> = {};
+  if (d.alpha !== undefined) w.alpha = d.alpha;
+  if (d.beta !== undefined) w.beta = d.beta;
+  if (d.gamma !== undefined) w.gamma = d.gamma;
+  if (d.temperature !== undefined) w.temperature = d.temperature;
+  return w;
+}
+
+function shape(m: ClipModel, towers: TowerName[], what: 'heads' | 'ffn'): Record<string, number[]> {
+  return Object.fromEntries(towers.map((t) => [t, [...m.config[t][what]]]));
+}
+
+export function fmtEval(e: ModelEval): string {
+  const pct = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(1)} %`);
+  return `${(e.params / 1e6).toFixed(2)} M params (${(e.params_no_embedding / 1e6).toFixed(2)} M without token embeddings), ` +
+    `${e.gflops.toFixed(3)} GFLOPs, zero-shot top-1 ${pct(e.zeroshot)}, retrieval mean R@1 ${pct(e.retrieval)}`;
+}
+
+/** True when RUN_DIR already holds a finished run. */
+export function isComplete(dir: string): boolean {
+  return existsSync(join(dir, SUMMARY_FILE));
+}
