@@ -92,6 +92,20 @@ test('compress pretrain: both towers pruned in width and depth, one distillation
   assert.equal(s.evals.final!.zeroshot, null);
 });
 
+test('compress with Taylor scores, text tower, prune only (--steps 0)', async (t) => {
+  const dir = makeTempDir();
+  t.after(() => removeDir(dir));
+  const teacherDir = join(dir, 'teacher');
+  writeTinyCheckpoint(teacherDir, { withTokenizer: true });
+  const out = join(dir, 'run');
+  const s = await compress(rt, options(teacherDir, out, { tower: 'text', criterion: 'taylor', keepLayers: undefined, distill: { ...options('', '').distill, steps: 0 }, eval: [] }));
+  assert.deepEqual(readStages(out).completed.map((c) => c.name), ['eval-teacher', 'score-width', 'prune-width', 'eval-width', 'report']);
+  assert.deepEqual(loadCheckpoint(s.final_model).config.text.heads, [2, 2]);
+  const scores = JSON.parse(readFileSync(join(out, 'scores', 'width.json'), 'utf8')) as { metric: string; modules: Array<{ taylor?: number }> };
+  assert.equal(scores.metric, 'taylor');
+  assert.ok(scores.modules.every((m) => typeof m.taylor === 'number'));
+});
+
 test('compress refuses bad settings before any work', async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
