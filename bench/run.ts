@@ -1,6 +1,6 @@
 // `npm run bench`: our figures next to PyTorch's (Debian python3-torch, same geometry, batch and threads), as ratios.
-// Usage: npm run bench -- [--geometry vit-b-32] [--batch 32] [--threads 2] [--iters 2] [--only infer,eval,score]
-// Default: all three sections.
+// Usage: npm run bench -- [--geometry vit-b-32] [--batch 32] [--threads 2] [--iters 2] [--only infer,eval,score,train]
+// Default: all four sections (train: one distillation step, src/train/bench-train.ts vs bench/torch_train_bench.py).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -10,6 +10,7 @@ import { initClipModel, type GeometryName } from '../src/model/init.ts';
 import { benchInfer } from '../src/cli/bench.ts';
 import { benchEval } from './eval.ts';
 import { benchScore } from './score.ts';
+import { benchTrain } from '../src/train/bench-train.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   const batch = Number(arg('batch', '32'));
   const threads = resolveThreads(Number(arg('threads', '2')));
   const iters = Number(arg('iters', '2'));
-  const only = new Set(arg('only', 'infer,eval,score').split(','));
+  const only = new Set(arg('only', 'infer,eval,score,train').split(','));
   const kernels = loadNativeKernels();
   kernels.setThreads(threads);
   const rt: Runtime = { kernels, threads, seed: 0, log: stderrLogger };
@@ -61,6 +62,15 @@ async function main(): Promise<void> {
     const r = benchScore(rt, initClipModel(geometry, 0), { n: 8 });
     console.log(`MoPE scoring (${r.modules} vision heads, ${r.n} pairs): fast ${r.fast_s.toFixed(1)} s, naive ${r.naive_s.toFixed(1)} s, speed-up ${r.speedup_wall.toFixed(2)}× wall, ${(r.naive_layer_forwards / r.layer_forwards).toFixed(2)}× layer-forwards (full vision run ${r.full_run_forward_ratio.toFixed(2)}×), max |Δmope| ${r.max_abs_mope_diff}`);
     results.score = r;
+  }
+  if (only.has('train')) {
+    process.stderr.write(`bench train: distillation step, half-width vit-b-32 student vs full teacher, batch ${batch}, ${threads} threads …\n`);
+    const ours = benchTrain(rt, { batch, iters });
+    const r = spawnSync('/usr/bin/python3', [join(here, 'torch_train_bench.py'), '--batch', String(batch), '--threads', String(threads), '--iters', String(iters)], { encoding: 'utf8' });
+    const torch = r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').pop()!) as { pairs_per_s: number } : null;
+    if (!torch) process.stderr.write(`PyTorch train reference failed:\n${r.stderr}\n`);
+    console.log(row('distill step pairs/s (fp32)', ours.pairs_per_s, torch?.pairs_per_s, 'pair/s'));
+    results.train = { ours, pytorch: torch };
   }
   console.log(JSON.stringify(results));
 }

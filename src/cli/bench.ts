@@ -1,6 +1,7 @@
 // `mope-clip bench --mode infer`: images/s and texts/s (77 tokens) of a standard geometry with random weights.
 // The last line of output is JSON {"images_per_s", "texts_per_s", ...}; `npm run bench` puts PyTorch's figures beside it.
 // `--mode deploy --model DIR [--vs DIR]`: onnxruntime-node speed of the exported model(s), in src/deploy/bench-deploy.ts.
+// `--mode train`: pairs/s of one distillation step (half-width ViT-B/32 student, full teacher), in src/train/bench-train.ts.
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { makeRuntime, parsePositiveInt } from './common.ts';
@@ -55,7 +56,7 @@ export function register(program: Command): void {
     .option('--geometry <name>', `one of ${Object.keys(GEOMETRIES).join(', ')}`, 'vit-b-32')
     .option('--batch <n>', 'batch size', '32')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
-    .option('--mode <mode>', 'infer (engine, random weights of --geometry) or deploy (onnxruntime-node on exported --model / --vs)', 'infer')
+    .option('--mode <mode>', 'infer (engine, random weights of --geometry), train (one distillation step, half-width ViT-B/32 student) or deploy (onnxruntime-node on exported --model / --vs)', 'infer')
     .option('--model <dir>', 'deploy: checkpoint folder to export and time')
     .option('--vs <dir>', 'deploy: a second checkpoint (e.g. the pruned student) timed side by side, with speed-up ÷ FLOP ratio')
     .option('--runs <n>', 'deploy: batch-1 calls whose median is the latency', '10')
@@ -63,7 +64,8 @@ export function register(program: Command): void {
     .option('--json', 'print only the JSON line')
     .action(async (o) => {
       if (o.mode === 'deploy') return deployAction(o);
-      if (o.mode !== 'infer') throw new ConfigError(`--mode: expected "infer" or "deploy", found "${o.mode}".`);
+      if (o.mode === 'train') return trainAction(o);
+      if (o.mode !== 'infer') throw new ConfigError(`--mode: expected "infer", "train" or "deploy", found "${o.mode}".`);
       if (!(o.geometry in GEOMETRIES)) throw new ConfigError(`--geometry: expected one of ${Object.keys(GEOMETRIES).join(', ')}, found "${o.geometry}".`);
       const rt = makeRuntime(o);
       const batch = parsePositiveInt(o.batch, '--batch');
@@ -88,5 +90,13 @@ async function deployAction(o: Record<string, string | boolean | undefined>): Pr
     log: o.json ? undefined : (m) => process.stderr.write(m + '\n'),
   });
   if (!o.json) process.stdout.write(formatDeployBench(r));
+  process.stdout.write(JSON.stringify(r) + '\n');
+}
+
+async function trainAction(o: Record<string, string | boolean | undefined>): Promise<void> {
+  const { benchTrain } = await import('../train/bench-train.ts');
+  const rt = makeRuntime(o as { threads?: string });
+  const r = benchTrain(rt, { batch: parsePositiveInt(String(o.batch), '--batch'), iters: parsePositiveInt(String(o.iters), '--iters') });
+  if (!o.json) process.stdout.write(`distillation step, ${r.student} vs ${r.teacher}, batch ${r.batch}, ${r.threads} threads, fp32: ${r.pairs_per_s.toFixed(2)} pairs/s (${r.step_s.toFixed(2)} s/step)\n`);
   process.stdout.write(JSON.stringify(r) + '\n');
 }
