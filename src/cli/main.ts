@@ -19,6 +19,7 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./train.ts'),
   () => import('./distill.ts'),
   () => import('./compress.ts'),
+  () => import('./demo.ts'),
 ];
 
 export async function buildProgram(): Promise<Command> {
