@@ -106,5 +106,5 @@ test('deploy bench CLI: last line JSON; one model has no comparison; --model req
   assert.match(missing.stderr, /nope/);
   const mode = spawnSync(process.execPath, [bin, 'bench', '--mode', 'fast'], { encoding: 'utf8' });
   assert.equal(mode.status, 1);
-  assert.match(mode.stderr, /"infer" or "deploy"/);
+  assert.match(mode.stderr, /--mode: expected .*"deploy"/);
 });
