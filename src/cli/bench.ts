@@ -65,7 +65,7 @@ export function register(program: Command): void {
     .action(async (o) => {
       if (o.mode === 'deploy') return deployAction(o);
       if (o.mode === 'train') return trainAction(o);
-      if (o.mode !== 'infer') throw new ConfigError(`--mode: expected "infer", "train" or "deploy", found "${o.mode}".`);
+      if (o.mode !== 'infer') throw new ConfigError(`--mode: expected "train", "infer" or "deploy", found "${o.mode}".`);
       if (!(o.geometry in GEOMETRIES)) throw new ConfigError(`--geometry: expected one of ${Object.keys(GEOMETRIES).join(', ')}, found "${o.geometry}".`);
       const rt = makeRuntime(o);
       const batch = parsePositiveInt(o.batch, '--batch');
