@@ -92,6 +92,7 @@ async function nodeProbs(name: 'dense' | 'pruned', image: string, labels: string
 
 async function openPage(query = ''): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  page.setDefaultTimeout(120_000); // a loaded CI machine runs other tests beside this one
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(server.url + query);
