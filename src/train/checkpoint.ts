@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from '../errors.ts';
-import { copyAuxFiles, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
+import { copyAuxFiles, saveCheckpoint } from '../io/checkpoint.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { serializePreprocessorConfig, type PreprocessorConfig } from '../io/preprocess.ts';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
@@ -117,8 +117,4 @@ export function loadOptimizerState(dir: string, opt: Optimizer): void {
   if (!existsSync(path)) throw new CheckpointError(`${path}: optimiser state missing; the checkpoint is incomplete.`);
   const { tensors } = readSafetensors(path);
   opt.loadStateTensors(new Map([...tensors].map(([k, t]) => [k, t.data])));
-}
-
-export function loadCheckpointModel(dir: string): ClipModel {
-  return loadCheckpoint(dir);
 }
