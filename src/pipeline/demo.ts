@@ -59,7 +59,7 @@ async function teacherDir(rt: Runtime, o: DemoOptions): Promise<{ dir: string; s
   const dir = join(cache, 'teacher');
   if (o.retrainTeacher) rmSync(dir, { recursive: true, force: true });
   const r = await trainTeacher(rt, join(cache, 'teacher-run'), dir);
-  rt.log.info(`teacher trained in ${(r.seconds / 60).toFixed(1)} min (${r.zeroed} untouched token rows zeroed) → ${dir}`);
+  rt.log.info(`teacher trained in ${(r.seconds / 60).toFixed(1)} min wall, ${(r.cpuSeconds / 60).toFixed(1)} min CPU (${r.zeroed} untouched token rows zeroed) → ${dir}`);
   return { dir, source: 'trained now' };
 }
 
