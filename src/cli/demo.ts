@@ -24,13 +24,13 @@ export function register(program: Command): void {
   program
     .command('demo')
     .description('Train (or unpack) a small CLIP teacher, compress each tower to half width with MoPE, magnitude, Taylor and random importance, distil, and compare')
-    .option('--out <dir>', 'output folder (a rerun resumes finished runs)', 'demo-out')
+    .option('--out <dir>', 'output folder (a rerun resumes finished runs)', '.cache/demo/run')
     .option('--retrain-teacher', 'train the teacher from scratch (≈ 25 min) instead of using the shipped or cached one')
     .option('--cache <dir>', 'teacher cache folder (default .cache/demo in the package)')
     .option('--criteria <list>', 'comma list of mope, magnitude, taylor, random', 'mope,magnitude,taylor,random')
     .option('--towers <list>', 'comma list of vision, text', 'vision,text')
     .option('--steps <n>', 'distillation steps per compressed model')
-    .option('--zeroshot-limit <n>', 'evaluate zero-shot on a fixed subset of N fashion-mnist test images (default all 7,000)')
+    .option('--zeroshot-limit <n>', 'zero-shot on a fixed subset (seed 0) of N of the 7,000 fashion-mnist test images', '2000')
     .option('--seed <s>', 'seed of calibration subsets, the random criterion and distillation order', '0')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .action(async (o: DemoFlags) => {
@@ -42,7 +42,7 @@ export function register(program: Command): void {
       const r = await runDemo(rt, {
         out: o.out, cacheDir: o.cache, retrainTeacher: Boolean(o.retrainTeacher), criteria, towers: towers as Array<'vision' | 'text'>,
         distill: o.steps === undefined ? undefined : { steps: parseNonNegativeInt(o.steps, '--steps') },
-        zeroshotLimit: o.zeroshotLimit === undefined ? undefined : parsePositiveInt(o.zeroshotLimit, '--zeroshot-limit'), seed,
+        zeroshotLimit: parsePositiveInt(String(o.zeroshotLimit), '--zeroshot-limit'), seed,
       });
       process.stdout.write(`\n${demoTable(r.teacher, r.rows)}\n\nwall time ${(r.seconds / 60).toFixed(1)} min; report: ${o.out}/report.html\n`);
     });

@@ -3,7 +3,6 @@
 // distil → evaluate. Pre-training stage (both towers): width scores → prune width → depth removal → one distillation.
 // Every stage writes into RUN_DIR (scores/, model folders, eval/*.json, report.html) and is recorded in stages.json.
 // Dims: per tower L layers, NH_l heads, F_l FFN width.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.ts';
 import { ConfigError } from '../errors.ts';
@@ -16,6 +15,7 @@ import { loadCalibration } from '../prune/calibration.ts';
 import type { Calibration } from '../prune/mope.ts';
 import { parseTowers, type TowerName } from '../prune/modules.ts';
 import type { Task } from '../prune/objective.ts';
+import { modelFingerprint, readScoresFile } from '../prune/scores-file.ts';
 import { writeModelFolder, type ModelFiles } from '../train/checkpoint.ts';
 import { checkDistillable } from '../train/distill-check.ts';
 import { trainLoop } from '../train/loop.ts';
@@ -133,7 +133,7 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   if (distilSteps && (depth || !finetune)) plan.push('distill-final', 'eval-final');
   plan.push('report');
   const options = {
-    model: o.model, data: o.data, calib: o.calib, calib_zeroshot: o.calibZeroshot ?? null, calib_limit: o.calibLimit, stage: o.stage,
+    model: o.model, teacher_fingerprint: modelFingerprint(teacher.model), data: o.data, calib: o.calib, calib_zeroshot: o.calibZeroshot ?? null, calib_limit: o.calibLimit, stage: o.stage,
     tower: o.tower, keep_heads: o.keepHeads, keep_ffn: o.keepFfn, keep_layers: o.keepLayers ?? null, criterion: o.criterion,
     ffn_group_size: o.ffnGroupSize, distill: o.distill, eval: o.eval, eval_limit: o.evalLimit ?? null, seed: o.seed,
   };
@@ -176,7 +176,6 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
 
   const widthDir = R('width');
   await ledger.run('prune-width', async () => {
-    const { readScoresFile } = await import('../prune/scores-file.ts');
     const pruned = pruneWidth(teacher.model, readScoresFile(R('scores', 'width.json')), towers, o.keepHeads, o.keepFfn);
     writeModelFolder({ ...teacher, model: pruned }, widthDir);
     return { model: widthDir, heads: shape(pruned, towers, 'heads'), ffn: shape(pruned, towers, 'ffn') };
@@ -252,9 +251,4 @@ export function fmtEval(e: ModelEval): string {
   const pct = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(1)} %`);
   return `${(e.params / 1e6).toFixed(2)} M params (${(e.params_no_embedding / 1e6).toFixed(2)} M without token embeddings), ` +
     `${e.gflops.toFixed(3)} GFLOPs, zero-shot top-1 ${pct(e.zeroshot)}, retrieval mean R@1 ${pct(e.retrieval)}`;
-}
-
-/** True when RUN_DIR already holds a finished run. */
-export function isComplete(dir: string): boolean {
-  return existsSync(join(dir, SUMMARY_FILE));
 }

@@ -9,6 +9,8 @@ import type { Runtime } from '../engine/runtime.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { loadEvalModel } from '../eval/run.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
+import { loadCheckpoint } from '../io/checkpoint.ts';
+import { modelFingerprint } from '../prune/scores-file.ts';
 import { escapeXml } from '../report/svg.ts';
 import { compress, type DistillSettings } from './compress.ts';
 import { evalTable, lossChart, page, pct, scoreBars, type EvalRow } from './compress-report.ts';
@@ -57,7 +59,11 @@ async function teacherDir(rt: Runtime, o: DemoOptions): Promise<{ dir: string; s
     if (existsSync(join(trained, 'tokenizer.json'))) return { dir: trained, source: `cached (${trained})` };
   }
   const dir = join(cache, 'teacher');
-  if (o.retrainTeacher) rmSync(dir, { recursive: true, force: true });
+  // A finished earlier training is redone from scratch; an interrupted one (run folder without teacher) resumes.
+  if (o.retrainTeacher && existsSync(dir)) {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(join(cache, 'teacher-run'), { recursive: true, force: true });
+  }
   const r = await trainTeacher(rt, join(cache, 'teacher-run'), dir);
   rt.log.info(`teacher trained in ${(r.seconds / 60).toFixed(1)} min wall, ${(r.cpuSeconds / 60).toFixed(1)} min CPU (${r.zeroed} untouched token rows zeroed) → ${dir}`);
   return { dir, source: 'trained now' };
@@ -91,15 +97,20 @@ export async function runDemo(rt: Runtime, o: DemoOptions): Promise<{ teacher: M
   rt.log.info(`teacher: ${source}: ${teacher}`);
   const evalSpecs = [DEMO_EVAL.zeroshot, DEMO_EVAL.retrieval];
   const teacherEvalPath = join(o.out, 'teacher-eval.json');
+  const fingerprint = modelFingerprint(loadCheckpoint(teacher));
   let teacherEval: ModelEval;
-  if (existsSync(teacherEvalPath)) {
-    teacherEval = JSON.parse(readFileSync(teacherEvalPath, 'utf8')) as ModelEval;
+  const prev = existsSync(teacherEvalPath) ? JSON.parse(readFileSync(teacherEvalPath, 'utf8')) as ModelEval & { teacher_fingerprint?: string; zeroshot_limit?: number | null } : null;
+  if (prev && prev.teacher_fingerprint === fingerprint && prev.sets[DEMO_EVAL.zeroshot] && (prev.zeroshot_limit ?? null) === (o.zeroshotLimit ?? null)) {
+    teacherEval = prev;
+    rt.log.info(`resuming ${o.out} (finished compressions are not redone)`);
   } else {
+    // Another teacher or eval subset: earlier results in OUT do not apply.
+    if (prev) rmSync(o.out, { recursive: true, force: true });
     rt.log.info('evaluating the teacher (zero-shot on fashion-mnist test, retrieval on 1,000 fashion-scenes test) …');
     const m = await loadEvalModel(rt, teacher);
     teacherEval = await evaluateModel(rt, { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess },
       openEvalSets(evalSpecs, o.zeroshotLimit, 0));
-    writeJsonAtomic(teacherEvalPath, teacherEval);
+    writeJsonAtomic(teacherEvalPath, { ...teacherEval, teacher_fingerprint: fingerprint, zeroshot_limit: o.zeroshotLimit ?? null });
   }
   rt.log.info(`teacher: zero-shot top-1 ${pct(teacherEval.zeroshot)} %, retrieval mean R@1 ${pct(teacherEval.retrieval)} %`);
   const rows: DemoRow[] = [];
@@ -132,7 +143,7 @@ function writeDemoReport(path: string, teacher: ModelEval, rows: DemoRow[], info
   let body = '<h1>mope-clip demo: half-width compression of a small CLIP, four importance criteria</h1>';
   body += `<p class="note">Teacher ${escapeXml(info.source)} (<code>${escapeXml(info.teacher)}</code>). Each compressed model keeps half the ` +
     `heads and half the FFN neuron groups of every layer of one tower, chosen by the criterion, then is distilled from the teacher for ` +
-    `${info.distill.steps} steps of ${info.distill.batch} pairs (the other tower frozen). Zero-shot: fashion-mnist test, OpenAI 7-template ensemble; ` +
+    `${info.distill.steps} steps of ${info.distill.batch} pairs (the other tower frozen). Zero-shot: fashion-mnist test (a fixed subset when --zeroshot-limit is set), OpenAI 7-template ensemble; ` +
     `retrieval: 1,000 fashion-scenes test scenes. Wall time ${(info.seconds / 60).toFixed(1)} min.</p>`;
   for (const tower of ['vision', 'text'] as const) {
     const rs = rows.filter((r) => r.tower === tower);

@@ -36,7 +36,7 @@ export interface TeacherRecipe {
 }
 
 export const DEMO_RECIPE: TeacherRecipe = {
-  data: 'builtin:fashion-mix:train', steps: 1400, batch: 128, lr: 2e-3, warmup: 100, weightDecay: 0.1, gradClip: 1, seed: 1,
+  data: 'builtin:fashion-mix:train', steps: 2000, batch: 128, lr: 2e-3, warmup: 100, weightDecay: 0.1, gradClip: 1, seed: 1,
 };
 
 /** The `mope-clip train` command line that trains the same weights (the demo then zeroes the untouched token rows). */
