@@ -33,7 +33,7 @@ export interface DemoOptions {
   seed?: number;
 }
 
-export const DEMO_DISTILL: DistillSettings = { steps: 40, batch: 64, lr: 5e-4, weightDecay: 0.05, warmup: 5, gradClip: 1 };
+export const DEMO_DISTILL: DistillSettings = { steps: 80, batch: 64, lr: 5e-4, weightDecay: 0.05, warmup: 5, gradClip: 1 };
 export const DEMO_EVAL = { zeroshot: 'builtin:fashion-mnist:test', retrieval: 'builtin:fashion-scenes:test' };
 export const DEMO_CALIB = { pairs: 'builtin:fashion-scenes:val', classes: 'builtin:fashion-mnist:val', limit: 128 };
 
@@ -99,18 +99,23 @@ export async function runDemo(rt: Runtime, o: DemoOptions): Promise<{ teacher: M
   const teacherEvalPath = join(o.out, 'teacher-eval.json');
   const fingerprint = modelFingerprint(loadCheckpoint(teacher));
   let teacherEval: ModelEval;
-  const prev = existsSync(teacherEvalPath) ? JSON.parse(readFileSync(teacherEvalPath, 'utf8')) as ModelEval & { teacher_fingerprint?: string; zeroshot_limit?: number | null } : null;
-  if (prev && prev.teacher_fingerprint === fingerprint && prev.sets[DEMO_EVAL.zeroshot] && (prev.zeroshot_limit ?? null) === (o.zeroshotLimit ?? null)) {
+  // Everything that decides the runs' results; when it changes, earlier results in OUT do not apply.
+  const settings = JSON.stringify({ teacher: fingerprint, zeroshotLimit: o.zeroshotLimit ?? null, distill, seed, calib: DEMO_CALIB });
+  const prev = existsSync(teacherEvalPath) ? JSON.parse(readFileSync(teacherEvalPath, 'utf8')) as ModelEval & { settings?: string } : null;
+  if (prev && prev.settings === settings) {
     teacherEval = prev;
     rt.log.info(`resuming ${o.out} (finished compressions are not redone)`);
   } else {
-    // Another teacher or eval subset: earlier results in OUT do not apply.
-    if (prev) rmSync(o.out, { recursive: true, force: true });
+    if (prev) {
+      // Only a folder this demo wrote (it holds teacher-eval.json) is cleared.
+      rt.log.info(`${o.out} holds demo results of another teacher or other settings; starting over`);
+      rmSync(o.out, { recursive: true, force: true });
+    }
     rt.log.info('evaluating the teacher (zero-shot on fashion-mnist test, retrieval on 1,000 fashion-scenes test) …');
     const m = await loadEvalModel(rt, teacher);
     teacherEval = await evaluateModel(rt, { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess },
       openEvalSets(evalSpecs, o.zeroshotLimit, 0));
-    writeJsonAtomic(teacherEvalPath, { ...teacherEval, teacher_fingerprint: fingerprint, zeroshot_limit: o.zeroshotLimit ?? null });
+    writeJsonAtomic(teacherEvalPath, { ...teacherEval, settings });
   }
   rt.log.info(`teacher: zero-shot top-1 ${pct(teacherEval.zeroshot)} %, retrieval mean R@1 ${pct(teacherEval.retrieval)} %`);
   const rows: DemoRow[] = [];
