@@ -8,26 +8,10 @@ import { loadNativeKernels } from '../src/engine/native.ts';
 import { referenceKernels as ref, erfc } from '../src/engine/reference.ts';
 import type { ActKind, Kernels } from '../src/engine/kernels.ts';
 
+import { rand, reseed, rng } from './helpers/random.ts';
+
 const nat: Kernels = loadNativeKernels();
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-let seedCounter = 1;
-function rand(n: number, scale = 1, offset = 0): Float32Array {
-  const r = rng(seedCounter++ * 7919);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = offset + (2 * r() - 1) * scale;
-  return a;
-}
 const copy = (x: Float32Array) => new Float32Array(x);
 const f64 = (x: ArrayLike<number>) => Float64Array.from(x);
 /** The reference kernels only index their arrays, so they run in double when handed Float64Arrays. */
@@ -380,7 +364,7 @@ test('backward kernels: 1 and 2 threads give bitwise identical results', () => {
   const before = nat.getThreads();
   const run = (threads: number) => {
     nat.setThreads(threads);
-    seedCounter = 5000;
+    reseed(5000);
     const res: Float32Array[] = [];
     const N = 100;
     const C = 768;

@@ -6,26 +6,10 @@ import { loadNativeKernels } from '../src/engine/native.ts';
 import { referenceKernels as ref, erf, erfc } from '../src/engine/reference.ts';
 import type { Kernels } from '../src/engine/kernels.ts';
 
+import { rand, reseed } from './helpers/random.ts';
+
 const nat: Kernels = loadNativeKernels();
 
-/** Deterministic uniform [-scale, scale) numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-let seedCounter = 1;
-function rand(n: number, scale = 1, offset = 0): Float32Array {
-  const r = rng(seedCounter++ * 7919);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = offset + (2 * r() - 1) * scale;
-  return a;
-}
 
 /**
  * |actual − expected| <= rtol·(|expected| + rms(expected)) elementwise: relative where values are large,
@@ -374,7 +358,7 @@ test('threads 1 and 2: OpenMP kernels bitwise identical, OpenBLAS GEMM equal to 
   const run = (n: number) => {
     nat.setThreads(n);
     assert.equal(nat.getThreads(), n);
-    seedCounter = 1000; // same inputs for both thread counts
+    reseed(1000); // same inputs for both thread counts
     const inp = rand(100 * 768);
     const h = rand(100 * 3072, 4);
     // OpenBLAS partitions work by thread count, which may change the last bit of a sum
