@@ -8,6 +8,7 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./embed.ts'),
   () => import('./tokenize.ts'),
   () => import('./info.ts'),
+  () => import('./init.ts'),
   () => import('./bench.ts'),
   () => import('./eval.ts'),
   () => import('./data.ts'),

@@ -9,28 +9,28 @@ import { GEOMETRIES, initClipModel, type ClipGeometry, type GeometryName } from 
 import type { ModelFiles } from './checkpoint.ts';
 
 /** A geometry from a name or a JSON file ({text, vision, projectionDim}, or that object under "geometry"). */
-export function readGeometry(spec: string): ClipGeometry {
+export function readGeometry(spec: string, flag = '--init'): ClipGeometry {
   if (spec in GEOMETRIES) return structuredClone(GEOMETRIES[spec as GeometryName]);
   if (!existsSync(spec)) {
-    throw new ConfigError(`--init ${spec}: neither a geometry name (${Object.keys(GEOMETRIES).join(', ')}) nor an existing JSON file.`);
+    throw new ConfigError(`${flag} ${spec}: neither a geometry name (${Object.keys(GEOMETRIES).join(', ')}) nor an existing JSON file.`);
   }
   let j: unknown;
   try {
     j = JSON.parse(readFileSync(spec, 'utf8'));
   } catch (e) {
-    throw new ConfigError(`--init ${spec}: not valid JSON (${(e as Error).message}).`);
+    throw new ConfigError(`${flag} ${spec}: not valid JSON (${(e as Error).message}).`);
   }
   const g = (j && typeof j === 'object' && 'geometry' in j ? (j as { geometry: unknown }).geometry : j) as Partial<ClipGeometry> | null;
   const tower = (t: unknown, name: string, extra: string[]) => {
-    if (!t || typeof t !== 'object') throw new ConfigError(`--init ${spec}: "${name}" must be an object with hidden, layers, heads, ffn${extra.map((x) => ', ' + x).join('')}.`);
+    if (!t || typeof t !== 'object') throw new ConfigError(`${flag} ${spec}: "${name}" must be an object with hidden, layers, heads, ffn${extra.map((x) => ', ' + x).join('')}.`);
     for (const k of ['hidden', 'layers', 'heads', 'ffn', ...extra]) {
-      if (!(k in t)) throw new ConfigError(`--init ${spec}: "${name}.${k}" is missing.`);
+      if (!(k in t)) throw new ConfigError(`${flag} ${spec}: "${name}.${k}" is missing.`);
     }
   };
-  if (!g || typeof g !== 'object') throw new ConfigError(`--init ${spec}: expected an object {text, vision, projectionDim}.`);
+  if (!g || typeof g !== 'object') throw new ConfigError(`${flag} ${spec}: expected an object {text, vision, projectionDim}.`);
   tower(g.text, 'text', []);
   tower(g.vision, 'vision', ['imageSize', 'patchSize']);
-  if (typeof g.projectionDim !== 'number') throw new ConfigError(`--init ${spec}: "projectionDim" must be a number.`);
+  if (typeof g.projectionDim !== 'number') throw new ConfigError(`${flag} ${spec}: "projectionDim" must be a number.`);
   return g as ClipGeometry;
 }
 
