@@ -52,6 +52,15 @@ test('score → shards + merge → prune, end to end', async (t) => {
   assert.ok(f.base !== null && f.cost.layer_forwards < f.cost.naive_layer_forwards);
   assert.ok(f.modules.every((m) => typeof m.mope === 'number' && typeof m.magnitude === 'number'));
 
+  const naivePath = join(dir, 'naive.json');
+  await cli(['score', ...common, '--path', 'naive', '--out', naivePath]);
+  const nv = new Map(read(naivePath).modules.map((e) => [moduleKey(e), e]));
+  for (const e of f.modules) {
+    const n = nv.get(moduleKey(e))!;
+    assert.ok(Math.abs(e.mope! - n.mope!) <= 1e-6 && Math.abs(e.loss_increase! - n.loss_increase!) <= 1e-6, moduleKey(e));
+  }
+  await assert.rejects(cli(['score', ...common, '--path', 'quick', '--out', join(dir, 'bad.json')]), /--path expects fast or naive/);
+
   const s1 = join(dir, 's1.json'), s2 = join(dir, 's2.json'), merged = join(dir, 'merged.json');
   await cli(['score', ...common, '--shard', '1/2', '--out', s1]);
   await cli(['score', ...common, '--shard', '2/2', '--out', s2]);

@@ -28,6 +28,7 @@ interface ScoreFlags {
   shard?: string;
   batch: string;
   variants: string;
+  path: string;
   threads?: string;
   templates?: string;
 }
@@ -66,6 +67,7 @@ async function scoreAction(o: ScoreFlags): Promise<void> {
   const batch = parsePositiveInt(o.batch, '--batch');
   const variants = parsePositiveInt(o.variants, '--variants');
   const task = o.task === undefined ? null : parseTask(o.task);
+  if (o.path !== 'fast' && o.path !== 'naive') throw new ConfigError(`--path expects fast or naive, found "${o.path}"`);
   if (metric === 'mope') {
     if (task === null) throw new ConfigError('--metric mope needs --task retrieval|zeroshot|both');
     if (o.data === undefined && !(task === 'zeroshot' && o.zeroshotData !== undefined)) throw new ConfigError(`--task ${task} needs --data SPEC`);
@@ -84,7 +86,7 @@ async function scoreAction(o: ScoreFlags): Promise<void> {
   let shown = 0;
   const file = runScore(rt, model, cal, {
     out: o.out, modelPath: o.model, data: o.data ?? null, zeroshotData: o.zeroshotData ?? null, limit, task, metric, seed,
-    towers, kinds, ffnGroupSize, shard, resume: Boolean(o.resume), batch, variants,
+    towers, kinds, ffnGroupSize, shard, resume: Boolean(o.resume), batch, variants, naive: o.path === 'naive',
     onProgress: (done, total) => {
       bar ??= new Progress(total, `score ${metric}`, process.stderr, { delayMs: 0 });
       if (done > shown) bar.tick(done - shown);
@@ -121,6 +123,7 @@ export function register(program: Command): void {
     .option('--resume', 'continue an interrupted run in --out; finished modules are not redone')
     .option('--shard <I/N>', 'score only shard I of N (1 ≤ I ≤ N); merge the shards with `score merge`')
     .option('--batch <n>', 'items per forward pass', '32')
+    .option('--path <path>', 'fast (reuse what a module does not change) or naive (whole model per module; the reference)', 'fast')
     .option('--variants <k>', 'masked variants of one layer stacked into one batch', '1')
     .option('--templates <name|file>', 'zero-shot prompt templates: openai-7 (default), openai-80 or a file')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')

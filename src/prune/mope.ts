@@ -9,6 +9,7 @@ import type { ClipModel, TowerMasks } from '../model/types.ts';
 import { runLayers, textEmbed, textHead, visionEmbed, visionHead, visionTokens } from '../model/forward.ts';
 import { encodeImages, encodeTexts } from '../model/encode.ts';
 import { maskModules } from './masks.ts';
+import { scoreTowerFast } from './mope-fast.ts';
 import { compareModules, towerConfig, type ModuleRef, type TowerName } from './modules.ts';
 import {
   classifierFromPrompts, combine, retrievalObjective, zeroshotObjective, type ObjectiveValue, type Task,
@@ -252,54 +253,10 @@ export function scoreMope(rt: Runtime, model: ClipModel, cal: Calibration, modul
       if (mods.length === 0) continue;
       const input = tower === 'vision' ? inp.images : inp.texts;
       const evalWith = (emb: Float32Array) => (tower === 'vision' ? inp.evaluate(emb, baseTxt) : inp.evaluate(baseImg, emb));
-      scoreTowerFast(rt, model, input, mods, opts.ffnGroupSize, variants, E, cost, (m, emb) => record(m, evalWith(emb)));
+      const state = input.chunks.map((c) => embedChunk(rt, model, tower, c));
+      scoreTowerFast(rt, model, tower, input.N, input.chunks, state, mods, opts.ffnGroupSize, variants, cost, (m, emb) => record(m, evalWith(emb)));
     }
   }
   cost.seconds = (Date.now() - t0) / 1000;
   return { base, modules: results, cost };
-}
-
-/** Fast path for the modules of one tower (sorted by layer). */
-function scoreTowerFast(
-  rt: Runtime, model: ClipModel, input: TowerInput, mods: ModuleRef[], ffnGroupSize: number, variants: number, E: number,
-  cost: ScoreCost, done: (m: ModuleRef, embeds: Float32Array) => void,
-): void {
-  const tower = input.tower, cfg = towerConfig(model, tower), L = cfg.heads.length, C = cfg.hidden;
-  // state[c] = residual stream of chunk c entering layer l.
-  const state = input.chunks.map((c) => embedChunk(rt, model, tower, c));
-  let l = 0;
-  let next = 0;
-  while (next < mods.length) {
-    const layer = mods[next].layer;
-    for (; l < layer; l++) {
-      input.chunks.forEach((c, i) => runLayers(rt, model, tower, state[i], c.B, c.T, { from: l, to: l + 1, attentionMask: c.attn, inPlace: true }));
-      cost.layer_forwards += 1;
-    }
-    let end = next;
-    while (end < mods.length && mods[end].layer === layer) end++;
-    for (let g = next; g < end; g += variants) {
-      const group = mods.slice(g, Math.min(end, g + variants));
-      const k = group.length;
-      const masks = group.map((m) => maskModules(cfg, [m], ffnGroupSize));
-      const outs = group.map(() => new Float32Array(input.N * E));
-      input.chunks.forEach((c, i) => {
-        const n = c.B * c.T * C;
-        const stacked = new Float32Array(k * n);
-        group.forEach((m, j) => {
-          const y = stacked.subarray(j * n, (j + 1) * n);
-          y.set(state[i]);
-          runLayers(rt, model, tower, y, c.B, c.T, { from: layer, to: layer + 1, masks: masks[j], attentionMask: c.attn, inPlace: true });
-        });
-        const e = finishChunk(rt, model, tower, c, stacked, k, layer + 1);
-        for (let j = 0; j < k; j++) {
-          c.rows.forEach((row, b) => outs[j].set(e.subarray((j * c.B + b) * E, (j * c.B + b + 1) * E), row * E));
-        }
-      });
-      group.forEach((m, j) => {
-        cost.layer_forwards += (m.kind === 'layer' ? 0 : 1) + (L - layer - 1);
-        done(m, outs[j]);
-      });
-    }
-    next = end;
-  }
 }
