@@ -223,7 +223,7 @@ test('losses: L_con, L_kd (τ = 2), L_emb by finite differences through the L2 n
   const same = kdLoss(rt, te, te, B, E, 3);
   assert.ok(Math.abs(same.value) < 1e-9 && same.dImage.every((x) => Math.abs(x) < 1e-6));
   // combined: parts weighted as documented, gradient = weighted sum of the parts' gradients
-  const w = { alpha: 0.3, beta: 2, gamma: 0.7, temperature: 2 };
+  const w = { wCon: 0.3, wKd: 2, wEmb: 0.7, wHid: 5, temperature: 2 };
   const d = distillationLoss(rt, { student: st, teacher: te }, B, E, w);
   const c = contrastiveLoss(rt, st, B, E), k = kdLoss(rt, st, te, B, E, 2), e = embeddingLoss(rt, st, te, B, E);
   assert.ok(Math.abs(d.total - (0.3 * c.value + 2 * k.value + 0.7 * e.value)) < 1e-9);

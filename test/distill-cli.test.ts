@@ -12,6 +12,8 @@ import { GEOMETRIES } from '../src/model/init.ts';
 import { register as registerTrain } from '../src/cli/train.ts';
 import { register as registerDistill } from '../src/cli/distill.ts';
 import { readTrainState } from '../src/train/checkpoint.ts';
+import { DEFAULT_LOSS_WEIGHTS } from '../src/distill/losses.ts';
+import { parseLossFlags } from '../src/cli/loss-flags.ts';
 import { makeTempDir, removeDir, writeTinyCheckpoint } from './helpers/tiny.ts';
 
 async function cli(args: string[]): Promise<Record<string, any>> {
@@ -82,7 +84,7 @@ test('distill: a width-pruned student learns from the teacher; all loss parts pr
   assert.deepEqual(m.config.vision.heads, [2, 2]);
   assert.deepEqual(m.config.text.layerMap, [1]);
   const st = readTrainState(join(out, 'checkpoint'));
-  assert.deepEqual((st.flags.settings as { loss: unknown }).loss, { alpha: 1, beta: 1, gamma: 1, temperature: 2 });
+  assert.deepEqual((st.flags.settings as { loss: unknown }).loss, { ...DEFAULT_LOSS_WEIGHTS, temperature: 2 });
   const r2 = await cli(['distill', '--teacher', teacher, '--student', student, ...DATA, '--steps', '6', '--save-every', '2', '--lr', '1e-3',
     '--temperature', '2', '--out', out, '--resume']);
   assert.equal(r2.resumed_from, 4);
@@ -103,7 +105,7 @@ test('distill bad input: hidden size, projection, image size, non-derived studen
   writeTinyCheckpoint(teacher, { withTokenizer: true });
   const tiny = GEOMETRIES.tiny;
   const cases: Array<[string, Parameters<typeof writeTinyCheckpoint>[1], RegExp]> = [
-    ['hidden', { geometry: { ...tiny, vision: { ...tiny.vision, hidden: 64 } } }, /vision tower: the student's hidden size 64 differs from the teacher's 48.*--gamma 0/],
+    ['hidden', { geometry: { ...tiny, vision: { ...tiny.vision, hidden: 64 } } }, /vision tower: the student's hidden size 64 differs from the teacher's 48.*--w-hid 0/],
     ['proj', { geometry: { ...tiny, projectionDim: 16 } }, /projects to 24 dims but the student .* to 16/],
     ['image', { geometry: { ...tiny, vision: { ...tiny.vision, imageSize: 48 } } }, /32px images .* student 48px/],
     ['deeper', { widths: { text: { heads: [4, 4, 4], layerMap: [0, 1, 2] } } }, /text tower: the student has 3 layers, more than the teacher's 2/],
@@ -122,7 +124,16 @@ test('distill bad input: hidden size, projection, image size, non-derived studen
   }
   // without hidden-state distillation a narrower-from-scratch student is fine
   const s = join(dir, 'hidden');
-  const r = await cli(['distill', '--teacher', teacher, '--student', s, ...DATA, '--steps', '1', '--gamma', '0', '--out', join(dir, 'ok')]);
+  const r = await cli(['distill', '--teacher', teacher, '--student', s, ...DATA, '--steps', '1', '--w-hid', '0', '--out', join(dir, 'ok')]);
   assert.equal(r.steps, 1);
   assert.equal(r.first_loss.hid, 0);
+});
+
+test('loss flags: one weight per term; --alpha / --beta / --gamma are aliases, an explicit --w-* wins', () => {
+  assert.deepEqual(parseLossFlags({ wCon: '0.5', wKd: '2', wEmb: '0', wHid: '0.1', temperature: '3' }), { wCon: 0.5, wKd: 2, wEmb: 0, wHid: 0.1, temperature: 3 });
+  assert.deepEqual(parseLossFlags({ alpha: '0.5', beta: '2', gamma: '0.3' }), { wCon: 0.5, wKd: 2, wEmb: 0.3, wHid: 0.3 });
+  assert.deepEqual(parseLossFlags({ gamma: '0.3', wHid: '0' }), { wEmb: 0.3, wHid: 0 });
+  assert.deepEqual(parseLossFlags({}), {});
+  assert.throws(() => parseLossFlags({ wKd: '-1' }), /--w-kd expects a number ≥ 0/);
+  assert.throws(() => parseLossFlags({ temperature: '0' }), /--temperature expects a number > 0/);
 });

@@ -117,13 +117,32 @@ for (const [kname, mk] of kernelSets) {
     const student = loadCheckpoint(join(ROOT, 'student'));
     assert.deepEqual(student.config.text.layerMap, [0, 2]);
     const grads = createGrads(student.config);
-    const step = new TrainStep(rt, { student, teacher, grads, loss: { alpha: 0.5, beta: 1.5, gamma: 2, temperature: 2 } });
+    const step = new TrainStep(rt, { student, teacher, grads, loss: { wCon: 0.5, wKd: 1.5, wEmb: 2, wHid: 0.7, temperature: 2 } });
     const parts = step.forwardBackward(batch());
     for (const k of ['total', 'con', 'kd', 'emb', 'hid'] as const) {
       const want = get(`dist.loss.${k}`)[0]!;
       assert.ok(Math.abs(parts[k] - want) <= 1e-5 * Math.abs(want), `${k}: ${parts[k]} vs golden ${want}`);
     }
     compareGrads(gradsByName(student.config, grads), 'dist.grad.');
+  });
+}
+
+for (const [kname, mk] of kernelSets) {
+  test(`golden grads (${kname}): each loss weight scales its own term (w·golden gradient of that term alone, by name)`, () => {
+    const rt = mk();
+    const teacher = loadCheckpoint(join(ROOT, 'teacher'));
+    const student = loadCheckpoint(join(ROOT, 'student'));
+    const keys = { con: 'wCon', kd: 'wKd', emb: 'wEmb', hid: 'wHid' } as const;
+    for (const [term, key] of Object.entries(keys) as [keyof typeof keys, (typeof keys)[keyof typeof keys]][]) {
+      const w = 2.5;
+      const grads = createGrads(student.config);
+      const loss = { wCon: 0, wKd: 0, wEmb: 0, wHid: 0, temperature: 2, [key]: w };
+      const parts = new TrainStep(rt, { student, teacher, grads, loss }).forwardBackward(batch());
+      const want = get(`dist.loss.${term}`)[0]!;
+      assert.ok(Math.abs(parts.total - w * want) <= 1e-5 * Math.abs(w * want), `${term}: total ${parts.total} vs ${w}·${want}`);
+      const scaled = new Map([...gradsByName(student.config, grads)].map(([n, g]) => [n, g.map((x) => x / w)]));
+      compareGrads(scaled, `term.${term}.grad.`);
+    }
   });
 }
 

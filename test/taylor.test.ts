@@ -17,7 +17,7 @@ import { makeTempDir, removeDir } from './helpers/tiny.ts';
 /** Σ|w·g| over named tensors, each restricted to rows [r0, r1) or columns [c0, c1) of an [R, Ccols] matrix. */
 function direct(model: ReturnType<typeof tinyModel>, batches: ReturnType<typeof calibrationBatches>, parts: Array<[string, 'rows' | 'cols' | 'all', number, number]>): number {
   const grads = createGrads(model.config);
-  const step = new TrainStep(rt, { student: model, grads, loss: { alpha: 1, beta: 0, gamma: 0 } });
+  const step = new TrainStep(rt, { student: model, grads, loss: { wCon: 1, wKd: 0, wEmb: 0, wHid: 0 } });
   const sd = toStateDict(model);
   let total = 0;
   for (const b of batches) {

@@ -40,13 +40,38 @@ function batch(seed: number, B = 3, T = 5): TrainBatch {
   return { B, T, ids, attentionMask: am, pixels };
 }
 
-test('learningRate: linear warmup, cosine decay to minLr at totalSteps, constant without totalSteps', () => {
+test('learningRate: linear warmup, then cosine at progress (s − 1 − warmup)/(total − warmup); no step at minLr', () => {
   const c = { lr: 1, warmup: 2, totalSteps: 6, minLr: 0.1 };
   assert.equal(learningRate(c, 1), 0.5);
   assert.equal(learningRate(c, 2), 1);
-  assert.ok(Math.abs(learningRate(c, 4) - (0.1 + 0.9 * 0.5)) < 1e-12);
-  assert.ok(Math.abs(learningRate(c, 6) - 0.1) < 1e-12);
+  assert.equal(learningRate(c, 3), 1); // first step after warm-up at the peak
+  assert.ok(Math.abs(learningRate(c, 5) - (0.1 + 0.9 * 0.5)) < 1e-12); // p = 2/4
+  assert.ok(learningRate(c, 6) > 0.1 + 1e-3); // the last step still trains
+  assert.equal(learningRate({ lr: 0.5, warmup: 0, totalSteps: 1, minLr: 0 }, 1), 0.5);
   assert.equal(learningRate({ lr: 2, warmup: 0, totalSteps: 0, minLr: 0 }, 100), 2);
+});
+
+test('a one-step SGD run (warmup 0, totalSteps 1) moves every weight by exactly −lr·grad', () => {
+  const m = tinyModel(), g = createGrads(m.config), ps = paramList(m, g);
+  const step = new TrainStep(rt, { student: m, grads: g });
+  const opt = new Optimizer(rt, ps, { optimizer: 'sgd', lr: 0.5, weightDecay: 0, warmup: 0, totalSteps: 1 });
+  const before = new Map(ps.map((p) => [p.name, Float32Array.from(p.param)]));
+  zeroGrads(m.config, g);
+  step.forwardBackward(batch(1));
+  const grads = new Map(ps.map((p) => [p.name, Float32Array.from(p.grad)]));
+  const info = opt.stepOnce();
+  assert.equal(info.lr, 0.5);
+  let moved = 0;
+  for (const p of ps) {
+    const b = before.get(p.name)!, gr = grads.get(p.name)!;
+    p.param.forEach((v, i) => {
+      const want = Math.fround(b[i]! - Math.fround(0.5 * gr[i]!));
+      if (p.name === 'logit_scale') return assert.equal(v, Math.min(want, Math.fround(MAX_LOGIT_SCALE)));
+      assert.ok(Math.abs(v - want) <= 1e-7 * (1 + Math.abs(want)), `${p.name}[${i}]: ${b[i]} − 0.5·${gr[i]} ≠ ${v}`);
+      if (gr[i] !== 0) moved++;
+    });
+  }
+  assert.ok(moved > 0);
 });
 
 test('weight-decay groups: none on biases, LayerNorm, token/position/class embeddings, logit_scale', () => {

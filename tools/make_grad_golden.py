@@ -9,6 +9,7 @@ golden.safetensors (gradients and weights F32, losses F64; computed in float64):
   mask.{text,vision}.heads.{l} / .ffn.{l} / .layers        masks of case con (on the teacher checkpoint)
   con.loss [1], con.grad.<hf name>                          (1) L_con of the masked teacher-shaped model
   dist.loss.{total,con,kd,emb,hid} [1], dist.grad.<name>    (2) full distillation loss, student vs teacher
+  term.{con,kd,emb,hid}.grad.<name>                         (2b) gradient of each unweighted term alone (weight 1)
   traj.loss [5], traj.lr [5], traj.gradnorm [5], traj.final.<name>   (3) AdamW steps on L_con of the teacher
 """
 import json
@@ -29,7 +30,7 @@ TEXT = dict(hidden=32, layers=3, heads=4, ffn=48, act="quick_gelu")
 VISION = dict(hidden=32, layers=3, heads=4, ffn=40, act="gelu", image=16, patch=4)
 E = 16
 LENGTHS = [10, 6, 3, 8]
-WEIGHTS = dict(alpha=0.5, beta=1.5, gamma=2.0, tau=2.0)
+WEIGHTS = dict(w_con=0.5, w_kd=1.5, w_emb=2.0, w_hid=0.7, tau=2.0)
 # student: kept original layers, kept heads / FFN neurons per kept layer
 KEEP = {
     "text": dict(layers=[0, 2], heads=[[0, 2, 3], [1, 3]], ffn=[32, 24]),
@@ -198,7 +199,7 @@ def main():
 
     # (1) contrastive loss of the masked teacher-shaped model
     m = tt.trainable(tc.load_checkpoint(tdir, torch.float64))
-    out = tt.clip_losses(m, None, ids64, mask_t, px_t, dict(alpha=1.0), masks=masks)
+    out = tt.clip_losses(m, None, ids64, mask_t, px_t, dict(w_con=1.0), masks=masks)
     g["con.loss"] = np.array([float(out["con"])])
     for n, gr in tt.grads_by_name(m, out["total"]).items():
         g["con.grad." + n] = f32(gr)
@@ -211,11 +212,15 @@ def main():
         g[f"dist.loss.{k}"] = np.array([float(out[k])])
     for n, gr in tt.grads_by_name(st, out["total"]).items():
         g["dist.grad." + n] = f32(gr)
+    for term in ("con", "kd", "emb", "hid"):
+        out = tt.clip_losses(st, teacher, ids64, mask_t, px_t, {**WEIGHTS, "w_con": 0.0, "w_kd": 0.0, "w_emb": 0.0, "w_hid": 0.0, "w_" + term: 1.0})
+        for n, gr in tt.grads_by_name(st, out["total"]).items():
+            g[f"term.{term}.grad." + n] = f32(gr)
 
     # (3) AdamW trajectory on L_con of the (unmasked) teacher checkpoint
     m = tt.trainable(tc.load_checkpoint(tdir, torch.float64))
     losses, lrs, norms = tt.adamw_trajectory(
-        m, lambda mm: tt.clip_losses(mm, None, ids64, mask_t, px_t, dict(alpha=1.0))["total"],
+        m, lambda mm: tt.clip_losses(mm, None, ids64, mask_t, px_t, dict(w_con=1.0))["total"],
         TRAJ["steps"], TRAJ["lr"], TRAJ["wd"], TRAJ["betas"], TRAJ["eps"], TRAJ["warmup"], TRAJ["clip"])
     g["traj.loss"], g["traj.lr"], g["traj.gradnorm"] = np.array(losses), np.array(lrs), np.array(norms)
     for n, p in m["sd"].items():
@@ -228,7 +233,7 @@ def main():
         "compute_dtype": "float64", "vocab_size": VOCAB, "bos_token_id": BOS, "eos_token_id": EOS,
         "text_lengths": LENGTHS, "text": TEXT, "vision": VISION, "projection_dim": E,
         "student_keep": KEEP, "distill_weights": WEIGHTS,
-        "trajectory": {**TRAJ, "betas": list(TRAJ["betas"]), "schedule": "linear warmup then cosine to 0 at the last step",
+        "trajectory": {**TRAJ, "betas": list(TRAJ["betas"]), "schedule": "linear warmup lr*s/warmup, then cosine at progress (s-1-warmup)/(total-warmup) (1-based s)",
                        "loss": "L_con of the teacher checkpoint, same batch every step",
                        "decay_groups": "no weight decay on biases, LayerNorm, token/position/class embeddings, logit_scale",
                        "clip": "clip_grad_norm_ over all parameters; logit_scale clamped to <= ln 100 after each step"},

@@ -35,7 +35,8 @@ def layer_map(folder_cfg, tower):
 
 
 def clip_losses(student, teacher, ids, mask, px, w, masks=None):
-    """All loss parts of the student (with masks) against an optional teacher. w: alpha beta gamma tau."""
+    """All loss parts of the student (with masks) against an optional teacher. w: w_con w_kd w_emb w_hid tau
+    (one weight per term; L_hid is a mean over towers and matched layer pairs)."""
     st = tc.text_forward(student, ids, mask, masks=(masks or {}).get("text"))
     sv = tc.vision_forward(student, px, masks=(masks or {}).get("vision"))
     img = F.normalize(sv["embeds"], dim=-1)
@@ -44,7 +45,7 @@ def clip_losses(student, teacher, ids, mask, px, w, masks=None):
     B = S.shape[0]
     labels = torch.arange(B)
     con = 0.5 * (F.cross_entropy(S, labels) + F.cross_entropy(S.T, labels))
-    out = {"con": con, "total": w["alpha"] * con}
+    out = {"con": con, "total": w["w_con"] * con}
     if teacher is None:
         return out
     with torch.no_grad():
@@ -80,7 +81,7 @@ def clip_losses(student, teacher, ids, mask, px, w, masks=None):
         per_tower.append(torch.stack(terms).mean())
     hid = torch.stack(per_tower).mean()
     out.update({"kd": kd, "emb": emb, "hid": hid})
-    out["total"] = w["alpha"] * con + w["beta"] * kd + w["gamma"] * (emb + hid)
+    out["total"] = w["w_con"] * con + w["w_kd"] * kd + w["w_emb"] * emb + w["w_hid"] * hid
     return out
 
 
@@ -104,7 +105,7 @@ def lr_lambda(warmup, total, min_ratio=0.0):
             return s / warmup
         if total <= warmup:
             return 1.0
-        p = min(1.0, (s - warmup) / (total - warmup))
+        p = min(1.0, max(0.0, (s - 1 - warmup) / (total - warmup)))  # HF cosine-with-warmup progress
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p))
     return f
 

@@ -5,6 +5,8 @@ import { ConfigError } from '../errors.ts';
 import { resolveTemplates } from '../eval/templates.ts';
 import { compress, fmtEval } from '../pipeline/compress.ts';
 import { parseCriterion } from '../pipeline/prune-steps.ts';
+import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
+import { addLossFlags, parseLossFlags } from './loss-flags.ts';
 import { collect, emitJson, makeRuntime, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
@@ -14,8 +16,6 @@ function num(v: unknown, flag: string, min = 0): number {
   if (!Number.isFinite(n) || n < min) throw new ConfigError(`${flag} expects a number ≥ ${min}, found "${String(v)}".`);
   return n;
 }
-
-const opt = (v: unknown, flag: string): number | undefined => (v === undefined ? undefined : num(v, flag));
 
 async function compressAction(o: Flags): Promise<void> {
   for (const f of ['model', 'data', 'out'] as const) if (o[f] === undefined) throw new ConfigError(`compress needs --${f}`);
@@ -36,7 +36,7 @@ async function compressAction(o: Flags): Promise<void> {
     distill: {
       steps: parseNonNegativeInt(String(o.steps), '--steps'), batch: parsePositiveInt(String(o.batch), '--batch'), lr: num(o.lr, '--lr'),
       weightDecay: num(o.weightDecay, '--weight-decay'), warmup: parseNonNegativeInt(String(o.warmup), '--warmup'), gradClip: num(o.gradClip, '--grad-clip'),
-      alpha: opt(o.alpha, '--alpha'), beta: opt(o.beta, '--beta'), gamma: opt(o.gamma, '--gamma'), temperature: opt(o.temperature, '--temperature'),
+      loss: parseLossFlags(o),
     },
     eval: (o.eval as string[] | undefined) ?? [],
     evalLimit: o.evalLimit === undefined ? undefined : parsePositiveInt(String(o.evalLimit), '--eval-limit'),
@@ -48,7 +48,7 @@ async function compressAction(o: Flags): Promise<void> {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('compress')
     .description('MoPE-CLIP pipeline: score → prune width → distil → prune depth (re-scoring after each layer) → distil → evaluate, resumable')
     .option('--model <dir>', 'teacher checkpoint folder (the model to compress)')
@@ -69,10 +69,6 @@ export function register(program: Command): void {
     .option('--weight-decay <x>', 'decoupled weight decay', '0.05')
     .option('--warmup <n>', 'warm-up steps', '10')
     .option('--grad-clip <x>', 'global gradient-norm clip (0 = off)', '1')
-    .option('--alpha <x>', 'weight of the contrastive loss L_con')
-    .option('--beta <x>', 'weight of the cross-modal distillation loss L_kd')
-    .option('--gamma <x>', 'weight of the uni-modal losses L_emb + L_hid')
-    .option('--temperature <x>', 'distillation temperature τ')
     .option('--eval <spec>', 'evaluate every stage on this data (repeatable: classification → zero-shot, pairs → retrieval)', collect)
     .option('--eval-limit <n>', 'a deterministic subset of N items of each --eval set')
     .option('--templates <name|file>', 'zero-shot prompts: openai-7 (default), openai-80 or a file')
@@ -80,4 +76,5 @@ export function register(program: Command): void {
     .option('--out <dir>', 'run folder (a rerun resumes at the first unfinished stage)')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .action(async (o: Flags) => compressAction(o));
+  addLossFlags(cmd, DEFAULT_LOSS_WEIGHTS);
 }

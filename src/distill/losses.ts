@@ -10,26 +10,30 @@
 //   L_emb = ½[mean_b ‖Î_b − Î′_b‖² + mean_b ‖T̂_b − T̂′_b‖²].
 //   L_hid = mean over towers and over mapped layer pairs (j, m(j)) of the mean squared difference of the residual
 //           stream after student layer j and teacher layer m(j); text rows BOS…EOS only, vision all tokens.
-//   L = α·L_con + β·L_kd + γ·(L_emb + L_hid).
-// Defaults α = β = γ = 1, τ = 1: the paper (MoPE-CLIP, Lin et al. 2024) sums its cross-modal, uni-modal and task
-// terms without tuned weights, and τ = 1 distils the teacher's own similarity distribution, whose sharpness is
-// already set by its learned logit_scale. Softmax / log-sum-exp over the B×B matrices run in double.
+//   L = w_con·L_con + w_kd·L_kd + w_emb·L_emb + w_hid·L_hid, one weight per term.
+// The paper (MoPE-CLIP, Lin et al. 2024) names the three kinds of term but does not state their weights, so the
+// defaults (DEFAULT_LOSS_WEIGHTS) are ours, chosen by the small recipe search recorded in docs/recipe.md; τ = 1
+// distils the teacher's own similarity distribution, whose sharpness is already set by its learned logit_scale.
+// L_hid is a mean over matched layer pairs (and towers), so its size does not grow with depth. Softmax /
+// log-sum-exp over the B×B matrices run in double.
 import type { Runtime } from '../engine/runtime.ts';
 import { ConfigError, ShapeError } from '../errors.ts';
 import type { TowerConfig } from '../model/types.ts';
 
 export interface LossWeights {
   /** Weight of L_con. */
-  alpha: number;
+  wCon: number;
   /** Weight of L_kd. */
-  beta: number;
-  /** Weight of L_emb + L_hid. */
-  gamma: number;
+  wKd: number;
+  /** Weight of L_emb. */
+  wEmb: number;
+  /** Weight of L_hid (0 = no hidden-state distillation: no layer map is needed). */
+  wHid: number;
   /** τ of L_kd. */
   temperature: number;
 }
 
-export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({ alpha: 1, beta: 1, gamma: 1, temperature: 1 });
+export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({ wCon: 1, wKd: 1, wEmb: 1, wHid: 1, temperature: 1 });
 
 /** One side's unnormalised embeddings of B pairs. */
 export interface PairEmbeddings {
@@ -268,7 +272,7 @@ export function mapLayers(student: TowerConfig, teacher: TowerConfig, tower: str
   if (student.hidden !== teacher.hidden) {
     throw new ConfigError(
       `${tower} tower: student hidden size ${student.hidden} differs from the teacher's ${teacher.hidden}; hidden-state distillation ` +
-        'needs a student pruned from this teacher (or set --gamma 0)',
+        'needs a student pruned from this teacher (or set --w-hid 0)',
     );
   }
   return student.layerMap.map((orig, j) => {
@@ -285,7 +289,7 @@ export function mapLayers(student: TowerConfig, teacher: TowerConfig, tower: str
 
 export interface DistillInputs {
   student: PairEmbeddings;
-  /** Teacher embeddings; null = plain contrastive training (β and γ ignored). */
+  /** Teacher embeddings; null = plain contrastive training (w_kd, w_emb and w_hid ignored). */
   teacher: PairEmbeddings | null;
   /** Hidden-state pairs per tower for L_hid (absent or empty: L_hid = 0). */
   hidden?: HiddenTower[];
@@ -303,31 +307,31 @@ export interface DistillResult extends LossParts {
   dImage: Float32Array;
   dText: Float32Array;
   dLogitScale: number;
-  /** γ·∂L_hid/∂hidden, per tower of inputs.hidden, per student layer. */
+  /** w_hid·∂L_hid/∂hidden, per tower of inputs.hidden, per student layer. */
   dHidden: Float32Array[][];
 }
 
-/** L = α·L_con + β·L_kd + γ·(L_emb + L_hid) with its gradients (weights default to DEFAULT_LOSS_WEIGHTS). */
+/** L = w_con·L_con + w_kd·L_kd + w_emb·L_emb + w_hid·L_hid with its gradients (weights default to DEFAULT_LOSS_WEIGHTS). */
 export function distillationLoss(
   rt: Runtime, inputs: DistillInputs, B: number, E: number, weights: Partial<LossWeights> = {},
 ): DistillResult {
   const w = { ...DEFAULT_LOSS_WEIGHTS, ...weights };
   const st = new Side(rt, inputs.student, B, E);
-  const con = addContrastive(st, w.alpha);
+  const con = addContrastive(st, w.wCon);
   let kd = 0, emb = 0, hid = 0;
   let dHidden: Float32Array[][] = [];
   if (inputs.teacher !== null) {
     checkPair(inputs.student, inputs.teacher, B, E);
     const te = new Side(rt, inputs.teacher, B, E);
-    kd = addKd(st, te, w.temperature, w.beta);
-    emb = addEmb(st, te, w.gamma);
+    kd = addKd(st, te, w.temperature, w.wKd);
+    emb = addEmb(st, te, w.wEmb);
     if (inputs.hidden !== undefined && inputs.hidden.length > 0) {
-      const h = hiddenLoss(inputs.hidden, w.gamma);
+      const h = hiddenLoss(inputs.hidden, w.wHid);
       hid = h.value;
       dHidden = h.dHidden;
     }
   }
-  const total = w.alpha * con + (inputs.teacher !== null ? w.beta * kd + w.gamma * (emb + hid) : 0);
+  const total = w.wCon * con + (inputs.teacher !== null ? w.wKd * kd + w.wEmb * emb + w.wHid * hid : 0);
   const r = st.result(rt, total);
   return { total, con, kd, emb, hid, dImage: r.dImage, dText: r.dText, dLogitScale: r.dLogitScale, dHidden };
 }

@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { openDataset } from '../data/spec.ts';
 import { loadEvalModel } from '../eval/run.ts';
+import { DEFAULT_LOSS_WEIGHTS, type LossWeights } from '../distill/losses.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
 import type { ClipModel } from '../model/types.ts';
 import { loadCalibration } from '../prune/calibration.ts';
@@ -31,11 +32,8 @@ export interface DistillSettings {
   weightDecay: number;
   warmup: number;
   gradClip: number;
-  /** Loss weights (undefined = the defaults of src/distill/losses.ts). */
-  alpha?: number;
-  beta?: number;
-  gamma?: number;
-  temperature?: number;
+  /** Loss weights given (the rest: the defaults of src/distill/losses.ts). */
+  loss?: Partial<LossWeights>;
 }
 
 export interface CompressOptions {
@@ -186,7 +184,7 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   const distil = async (name: string, from: string, dir: string) => ledger.run(name, async () => {
     const student = await loadFiles(rt, from);
     const freeze = finetune ? { text: !towers.includes('text'), vision: !towers.includes('vision') } : undefined;
-    checkDistillable(tc, student.model.config, { gamma: o.distill.gamma, freeze, teacherName: o.model, studentName: from });
+    checkDistillable(tc, student.model.config, { wHid: lossWeights(o.distill).wHid, freeze, teacherName: o.model, studentName: from });
     const d = o.distill;
     const r = await trainLoop(rt, {
       student, teacher: teacher.model, data: openDataset(o.data).dataset, steps: d.steps, batch: d.batch,
@@ -234,13 +232,8 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   return summary;
 }
 
-function lossWeights(d: DistillSettings) {
-  const w: Record<string, number> = {};
-  if (d.alpha !== undefined) w.alpha = d.alpha;
-  if (d.beta !== undefined) w.beta = d.beta;
-  if (d.gamma !== undefined) w.gamma = d.gamma;
-  if (d.temperature !== undefined) w.temperature = d.temperature;
-  return w;
+function lossWeights(d: DistillSettings): LossWeights {
+  return { ...DEFAULT_LOSS_WEIGHTS, ...d.loss };
 }
 
 function shape(m: ClipModel, towers: TowerName[], what: 'heads' | 'ffn'): Record<string, number[]> {

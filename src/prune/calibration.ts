@@ -21,7 +21,10 @@ export interface CalibrationSources {
   limit?: number;
   seed?: number;
   batch?: number;
-  templates?: string;
+  /** Zero-shot prompts: a template set name or file (resolveTemplates), or the templates themselves. */
+  templates?: string | readonly string[];
+  /** Task both: weight of zero-shot Z in the mixed Z (default ½). */
+  zeroshotWeight?: number;
 }
 
 async function loadPixels(ds: Dataset, modelDir: string, model: ClipModel, batch: number): Promise<Float32Array> {
@@ -41,6 +44,7 @@ export async function loadCalibration(model: ClipModel, src: CalibrationSources)
   const tok = loadTokenizerFromFolder(src.modelDir, { maxPositions: model.config.text.maxPositions });
   const batch = src.batch ?? 32;
   const cal: Calibration = { task: src.task };
+  if (src.zeroshotWeight !== undefined) cal.zeroshotWeight = src.zeroshotWeight;
   const pairsSpec = src.task === 'zeroshot' ? undefined : src.data;
   const clsSpec = src.task === 'zeroshot' ? (src.zeroshotData ?? src.data) : src.task === 'both' ? src.zeroshotData : undefined;
   if (src.task !== 'zeroshot' && pairsSpec === undefined) throw new ConfigError(`--task ${src.task} needs --data SPEC with image-text pairs`);
@@ -58,11 +62,34 @@ export async function loadCalibration(model: ClipModel, src: CalibrationSources)
   if (clsSpec !== undefined) {
     const { dataset } = openDataset(clsSpec, { limit: src.limit, seed: src.seed });
     if (dataset.kind !== 'classification') throw new ConfigError(`${clsSpec} holds image-text pairs; zero-shot needs a classification set`);
-    const templates = resolveTemplates(src.templates);
+    const templates = typeof src.templates === 'object' ? src.templates : resolveTemplates(src.templates);
     const prompts = dataset.classnames.map((c) => templates.map((t) => tok.encode(fillTemplate(t, c))));
     const labels = Array.from({ length: dataset.size }, (_, i) => dataset.get(i).label);
     const pixels = await loadPixels(dataset, src.modelDir, model, batch);
     cal.zeroshot = { pixels, n: dataset.size, labels, prompts };
   }
   return cal;
+}
+
+/**
+ * Two disjoint halves of a calibration set (items 0…⌊n/2⌋−1 and the rest of each part; the class prompts are shared),
+ * for checking that the module ranking does not depend on which calibration items were drawn.
+ */
+export function splitCalibration(cal: Calibration): [Calibration, Calibration] {
+  const halves: [Calibration, Calibration] = [{ ...cal }, { ...cal }];
+  const cut = (pixels: Float32Array, n: number) => {
+    const h = Math.floor(n / 2), per = n > 0 ? pixels.length / n : 0;
+    return { h, a: pixels.subarray(0, h * per), b: pixels.subarray(h * per) };
+  };
+  if (cal.retrieval) {
+    const r = cal.retrieval, { h, a, b } = cut(r.pixels, r.n);
+    halves[0].retrieval = { pixels: a, n: h, captions: r.captions.slice(0, h) };
+    halves[1].retrieval = { pixels: b, n: r.n - h, captions: r.captions.slice(h) };
+  }
+  if (cal.zeroshot) {
+    const z = cal.zeroshot, { h, a, b } = cut(z.pixels, z.n), labels = Array.from(z.labels);
+    halves[0].zeroshot = { pixels: a, n: h, labels: labels.slice(0, h), prompts: z.prompts };
+    halves[1].zeroshot = { pixels: b, n: z.n - h, labels: labels.slice(h), prompts: z.prompts };
+  }
+  return halves;
 }

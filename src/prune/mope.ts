@@ -32,6 +32,8 @@ export interface ZeroshotCalibration {
 
 export interface Calibration {
   task: Task;
+  /** Task both: Z = (1 − w)·Z_retrieval + w·Z_zeroshot (default ½). */
+  zeroshotWeight?: number;
   retrieval?: RetrievalCalibration;
   zeroshot?: ZeroshotCalibration;
 }
@@ -133,7 +135,7 @@ function buildInputs(rt: Runtime, model: ClipModel, cal: Calibration, batch: num
       const W = classifierFromPrompts(rt, txt.subarray(nCap * E), counts, E);
       zv = zeroshotObjective(rt, img.subarray(nR * E), W, zs.labels, nZ, counts.length, E, s);
     }
-    return rv && zv ? combine(rv, zv) : (rv ?? zv)!;
+    return rv && zv ? combine(rv, zv, cal.zeroshotWeight ?? 0.5) : (rv ?? zv)!;
   };
   return { images, texts, evaluate, pixels, textIds };
 }

@@ -104,7 +104,7 @@ export function zeroshotObjective(
   return { z: hits / N, loss: ce / N };
 }
 
-/** both = mean of the two parts. */
-export function combine(a: ObjectiveValue, b: ObjectiveValue): ObjectiveValue {
-  return { z: (a.z + b.z) / 2, loss: (a.loss + b.loss) / 2 };
+/** both = (1 − w)·retrieval + w·zero-shot, w = the zero-shot weight (default ½: the mean of the two parts). */
+export function combine(a: ObjectiveValue, b: ObjectiveValue, w = 0.5): ObjectiveValue {
+  return { z: (1 - w) * a.z + w * b.z, loss: (1 - w) * a.loss + w * b.loss };
 }

@@ -31,7 +31,7 @@ export function calibrationBatches(model: ClipModel, cal: Calibration, batch: nu
 export function taylorScores(rt: Runtime, model: ClipModel, cal: Calibration, mods: ModuleRef[], o: { batch?: number; ffnGroupSize: number }): Map<string, number> {
   const batches = calibrationBatches(model, cal, o.batch ?? 32);
   const grads = createGrads(model.config);
-  const step = new TrainStep(rt, { student: model, grads, loss: { alpha: 1, beta: 0, gamma: 0 } });
+  const step = new TrainStep(rt, { student: model, grads, loss: { wCon: 1, wKd: 0, wEmb: 0, wHid: 0 } });
   const out = new Map<string, number>(mods.map((m) => [moduleKey(m), 0]));
   for (const b of batches) {
     zeroGrads(model.config, grads);

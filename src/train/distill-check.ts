@@ -1,5 +1,5 @@
 // Checks, on configs alone and before any work, that a student can be distilled from a teacher: same projection
-// dim, image geometry and vocabulary (both see the same batch), and with hidden-state distillation (γ ≠ 0) the same
+// dim, image geometry and vocabulary (both see the same batch), and with hidden-state distillation (w_hid ≠ 0) the same
 // hidden sizes and a student whose layers map onto the teacher's (a pruned copy). Dims: C hidden, L layers, E.
 import { ConfigError } from '../errors.ts';
 import { mapLayers } from '../distill/losses.ts';
@@ -7,8 +7,8 @@ import type { ClipConfig } from '../model/types.ts';
 import type { Tower } from '../model/workspace.ts';
 
 export interface DistillCheckOptions {
-  /** γ of L_emb + L_hid (default 1): hidden-state distillation is on when ≠ 0. */
-  gamma?: number;
+  /** Weight of L_hid (default 1): hidden-state distillation is on when ≠ 0. */
+  wHid?: number;
   freeze?: Partial<Record<Tower, boolean>>;
   /** Names for messages (folders). */
   teacherName?: string;
@@ -29,16 +29,16 @@ export function checkDistillable(teacher: ClipConfig, student: ClipConfig, o: Di
   if (teacher.text.vocabSize !== student.text.vocabSize) {
     fail(`the teacher's vocabulary has ${teacher.text.vocabSize} tokens, the student's ${student.text.vocabSize}; both must read the same token ids.`);
   }
-  if ((o.gamma ?? 1) === 0) return;
+  if ((o.wHid ?? 1) === 0) return;
   for (const tw of ['text', 'vision'] as const) {
     if (o.freeze?.[tw]) continue;
     const t = teacher[tw], s = student[tw];
     if (t.hidden !== s.hidden) {
-      fail(`${tw} tower: the student's hidden size ${s.hidden} differs from the teacher's ${t.hidden}. Hidden-state distillation (--gamma ≠ 0) needs a ` +
-        'student pruned from this teacher (hidden size is never pruned); pass --gamma 0 to distil embeddings and similarities only.');
+      fail(`${tw} tower: the student's hidden size ${s.hidden} differs from the teacher's ${t.hidden}. Hidden-state distillation (--w-hid ≠ 0) needs a ` +
+        'student pruned from this teacher (hidden size is never pruned); pass --w-hid 0 to distil embeddings and similarities only.');
     }
     if (s.heads.length > t.heads.length) {
-      fail(`${tw} tower: the student has ${s.heads.length} layers, more than the teacher's ${t.heads.length}; it is not derived from this teacher (or pass --gamma 0).`);
+      fail(`${tw} tower: the student has ${s.heads.length} layers, more than the teacher's ${t.heads.length}; it is not derived from this teacher (or pass --w-hid 0).`);
     }
     for (let j = 1; j < s.layerMap.length; j++) {
       if (s.layerMap[j]! <= s.layerMap[j - 1]!) fail(`${tw} tower: the student's layer_map ${JSON.stringify(s.layerMap)} is not increasing; it is not a pruned copy of the teacher.`);
@@ -47,7 +47,7 @@ export function checkDistillable(teacher: ClipConfig, student: ClipConfig, o: Di
     map.forEach((m, j) => {
       if (s.heads[j]! > t.heads[m]! || s.ffn[j]! > t.ffn[m]! || s.headDim !== t.headDim) {
         fail(`${tw} tower: student layer ${j} (${s.heads[j]} heads of ${s.headDim}, FFN ${s.ffn[j]}) is wider than teacher layer ${m} ` +
-          `(${t.heads[m]} heads of ${t.headDim}, FFN ${t.ffn[m]}) it maps to; the student is not derived from this teacher (or pass --gamma 0).`);
+          `(${t.heads[m]} heads of ${t.headDim}, FFN ${t.ffn[m]}) it maps to; the student is not derived from this teacher (or pass --w-hid 0).`);
       }
     });
   }

@@ -17,7 +17,7 @@ export interface OptimConfig {
   weightDecay: number;
   /** Linear warmup steps: lr·s/warmup at step s = 1..warmup. */
   warmup: number;
-  /** Steps of the whole run (the cosine reaches minLr at this step); 0 = constant lr after warmup. */
+  /** Steps of the whole run (the cosine heads to minLr at step totalSteps + 1, so every step trains); 0 = constant lr after warmup. */
   totalSteps: number;
   /** Floor of the cosine decay (default 0). */
   minLr: number;
@@ -36,11 +36,16 @@ export const DEFAULT_OPTIM: Readonly<OptimConfig> = Object.freeze({
   beta1: 0.9, beta2: 0.98, eps: 1e-6, momentum: 0,
 });
 
-/** Learning rate of step s (1-based): linear warmup over `warmup` steps, then cosine decay to minLr at totalSteps. */
+/**
+ * Learning rate of step s (1-based): linear warmup lr·s/warmup over `warmup` steps, then cosine decay at progress
+ * p = (s − 1 − warmup)/(totalSteps − warmup), as Hugging Face's cosine-with-warmup schedule does with its 0-based
+ * step count: the first step after warmup runs at the peak and the last step still has p < 1, so no step is spent
+ * at minLr (a one-step run at warmup 0 uses the full lr).
+ */
 export function learningRate(cfg: Pick<OptimConfig, 'lr' | 'warmup' | 'totalSteps' | 'minLr'>, s: number): number {
   if (cfg.warmup > 0 && s <= cfg.warmup) return (cfg.lr * s) / cfg.warmup;
   if (cfg.totalSteps <= cfg.warmup) return cfg.lr;
-  const p = Math.min(1, (s - cfg.warmup) / (cfg.totalSteps - cfg.warmup));
+  const p = Math.min(1, Math.max(0, (s - 1 - cfg.warmup) / (cfg.totalSteps - cfg.warmup)));
   return cfg.minLr + (cfg.lr - cfg.minLr) * 0.5 * (1 + Math.cos(Math.PI * p));
 }
 

@@ -62,7 +62,7 @@ export class TrainStep {
       if (t.config.projectionDim !== E) {
         throw new ConfigError(`distillation: teacher projection dim ${t.config.projectionDim} differs from the student's ${E}; the embeddings must be comparable`);
       }
-      if (this.weights.gamma !== 0) {
+      if (this.weights.wHid !== 0) {
         for (const tw of this.trainedTowers()) {
           this.layerMap[tw] = mapLayers(setup.student.config[tw], t.config[tw], tw);
         }
@@ -102,7 +102,7 @@ export class TrainStep {
     const hidden: HiddenTower[] = [];
     const hiddenTowers: Tower[] = [];
     if (teacher) {
-      const needHidden = this.weights.gamma !== 0;
+      const needHidden = this.weights.wHid !== 0;
       const th = needHidden && this.layerMap.text ? this.teacherText(batch, this.layerMap.text) : null;
       const vh = needHidden && this.layerMap.vision ? this.teacherVision(batch, this.layerMap.vision) : null;
       const text = th ? th.embeds : textForward(rt, teacher, ids, B, T, { attentionMask: am }).embeds;
@@ -125,11 +125,11 @@ export class TrainStep {
 
     const w = this.weights, g = gradScale;
     const r = distillationLoss(rt, { student: st, teacher: te, hidden }, B, E, {
-      alpha: w.alpha * g, beta: w.beta * g, gamma: w.gamma * g, temperature: w.temperature,
+      wCon: w.wCon * g, wKd: w.wKd * g, wEmb: w.wEmb * g, wHid: w.wHid * g, temperature: w.temperature,
     });
     const parts: LossParts = {
       con: r.con, kd: r.kd, emb: r.emb, hid: r.hid,
-      total: w.alpha * r.con + (te ? w.beta * r.kd + w.gamma * (r.emb + r.hid) : 0),
+      total: w.wCon * r.con + (te ? w.wKd * r.kd + w.wEmb * r.emb + w.wHid * r.hid : 0),
     };
     if (!Number.isFinite(parts.total)) {
       throw new NonFiniteLossError(`training loss is ${parts.total} (contrastive ${r.con}, kd ${r.kd}, emb ${r.emb}, hidden ${r.hid})`);
