@@ -16,8 +16,8 @@ export function register(program: Command): void {
     .option('--texts-file <file>', 'a JSON array of strings, or a .txt with one text per line')
     .action((o) => {
       // The context length is capped by the model's position table when config.json is there.
-      const maxPositions = existsSync(join(o.model, 'config.json')) ? loadConfig(o.model).text.maxPositions : undefined;
-      const tok = loadTokenizerFromFolder(o.model, { maxPositions });
+      const text = existsSync(join(o.model, 'config.json')) ? loadConfig(o.model).text : undefined;
+      const tok = loadTokenizerFromFolder(o.model, { maxPositions: text?.maxPositions, modelVocabSize: text?.vocabSize });
       const texts: string[] = [...o.text, ...(o.textsFile ? readTextsFile(o.textsFile) : [])];
       emitJson(texts.map((t) => tok.encode(t)));
     });

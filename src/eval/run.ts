@@ -35,7 +35,7 @@ export async function loadEvalModel(rt: Runtime, modelDir: string): Promise<Eval
   if (preprocess.doCenterCrop && (h !== S || w !== S)) {
     throw new ConfigError(`${modelDir}/preprocessor_config.json crops to ${w}x${h} but the vision tower takes ${S}x${S}; fix crop_size.`);
   }
-  const tokenizer = loadTokenizerFromFolder(modelDir, { maxPositions: model.config.text.maxPositions });
+  const tokenizer = loadTokenizerFromFolder(modelDir, { maxPositions: model.config.text.maxPositions, modelVocabSize: model.config.text.vocabSize });
   return { rt, model, tokenizer, preprocess, modelDir };
 }
 

@@ -1,5 +1,6 @@
 // Zero-shot prompt templates: OpenAI's 80 ImageNet templates, their 7-template subset, and a template-file reader.
-import { readFileSync } from 'node:fs';
+import { checkLineLengths, readRegularText } from '../io/read-bounded.ts';
+import { LIMITS } from '../io/limits.ts';
 import { DataError } from '../errors.ts';
 
 /** OpenAI's 80 ImageNet prompt templates (CLIP notebook "Prompt_Engineering_for_ImageNet"), verbatim, in order. */
@@ -47,12 +48,8 @@ export function resolveTemplates(value?: string): string[] {
  * Blank lines and lines starting with "#" are skipped; surrounding whitespace is trimmed.
  */
 export function readTemplateFile(path: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new DataError(`Cannot read the template file ${path}: ${(e as Error).message}. Expected a text file with one template per line containing {}.`);
-  }
+  const text = readRegularText(path, 'template file', LIMITS.dataBytes, DataError);
+  checkLineLengths(text, path);
   return parseTemplates(text, path);
 }
 

@@ -1,5 +1,7 @@
 // CLIP BPE vocabulary data: byte↔unicode table, the vendored OpenAI merges file, vocab.json / merges.txt / tokenizer.json parsing, and the HF tokenizer-file writers (atomic).
 import { createHash } from 'node:crypto';
+import { readRegularText, parseJsonBounded } from './read-bounded.ts';
+import { LIMITS } from './limits.ts';
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,22 +109,11 @@ function splitMerge(line: string, file: string, lineNo: number): [string, string
 }
 
 function readText(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CheckpointError(
-      code === 'ENOENT' ? `${what} ${path} does not exist.` : `cannot read ${what} ${path}: ${(e as Error).message}.`,
-    );
-  }
+  return readRegularText(path, what, LIMITS.tokenizerBytes, CheckpointError);
 }
 
 function parseJson(path: string, text: string, expected: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message}); expected ${expected}.`);
-  }
+  return parseJsonBounded(text, path, CheckpointError, expected);
 }
 
 function describe(v: unknown): string {
@@ -133,6 +124,9 @@ function describe(v: unknown): string {
 }
 
 /** token → id map from a JSON object, checking ids are distinct non-negative integers. */
+/** Token ids are stored as int32 (model inputs), so no id may exceed this. */
+export const MAX_TOKEN_ID = 2 ** 31 - 1;
+
 function encoderFromObject(obj: unknown, file: string, field: string): Map<string, number> {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
     throw new CheckpointError(`${file}: ${field} should be a JSON object mapping token strings to integer ids, found ${describe(obj)}.`);
@@ -140,8 +134,8 @@ function encoderFromObject(obj: unknown, file: string, field: string): Map<strin
   const encoder = new Map<string, number>();
   const seen = new Map<number, string>();
   for (const [tok, id] of Object.entries(obj as Record<string, unknown>)) {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
-      throw new CheckpointError(`${file}: ${field} entry ${JSON.stringify(tok)} has id ${describe(id)}, expected a non-negative integer.`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > MAX_TOKEN_ID) {
+      throw new CheckpointError(`${file}: ${field} entry ${JSON.stringify(tok)} has id ${describe(id)}, expected an integer in [0, ${MAX_TOKEN_ID}].`);
     }
     const prev = seen.get(id);
     if (prev !== undefined) {
@@ -215,6 +209,9 @@ export function readTokenizerJson(path: string): BpeVocab {
   if (Array.isArray(added)) {
     for (const t of added) {
       if (t && typeof t === 'object' && typeof t.content === 'string' && Number.isInteger(t.id) && !encoder.has(t.content)) {
+        if (t.id < 0 || t.id > MAX_TOKEN_ID) {
+          throw new CheckpointError(`${path}: added token ${JSON.stringify(t.content)} has id ${t.id}, expected an integer in [0, ${MAX_TOKEN_ID}].`);
+        }
         encoder.set(t.content, t.id);
       }
     }

@@ -5,7 +5,9 @@
 // uint8 → center crop with floor offsets (zero-padded, centred with a ceil split, when smaller) →
 // rescale in float64 then cast to float32 → normalise (x - mean)/std in float32 → channels first.
 
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readJsonBounded } from './read-bounded.ts';
+import { LIMITS } from './limits.ts';
 import { join } from 'node:path';
 import { ConfigError, DataError } from '../errors.ts';
 import { decodeImage, toRgb } from './image.ts';
@@ -196,20 +198,8 @@ export function serializePreprocessorConfig(cfg: PreprocessorConfig): Record<str
  */
 export async function loadPreprocessorConfig(dir: string, imageSizeFallback: number): Promise<PreprocessorConfig> {
   const file = join(dir, 'preprocessor_config.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return defaultPreprocessorConfig(imageSizeFallback);
-    throw new ConfigError(`${file}: cannot read the file: ${(e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: expected valid JSON, found a parse error: ${(e as Error).message}`);
-  }
-  return parsePreprocessorConfig(json, file);
+  if (!existsSync(file)) return defaultPreprocessorConfig(imageSizeFallback);
+  return parsePreprocessorConfig(readJsonBounded(file, 'preprocessor config', LIMITS.configBytes, ConfigError), file);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 // CLIP BPE tokenizer: text cleaning, pre-tokenisation, byte-level BPE, loaders (bundled / vocab+merges / tokenizer.json) and writers. Dims: B texts, T = contextLength tokens.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonBounded } from './read-bounded.ts';
+import { LIMITS } from './limits.ts';
 import { join } from 'node:path';
 import { CheckpointError, ConfigError, DataError } from '../errors.ts';
 import {
@@ -217,6 +219,13 @@ export class ClipTokenizer {
     return new ClipTokenizer(vocab, { source: path, ...options });
   }
 
+  /** The largest id the tokenizer can produce. */
+  get maxId(): number {
+    let m = -1;
+    for (const id of this.encoder.values()) if (id > m) m = id;
+    return m;
+  }
+
   get vocabSize(): number {
     return this.encoder.size;
   }
@@ -388,18 +397,15 @@ export interface LoadTokenizerOptions {
   contextLength?: number;
   /** The text tower's max_position_embeddings: caps the context length (default 77). */
   maxPositions?: number;
+  /** The text tower's vocab_size (config.json): every tokenizer id must be below it. */
+  modelVocabSize?: number;
 }
 
 /** tokenizer_config.json model_max_length when it is a usable integer (HF writes 1e30 for "unbounded"). */
 function readModelMaxLength(dir: string): number | undefined {
   const path = join(dir, 'tokenizer_config.json');
   if (!existsSync(path)) return undefined;
-  let cfg: unknown;
-  try {
-    cfg = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message}); expected the HF tokenizer config object.`);
-  }
+  const cfg = readJsonBounded(path, 'tokenizer config', LIMITS.configBytes, CheckpointError, 'the HF tokenizer config object');
   const v = (cfg as Record<string, unknown> | null)?.model_max_length;
   return typeof v === 'number' && Number.isInteger(v) && v >= 2 && v < 1e9 ? v : undefined;
 }
@@ -424,8 +430,18 @@ export function loadTokenizerFromFolder(dir: string, options: LoadTokenizerOptio
   const tokJson = join(dir, 'tokenizer.json');
   const vocabJson = join(dir, 'vocab.json');
   const mergesTxt = join(dir, 'merges.txt');
-  if (existsSync(tokJson)) return ClipTokenizer.fromTokenizerJson(tokJson, { contextLength });
-  if (existsSync(vocabJson) && existsSync(mergesTxt)) return ClipTokenizer.fromVocabMerges(vocabJson, mergesTxt, { contextLength });
+  const checked = (tok: ClipTokenizer, file: string): ClipTokenizer => {
+    const V = options.modelVocabSize;
+    if (V !== undefined && tok.maxId >= V) {
+      throw new CheckpointError(
+        `${file}: holds token id ${tok.maxId}, but config.json says the text model has vocab_size ${V} (ids 0…${V - 1}); ` +
+          'the tokenizer does not belong to this model.',
+      );
+    }
+    return tok;
+  };
+  if (existsSync(tokJson)) return checked(ClipTokenizer.fromTokenizerJson(tokJson, { contextLength }), tokJson);
+  if (existsSync(vocabJson) && existsSync(mergesTxt)) return checked(ClipTokenizer.fromVocabMerges(vocabJson, mergesTxt, { contextLength }), vocabJson);
   const missing = existsSync(vocabJson) ? 'merges.txt' : existsSync(mergesTxt) ? 'vocab.json' : 'vocab.json and merges.txt';
   throw new CheckpointError(
     `${dir}: no tokenizer found. Looked for tokenizer.json, or vocab.json + merges.txt (missing: ${missing}). ` +

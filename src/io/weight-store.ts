@@ -1,5 +1,7 @@
 // Tensor access across one or many safetensors files of a checkpoint folder (single file or sharded index).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonBounded } from './read-bounded.ts';
+import { LIMITS } from './limits.ts';
 import { join } from 'node:path';
 import { CheckpointError, ConfigError } from '../errors.ts';
 import { SafetensorsReader } from './safetensors.ts';
@@ -39,17 +41,7 @@ export class TensorStore {
 }
 
 export function readJson(path: string, err: typeof CheckpointError | typeof ConfigError): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new err(`${path}: cannot read (${(e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new err(`${path}: not valid JSON (${(e as Error).message})`);
-  }
+  return readJsonBounded(path, 'file', LIMITS.configBytes, err);
 }
 
 export function openWeights(dir: string, file?: string): TensorStore {

@@ -46,6 +46,19 @@ export const LOGIT_SCALE_INIT = 2.6592;
 /** The real CLIP end-of-text id; legacy configs say 2 and mean "pool at argmax(input_ids)". */
 export const CLIP_EOS_ID = 49407;
 
+/** Largest accepted size of any one dimension (hidden, FFN, positions, image size, ...). */
+const MAX_DIM = 1 << 20;
+/** Largest accepted layer count. */
+const MAX_LAYERS = 4096;
+/** Token ids are int32. */
+const MAX_ID = 2 ** 31 - 1;
+/** Fields where null means "unset" in HF configs. */
+const NULLABLE = new Set(['pad_token_id', 'bos_token_id', 'eos_token_id']);
+const EXPECTED: Record<string, string> = {
+  hidden_act: '"quick_gelu" or "gelu"',
+  layer_norm_eps: 'a positive number',
+};
+
 function isObj(v: unknown): v is Json {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -57,17 +70,26 @@ class Fields {
     return `${this.file}: field '${this.prefix}${key}'`;
   }
 
+  /** An absent field takes its default; null is refused (HF would keep None and fail later), except for token ids. */
   private get(key: string): unknown {
     const v = this.obj[key];
-    return v === undefined || v === null ? this.defaults[key] : v;
+    if (v === undefined || (v === null && NULLABLE.has(key))) return this.defaults[key];
+    if (v === null) {
+      throw new ConfigError(
+        `${this.where(key)} is null; expected ${EXPECTED[key] ?? 'an integer'}` +
+          (this.defaults[key] !== undefined ? ` (remove the field to use the default ${JSON.stringify(this.defaults[key])})` : ''),
+      );
+    }
+    return v;
   }
 
-  int(key: string, min: number): number {
+  int(key: string, min: number, max = MAX_DIM): number {
     const v = this.get(key);
     if (typeof v !== 'number' || !Number.isInteger(v)) {
       throw new ConfigError(`${this.where(key)} must be an integer, found ${JSON.stringify(v)}`);
     }
     if (v < min) throw new ConfigError(`${this.where(key)} must be at least ${min}, found ${v}`);
+    if (v > max) throw new ConfigError(`${this.where(key)} must be at most ${max}, found ${v}`);
     return v;
   }
 
@@ -127,7 +149,7 @@ function parseTower(file: string, raw: Json, tower: 'text' | 'vision', sub: Json
   const f = new Fields(file, prefix, sub, defaults);
   const hidden = f.int('hidden_size', 1);
   const origHeads = f.int('num_attention_heads', 1);
-  const layers = f.int('num_hidden_layers', 0);
+  const layers = f.int('num_hidden_layers', 0, MAX_LAYERS);
   const inter = f.int('intermediate_size', 0);
   if (hidden % origHeads !== 0) {
     throw new ConfigError(
@@ -172,15 +194,15 @@ export function parseClipConfig(json: unknown, file = 'config.json'): ClipConfig
   const vSub = effectiveSub(file, raw, 'vision_config', VISION_DEFAULTS);
 
   const tf = new Fields(file, 'text_config.', tSub, TEXT_DEFAULTS);
-  const rawEos = tf.int('eos_token_id', 0);
+  const rawEos = tf.int('eos_token_id', 0, MAX_ID);
   const legacyArgmaxPooling = rawEos === 2;
   const text: TextConfig = {
     ...parseTower(file, raw, 'text', tSub, TEXT_DEFAULTS),
-    vocabSize: tf.int('vocab_size', 1),
+    vocabSize: tf.int('vocab_size', 1, MAX_ID),
     maxPositions: tf.int('max_position_embeddings', 1),
-    bosTokenId: tf.int('bos_token_id', 0),
+    bosTokenId: tf.int('bos_token_id', 0, MAX_ID),
     eosTokenId: legacyArgmaxPooling ? CLIP_EOS_ID : rawEos,
-    padTokenId: tf.int('pad_token_id', 0),
+    padTokenId: tf.int('pad_token_id', 0, MAX_ID),
     legacyArgmaxPooling,
   };
 

@@ -41,7 +41,7 @@ async function loadPixels(ds: Dataset, modelDir: string, model: ClipModel, batch
 }
 
 export async function loadCalibration(model: ClipModel, src: CalibrationSources): Promise<Calibration> {
-  const tok = loadTokenizerFromFolder(src.modelDir, { maxPositions: model.config.text.maxPositions });
+  const tok = loadTokenizerFromFolder(src.modelDir, { maxPositions: model.config.text.maxPositions, modelVocabSize: model.config.text.vocabSize });
   const batch = src.batch ?? 32;
   const cal: Calibration = { task: src.task };
   if (src.zeroshotWeight !== undefined) cal.zeroshotWeight = src.zeroshotWeight;

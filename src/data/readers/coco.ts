@@ -1,18 +1,14 @@
 // coco:PATH[:SPLIT] reader: Karpathy-style JSON ({"images": [{filepath?, filename, split, sentences: [{raw}]}]}),
 // several captions per image, optionally filtered by split ("test", "val", "train", "restval", or "train+restval").
-import { readFileSync } from 'node:fs';
+import { readJsonBounded } from '../../io/read-bounded.ts';
+import { LIMITS } from '../../io/limits.ts';
 import { join } from 'node:path';
 import { DataError } from '../../errors.ts';
 import { pairsFromArray, type PairItem, type PairsDataset } from '../dataset.ts';
 import { imageBase, isBlank, missingReason, resolveImage, type ReaderOptions } from './common.ts';
 
 export function readCoco(path: string, split: string | undefined, spec: string, opts: ReaderOptions): PairsDataset {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new DataError(`Cannot read ${path} as JSON: ${(e as Error).message}. Expected Karpathy-style {"images": [...]}.`);
-  }
+  const doc = readJsonBounded(path, 'data file', LIMITS.dataBytes, DataError, 'Karpathy-style {"images": [...]}');
   const images = (doc as { images?: unknown })?.images;
   if (!Array.isArray(images)) {
     throw new DataError(`${path}: expected a Karpathy-style JSON object with an "images" array; found ${Array.isArray(doc) ? 'an array' : typeof doc}${doc && typeof doc === 'object' && !Array.isArray(doc) ? ` with keys ${Object.keys(doc as object).slice(0, 8).join(', ')}` : ''}.`);

@@ -1,6 +1,7 @@
 // csv:PATH and tsv:PATH readers: image-text pairs with a header row (open_clip's convention, columns
 // filepath and title by default); rows naming the same image become one item with several captions.
-import { readFileSync } from 'node:fs';
+import { checkLineLengths, readRegularText } from '../../io/read-bounded.ts';
+import { LIMITS } from '../../io/limits.ts';
 import { DataError } from '../../errors.ts';
 import { pairsFromArray, type PairsDataset } from '../dataset.ts';
 import { imageBase, isBlank, missingReason, PairGrouper, resolveImage, type ReaderOptions } from './common.ts';
@@ -74,12 +75,8 @@ export function parseDelimited(text: string, sep: string, file: string): CsvReco
 }
 
 export function readCsv(path: string, sep: ',' | '\t', spec: string, opts: CsvOptions): PairsDataset {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new DataError(`Cannot read ${path}: ${(e as Error).message}.`);
-  }
+  let text = readRegularText(path, 'data file', LIMITS.dataBytes, DataError);
+  checkLineLengths(text, path);
   const records = parseDelimited(text, sep, path);
   if (records.length === 0) throw new DataError(`${path}: the file is empty; expected a header row naming the image and caption columns.`);
   const header = records[0].fields.map((h) => h.trim());

@@ -1,6 +1,8 @@
 // folder:PATH reader (ImageFolder): one sub-folder per class, sorted by name; class names from the folder
 // names (underscores become spaces) or from a --classnames file (one name per line, in sorted-folder order).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { checkLineLengths, readRegularText } from '../../io/read-bounded.ts';
+import { LIMITS } from '../../io/limits.ts';
 import { extname, join, resolve } from 'node:path';
 import { DataError } from '../../errors.ts';
 import { classificationFromArray, type ClassificationDataset, type ClassItem } from '../dataset.ts';
@@ -17,12 +19,8 @@ export interface FolderOptions extends ReaderOptions {
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export function readClassnamesFile(path: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new DataError(`Cannot read the class-names file ${path}: ${(e as Error).message}.`);
-  }
+  let text = readRegularText(path, 'class-names file', LIMITS.dataBytes, DataError);
+  checkLineLengths(text, path);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const names = text.split(/\r?\n/).map((s) => s.trim());
   while (names.length && names[names.length - 1] === '') names.pop();

@@ -1,5 +1,6 @@
 // jsonl:PATH reader: one JSON object per line, {"image": path, "caption": "…"} or {"image": path, "captions": […]}.
-import { readFileSync } from 'node:fs';
+import { checkLineLengths, readRegularText } from '../../io/read-bounded.ts';
+import { LIMITS } from '../../io/limits.ts';
 import { DataError } from '../../errors.ts';
 import { pairsFromArray, type PairsDataset } from '../dataset.ts';
 import { imageBase, isBlank, missingReason, PairGrouper, resolveImage, type ReaderOptions } from './common.ts';
@@ -12,12 +13,8 @@ export interface JsonlOptions extends ReaderOptions {
 }
 
 export function readJsonl(path: string, spec: string, opts: JsonlOptions): PairsDataset {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new DataError(`Cannot read ${path}: ${(e as Error).message}.`);
-  }
+  let text = readRegularText(path, 'data file', LIMITS.dataBytes, DataError);
+  checkLineLengths(text, path);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const imageKey = opts.imageKey ?? 'image';
   const base = imageBase(path, opts);

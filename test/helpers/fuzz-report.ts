@@ -1,0 +1,23 @@
+// Prints the fuzz suite's outcome table (family x outcome) and every contract violation; never fails.
+// Usage: node --import tsx test/helpers/fuzz-report.ts [SEED] [COUNT]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildCases, buildFixture, FAMILIES } from './fuzz-cases.ts';
+import { BIN, classify, PASSING, runCases, table } from './fuzz-run.ts';
+
+const seed = Number(process.argv[2] ?? 20261202);
+const count = Number(process.argv[3] ?? 360);
+const dir = mkdtempSync(join(tmpdir(), 'mope-fuzz-'));
+const t0 = Date.now();
+const fx = await buildFixture(dir, BIN);
+const cases = await buildCases(fx, seed, count);
+const results = await runCases(cases, dir);
+console.log(`seed ${seed}, ${cases.length} cases, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+console.log(table(cases, results, FAMILIES));
+for (const c of cases) {
+  const r = results.get(c.id)!;
+  const o = classify(c, r);
+  if (!PASSING.has(o)) console.log(`\n${c.id} [${o}] ${c.note}: exit ${r.code}${r.signal ? ` signal ${r.signal}` : ''} ${r.ms} ms\n  ${r.stderr.trim().split('\n').slice(0, 3).join('\n  ')}`);
+}
+rmSync(dir, { recursive: true, force: true });
