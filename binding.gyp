@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.c",
         "native/gemm.c",
+        "native/gemm_dnnl.c",
         "native/kernels_fwd.c",
         "native/kernels_bwd.c",
         "native/optim.c",
@@ -14,7 +15,7 @@
       "cflags": ["-O3", "-march=native", "-fopenmp", "-std=c11", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
       "cflags!": ["-O2"],
       "ldflags": ["-fopenmp"],
-      "libraries": ["-lopenblas", "-lm"]
+      "libraries": ["-lopenblas", "-ldnnl", "-lm"]
     }
   ]
 }

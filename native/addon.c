@@ -11,6 +11,7 @@
 #include "mope.h"
 
 #include "addon_args.h"
+#include "addon_dnnl.h"
 
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   Call c;
@@ -466,6 +467,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"adamw", NULL, js_adamw, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquares", NULL, js_sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
       {"scale", NULL, js_scale, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gemmDnnl", NULL, js_gemm_dnnl, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"packWeight", NULL, js_pack_weight, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dnnlInfo", NULL, js_dnnl_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

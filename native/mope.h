@@ -5,15 +5,15 @@
 #ifndef MOPE_H
 #define MOPE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* attention keeps one row of scores on the stack; addon.c refuses larger T. */
 #define MOPE_ATTN_MAX_T 4096
 
 /* ---- GEMM (gemm.c) ----
- * The single GEMM call site of the library. Row-major, BLAS semantics: C = alpha·op(A)·op(B) + beta·C,
- * and when beta == 0 C is not read (NaN in C does not propagate). A bf16 path would be added as a
- * sibling, mope_gemm_bf16, with the same argument list and its own element type. */
+ * The OpenBLAS GEMM call site (the exact fp32 path). Row-major, BLAS semantics: C = alpha·op(A)·op(B) + beta·C,
+ * and when beta == 0 C is not read (NaN in C does not propagate). The bf16 path is mope_gemm_dnnl below. */
 void mope_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K,
                    int transA, int transB, float alpha, float beta, int lda, int ldb, int ldc);
 
@@ -22,6 +22,29 @@ void mope_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K
 void mope_gemm_strided_batched_f32(float *c, const float *a, const float *b, int batch, int M, int N, int K,
                                    int transA, int transB, float alpha, float beta,
                                    int64_t strideA, int64_t strideB, int64_t strideC);
+
+/* ---- oneDNN GEMM (gemm_dnnl.c): bf16 inputs with fp32 accumulation and output, or fp32 throughout ----
+ * The one oneDNN entry point: C[M,N] = op(A)·op(B) (+ bias[N], when non-NULL) + beta·C (beta == 0: C not
+ * read). B is either b (op(B) = B [K,N], or Bᵀ with B stored [N,K] when transB) or, when pb is non-NULL,
+ * weights packed once by mope_dnnl_pack (b and transB are then ignored). For bf16, scratch holds at least
+ * M·K (+ K·N when B is not packed) uint16 values: A (and B) are rounded to bf16 there, to nearest even.
+ * Returns 0, or the oneDNN status (e.g. 3 = unimplemented on this CPU). */
+typedef struct mope_dnnl_weight mope_dnnl_weight;
+int mope_gemm_dnnl(float *c, const float *a, const float *b, mope_dnnl_weight *pb, const float *bias, uint16_t *scratch,
+                   int M, int N, int K, int transA, int transB, float beta, int bf16);
+/* Packs op(B)[K,N] (b is [K,N], or [N,K] when transB) into the layout a matmul with about Mhint rows prefers.
+ * Allocates; the caller frees with mope_dnnl_free. Returns 0 or the oneDNN status. */
+int mope_dnnl_pack(mope_dnnl_weight **out, const float *b, int K, int N, int transB, int bf16, int Mhint);
+void mope_dnnl_free(mope_dnnl_weight *w);
+size_t mope_dnnl_weight_bytes(const mope_dnnl_weight *w);
+/* K and N of a packed operand; returns its bf16 flag. */
+int mope_dnnl_weight_dims(const mope_dnnl_weight *w, int *K, int *N);
+/* out[rows,cols] = bf16(in), in being [rows,cols], or [cols,rows] when trans. */
+void mope_f32_to_bf16(uint16_t *out, const float *in, int rows, int cols, int trans);
+/* The instruction set oneDNN dispatches to on this CPU, e.g. "avx512_core_bf16" or "avx512_core_amx". */
+const char *mope_dnnl_isa(void);
+/* The implementation a matmul of this shape gets (e.g. "brg:avx512_core_bf16"); returns 0 or the status. */
+int mope_dnnl_impl(char *buf, size_t n, int bf16, int M, int N, int K);
 
 /* ---- fused forward kernels (kernels_fwd.c) ---- */
 void mope_linear_fwd(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC);

@@ -4,17 +4,21 @@
 // `--mode train`: pairs/s of one distillation step (half-width ViT-B/32 student, full teacher), in src/train/bench-train.ts.
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { makeRuntime, parsePositiveInt } from './common.ts';
+import { makeRuntime, PRECISION_HELP, parsePositiveInt } from './common.ts';
 import { GEOMETRIES, initClipModel, type GeometryName } from '../model/init.ts';
 import { textForward, visionForward } from '../model/forward.ts';
 import type { Runtime } from '../engine/runtime.ts';
 import type { ClipModel } from '../model/types.ts';
 import { Rng } from '../model/rng.ts';
+import { loadDnnl } from '../engine/native.ts';
 
 export interface InferBench {
   geometry: string;
   batch: number;
   threads: number;
+  /** GEMM precision and the instruction set oneDNN dispatches to on this CPU (what its bf16 matmul would use). */
+  precision: string;
+  isa: string;
   images_per_s: number;
   texts_per_s: number;
 }
@@ -29,6 +33,13 @@ function timeIt(fn: () => void, iters: number): number {
     best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
   }
   return best;
+}
+
+/** Precision and oneDNN ISA fields of every bench JSON; impl names the matmul kernel of the chosen precision. */
+export function precisionFields(rt: Runtime): { precision: string; isa: string; impl: string } {
+  const precision = rt.precision ?? 'fp32';
+  const info = loadDnnl().dnnlInfo(precision === 'bf16');
+  return { precision, isa: info.isa, impl: precision === 'bf16' ? info.impl ?? 'none' : 'openblas sgemm' };
 }
 
 export function benchInfer(rt: Runtime, model: ClipModel, batch: number, iters: number): { images_per_s: number; texts_per_s: number } {
@@ -56,6 +67,7 @@ export function register(program: Command): void {
     .option('--geometry <name>', `one of ${Object.keys(GEOMETRIES).join(', ')}`, 'vit-b-32')
     .option('--batch <n>', 'batch size', '32')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
+    .option('--precision <p>', PRECISION_HELP)
     .option('--mode <mode>', 'infer (engine, random weights of --geometry), train (one distillation step, half-width ViT-B/32 student) or deploy (onnxruntime-node on exported --model / --vs)', 'infer')
     .option('--model <dir>', 'deploy: checkpoint folder to export and time')
     .option('--vs <dir>', 'deploy: a second checkpoint (e.g. the pruned student) timed side by side, with speed-up ÷ FLOP ratio')
@@ -71,9 +83,9 @@ export function register(program: Command): void {
       const batch = parsePositiveInt(o.batch, '--batch');
       const model = initClipModel(o.geometry as GeometryName, 0);
       const r = benchInfer(rt, model, batch, parsePositiveInt(o.iters, '--iters'));
-      const out: InferBench = { geometry: o.geometry, batch, threads: rt.threads, ...r };
+      const out: InferBench = { geometry: o.geometry, batch, threads: rt.threads, ...precisionFields(rt), ...r };
       if (!o.json) {
-        process.stdout.write(`${o.geometry}, batch ${batch}, ${rt.threads} threads, fp32: ${r.images_per_s.toFixed(2)} images/s, ${r.texts_per_s.toFixed(2)} texts/s (77 tokens)\n`);
+        process.stdout.write(`${o.geometry}, batch ${batch}, ${rt.threads} threads, ${out.precision} (oneDNN ISA ${out.isa}): ${r.images_per_s.toFixed(2)} images/s, ${r.texts_per_s.toFixed(2)} texts/s (77 tokens)\n`);
       }
       process.stdout.write(JSON.stringify(out) + '\n');
     });
@@ -95,8 +107,8 @@ async function deployAction(o: Record<string, string | boolean | undefined>): Pr
 
 async function trainAction(o: Record<string, string | boolean | undefined>): Promise<void> {
   const { benchTrain } = await import('../train/bench-train.ts');
-  const rt = makeRuntime(o as { threads?: string });
-  const r = benchTrain(rt, { batch: parsePositiveInt(String(o.batch), '--batch'), iters: parsePositiveInt(String(o.iters), '--iters') });
-  if (!o.json) process.stdout.write(`distillation step, ${r.student} vs ${r.teacher}, batch ${r.batch}, ${r.threads} threads, fp32: ${r.pairs_per_s.toFixed(2)} pairs/s (${r.step_s.toFixed(2)} s/step)\n`);
+  const rt = makeRuntime(o as { threads?: string; precision?: string });
+  const r = { ...benchTrain(rt, { batch: parsePositiveInt(String(o.batch), '--batch'), iters: parsePositiveInt(String(o.iters), '--iters') }), ...precisionFields(rt) };
+  if (!o.json) process.stdout.write(`distillation step, ${r.student} vs ${r.teacher}, batch ${r.batch}, ${r.threads} threads, ${r.precision} (oneDNN ISA ${r.isa}): ${r.pairs_per_s.toFixed(2)} pairs/s (${r.step_s.toFixed(2)} s/step)\n`);
   process.stdout.write(JSON.stringify(r) + '\n');
 }

@@ -1,15 +1,23 @@
 // Shared CLI plumbing: the Runtime built from --threads / MOPE_THREADS, JSON output to a file or stdout.
-import { loadNativeKernels } from '../engine/native.ts';
+import { loadDnnl, loadKernels } from '../engine/native.ts';
+import { cpuFeatures, parsePrecision, resolvePrecision } from '../engine/precision.ts';
 import { resolveThreads, stderrLogger, type Runtime } from '../engine/runtime.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { ConfigError } from '../errors.ts';
 
-export function makeRuntime(opts: { threads?: string | number; seed?: string | number }): Runtime {
+/** Help text of --precision, shared by every command that computes. */
+export const PRECISION_HELP = 'GEMM precision: fp32 (exact), bf16 (oneDNN, fp32 accumulation) or auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16) (default: MOPE_PRECISION or fp32)';
+
+export function makeRuntime(opts: { threads?: string | number; seed?: string | number; precision?: string }): Runtime {
   const threads = resolveThreads(opts.threads === undefined ? undefined : parsePositiveInt(String(opts.threads), '--threads'));
-  const kernels = loadNativeKernels();
+  const precision = resolvePrecision(parsePrecision(opts.precision), cpuFeatures(), stderrLogger);
+  if (precision === 'bf16' && loadDnnl().dnnlInfo(true).impl === null) {
+    throw new ConfigError(`--precision bf16: oneDNN has no bf16 matmul on this CPU (ISA ${loadDnnl().dnnlInfo(true).isa}); use --precision fp32.`);
+  }
+  const kernels = loadKernels(precision);
   kernels.setThreads(threads);
   const seed = opts.seed === undefined ? 0 : parseNonNegativeInt(String(opts.seed), '--seed');
-  return { kernels, threads, seed, log: stderrLogger };
+  return { kernels, threads, seed, log: stderrLogger, precision };
 }
 
 export function parsePositiveInt(v: string, flag: string): number {

@@ -7,7 +7,7 @@ import { compress, fmtEval } from '../pipeline/compress.ts';
 import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
-import { collect, emitJson, makeRuntime, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { collect, emitJson, makeRuntime, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
 
@@ -25,7 +25,7 @@ async function compressAction(o: Flags): Promise<void> {
   const tower = String(o.tower ?? (stage === 'pretrain' ? 'both' : ''));
   if (tower !== 'vision' && tower !== 'text' && tower !== 'both') throw new ConfigError(`--tower expects vision, text or both, found "${tower}"`);
   const seed = parseNonNegativeInt(String(o.seed), '--seed');
-  const rt = makeRuntime({ threads: o.threads as string | undefined, seed });
+  const rt = makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined });
   const s = await compress(rt, {
     model: String(o.model), data: String(o.data), calib: o.calib === undefined ? null : String(o.calib),
     calibZeroshot: o.calibZeroshot === undefined ? null : String(o.calibZeroshot),
@@ -75,6 +75,7 @@ export function register(program: Command): void {
     .option('--seed <s>', 'seed of calibration subsets, the random criterion and distillation order', '0')
     .option('--out <dir>', 'run folder (a rerun resumes at the first unfinished stage)')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
+    .option('--precision <p>', PRECISION_HELP)
     .action(async (o: Flags) => compressAction(o));
   addLossFlags(cmd, DEFAULT_LOSS_WEIGHTS);
 }

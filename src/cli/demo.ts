@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { runDemo } from '../pipeline/demo.ts';
 import { parseCriterion, type Criterion } from '../pipeline/prune-steps.ts';
-import { makeRuntime, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { makeRuntime, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 import { demoTable } from '../pipeline/demo.ts';
 import { ConfigError } from '../errors.ts';
 
@@ -18,6 +18,7 @@ interface DemoFlags {
   zeroshotLimit?: string;
   seed: string;
   threads?: string;
+  precision?: string;
 }
 
 export function register(program: Command): void {
@@ -33,12 +34,13 @@ export function register(program: Command): void {
     .option('--zeroshot-limit <n>', 'zero-shot on a fixed subset (seed 0) of N of the 7,000 fashion-mnist test images', '2000')
     .option('--seed <s>', 'seed of calibration subsets, the random criterion and distillation order', '0')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
+    .option('--precision <p>', PRECISION_HELP)
     .action(async (o: DemoFlags) => {
       const criteria: Criterion[] = String(o.criteria).split(',').map((c) => parseCriterion(c.trim()));
       const towers = String(o.towers).split(',').map((t) => t.trim());
       for (const t of towers) if (t !== 'vision' && t !== 'text') throw new ConfigError(`--towers expects vision and/or text, found "${t}"`);
       const seed = parseNonNegativeInt(o.seed, '--seed');
-      const rt = makeRuntime({ threads: o.threads, seed });
+      const rt = makeRuntime({ threads: o.threads, seed, precision: o.precision });
       const r = await runDemo(rt, {
         out: o.out, cacheDir: o.cache, retrainTeacher: Boolean(o.retrainTeacher), criteria, towers: towers as Array<'vision' | 'text'>,
         distill: o.steps === undefined ? undefined : { steps: parseNonNegativeInt(o.steps, '--steps') },

@@ -27,7 +27,7 @@ export function register(program: Command): void {
       wHid: loss.wHid, freeze, teacherName: String(o.teacher), studentName: String(o.student),
     });
     const parsed = parseTrainFlags(o);
-    const rt = makeRuntime({ threads: o.threads as string | undefined, seed: parsed.seed });
+    const rt = makeRuntime({ threads: o.threads as string | undefined, seed: parsed.seed, precision: o.precision as string | undefined });
     const teacher = loadCheckpoint(String(o.teacher));
     const m = await loadEvalModel(rt, String(o.student));
     const r = await trainLoop(rt, {

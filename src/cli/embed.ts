@@ -1,6 +1,6 @@
 // `mope-clip embed`: projected text and image features (HF get_text_features / get_image_features) as JSON.
 import type { Command } from 'commander';
-import { collect, emitJson, makeRuntime, parsePositiveInt } from './common.ts';
+import { collect, emitJson, makeRuntime, PRECISION_HELP, parsePositiveInt } from './common.ts';
 import { openModelFolder } from '../io/model-folder.ts';
 import { readTextsFile } from '../io/texts.ts';
 import { preprocessImage } from '../io/preprocess.ts';
@@ -24,6 +24,7 @@ export function register(program: Command): void {
     .option('--normalize', 'L2-normalise the embeddings (default: raw projected features)')
     .option('--batch <n>', 'batch size', '32')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
+    .option('--precision <p>', PRECISION_HELP)
     .action(async (o) => {
       const rt = makeRuntime(o);
       const folder = openModelFolder(o.model);

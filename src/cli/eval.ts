@@ -1,7 +1,7 @@
 // `mope-clip eval`: zero-shot classification or image-text retrieval metrics (CLIP_benchmark definitions) as JSON.
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { emitJson, makeRuntime, parsePositiveInt } from './common.ts';
+import { emitJson, makeRuntime, PRECISION_HELP, parsePositiveInt } from './common.ts';
 import { addDataFlags, dataOptions } from './data-flags.ts';
 import { runEval } from '../eval/run.ts';
 import { SPEC_HELP } from '../data/spec.ts';
@@ -19,10 +19,11 @@ export function register(program: Command): void {
     .option('--cache <dir>', 'cache embeddings here, keyed by model weights, data and preprocessing')
     .option('--no-progress', 'no progress bar (it shows only when stderr is a terminal anyway)')
     .option('--out <file>', 'write the JSON result here (atomically) instead of stdout')
-    .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)');
+    .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
+    .option('--precision <p>', PRECISION_HELP);
   addDataFlags(cmd).action(async (o) => {
     if (o.task !== 'zeroshot' && o.task !== 'retrieval') throw new ConfigError(`--task: expected zeroshot or retrieval, found "${o.task}".`);
-    const rt = makeRuntime({ threads: o.threads });
+    const rt = makeRuntime({ threads: o.threads, precision: o.precision });
     const result = await runEval(rt, {
       modelDir: o.model,
       task: o.task,

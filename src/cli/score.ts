@@ -10,7 +10,7 @@ import { parseTask } from '../prune/objective.ts';
 import { runScore } from '../prune/score-run.ts';
 import { mergeScores, readScoresFile, type Metric, type ScoresFile } from '../prune/scores-file.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
-import { emitJson, makeRuntime, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { emitJson, makeRuntime, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 
 interface ScoreFlags {
   model?: string;
@@ -30,6 +30,7 @@ interface ScoreFlags {
   variants: string;
   path: string;
   threads?: string;
+  precision?: string;
   templates?: string;
 }
 
@@ -73,7 +74,7 @@ async function scoreAction(o: ScoreFlags): Promise<void> {
     if (o.data === undefined && !(task === 'zeroshot' && o.zeroshotData !== undefined)) throw new ConfigError(`--task ${task} needs --data SPEC`);
     if (task === 'both' && o.zeroshotData === undefined) throw new ConfigError('--task both needs --zeroshot-data SPEC for the classes (and --data for the pairs)');
   }
-  const rt = makeRuntime({ threads: o.threads, seed });
+  const rt = makeRuntime({ threads: o.threads, seed, precision: o.precision });
   const model = loadCheckpoint(o.model);
   if (metric === 'taylor' && o.data === undefined) throw new ConfigError('--metric taylor needs --data SPEC with calibration image-text pairs');
   const cal = metric === 'mope' || metric === 'taylor'
@@ -127,6 +128,7 @@ export function register(program: Command): void {
     .option('--variants <k>', 'masked variants of one layer stacked into one batch', '1')
     .option('--templates <name|file>', 'zero-shot prompt templates: openai-7 (default), openai-80 or a file')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
+    .option('--precision <p>', PRECISION_HELP)
     .action(async (o: ScoreFlags) => scoreAction(o));
   score
     .command('merge')

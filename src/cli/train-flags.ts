@@ -8,7 +8,7 @@ import type { Tower } from '../model/workspace.ts';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/optim.ts';
 import type { TrainLoopOptions, TrainResult } from '../train/loop.ts';
 import { addDataFlags, dataOptions } from './data-flags.ts';
-import { parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { parseNonNegativeInt, parsePositiveInt, PRECISION_HELP } from './common.ts';
 
 export type Flags = Record<string, string | boolean | undefined>;
 
@@ -37,7 +37,8 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--resume', 'continue the run in --out from its checkpoint')
     .option('--log-every <n>', 'progress line every N steps', '10')
     .option('--workers <n>', 'image decode worker threads')
-    .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)');
+    .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
+    .option('--precision <p>', PRECISION_HELP);
   return addDataFlags(cmd);
 }
 

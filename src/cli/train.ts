@@ -20,7 +20,7 @@ export function register(program: Command): void {
     if ((o.model === undefined) === (o.init === undefined)) throw new ConfigError('train needs exactly one of --model DIR or --init GEOMETRY.');
     const geometry = o.init !== undefined ? readGeometry(String(o.init)) : null;
     const parsed = parseTrainFlags(o);
-    const rt = makeRuntime({ threads: o.threads as string | undefined, seed: parsed.seed });
+    const rt = makeRuntime({ threads: o.threads as string | undefined, seed: parsed.seed, precision: o.precision as string | undefined });
     let student: ModelFiles;
     if (geometry) {
       student = initModelFiles(geometry, parsed.seed ?? 0);

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from './kernels.ts';
+import { bf16Kernels, type DnnlKernels, type Precision } from './precision.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -70,4 +71,21 @@ export function loadNativeKernels(): Kernels {
   }
   cached = addon;
   return addon;
+}
+
+let cachedBf16: Kernels | undefined;
+
+/** The oneDNN entry points of the native addon. */
+export function loadDnnl(): DnnlKernels {
+  return loadNativeKernels() as Kernels & DnnlKernels;
+}
+
+/**
+ * Kernels computing at the given precision: fp32 is the native addon itself (OpenBLAS, exact path); bf16 routes
+ * the linear layers through oneDNN. One bf16 instance per process, so packed weights are shared by every caller.
+ */
+export function loadKernels(precision: Precision): Kernels {
+  const k = loadNativeKernels();
+  if (precision === 'fp32') return k;
+  return (cachedBf16 ??= bf16Kernels(k as Kernels & DnnlKernels));
 }

@@ -320,3 +320,35 @@ export const referenceKernels: Kernels = {
     for (let i = 0; i < N; i++) x[i] *= s;
   },
 };
+
+// ---- reference twin of the oneDNN GEMM (native/gemm_dnnl.c, src/engine/precision.ts) ----
+
+const bf16Scratch = new Float32Array(1);
+const bf16Bits = new Uint32Array(bf16Scratch.buffer);
+
+/** x rounded to bf16 (8 significant bits), to nearest even, as a float. */
+export function roundBf16(x: number): number {
+  bf16Scratch[0] = x;
+  const u = bf16Bits[0]!;
+  if ((u & 0x7fffffff) > 0x7f800000) return x;
+  bf16Bits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
+  return bf16Scratch[0]!;
+}
+
+/**
+ * C[M,N] = op(A)·op(B) (+ bias[N]) + beta·C, the products of bf16-rounded A and B (when bf16) summed in
+ * double: the twin of gemmDnnl with b given (packing changes the layout, not the values).
+ */
+export function gemmDnnlReference(
+  c: F32, a: F32, b: F32, bias: F32 | null, M: number, N: number, K: number,
+  transA: boolean, transB: boolean, beta: number, bf16: boolean,
+): void {
+  const r = bf16 ? roundBf16 : (x: number) => x;
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = bias ? bias[n]! : 0;
+      for (let k = 0; k < K; k++) s += r(transA ? a[k * M + m]! : a[m * K + k]!) * r(transB ? b[n * K + k]! : b[k * N + n]!);
+      c[m * N + n] = beta === 0 ? s : s + beta * c[m * N + n]!;
+    }
+  }
+}

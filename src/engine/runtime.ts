@@ -1,6 +1,8 @@
-// The Runtime: explicit context created at each entry point and passed down (threads, kernels, seed, logger).
+// The Runtime: explicit context created at each entry point and passed down (threads, kernels, seed, logger,
+// compute precision).
 import { availableParallelism } from 'node:os';
 import type { Kernels } from './kernels.ts';
+import type { Precision } from './precision.ts';
 
 export interface Logger {
   info(msg: string): void;
@@ -12,6 +14,8 @@ export interface Runtime {
   threads: number;
   seed: number;
   log: Logger;
+  /** GEMM precision of `kernels` (absent = fp32, the exact path). */
+  precision?: Precision;
 }
 
 export const stderrLogger: Logger = {
