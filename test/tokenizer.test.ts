@@ -40,7 +40,7 @@ const BRIEF: Array<[string, number[]]> = [
 ];
 
 describe('bundled vocabulary', () => {
-  test('has the layout of clip-formats.md §3.1', () => {
+  test('has the layout of the OpenAI bpe_simple_vocab: 256 bytes, 256 end-of-word bytes, merges, 2 specials', () => {
     assert.equal(tok.vocabSize, 49408);
     assert.equal(tok.merges.length, 48894);
     assert.equal(tok.bosId, 49406);

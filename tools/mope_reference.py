@@ -5,7 +5,7 @@ Run with Debian's torch:  /usr/bin/python3 tools/mope_reference.py
 Writes test/golden/mope/{checkpoint/config.json, checkpoint/model.safetensors, pixels.safetensors,
 calibration.json, expected.json}; test/mope-golden.test.ts runs our scoreMope on the same inputs.
 
-Written from the definition in issue 4, not from our TypeScript:
+Written from the definition of the module-wise pruning error, not from our TypeScript:
   MoPE(θ) = Z(model) − Z(model without θ), loss_increase = loss(without θ) − loss(model), task retrieval:
   Z = ½(i2t R@1 + t2i R@1) over N images with their first (only) caption, ties toward the lower index;
   loss = ½[CE(S, diag) + CE(Sᵀ, diag)], S = exp(logit_scale)·Î·T̂ᵀ, L2-normalised embeddings, mean over rows.

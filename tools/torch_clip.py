@@ -2,7 +2,7 @@
 # Dims: B batch, T tokens, C width, NH heads, HS head size, F FFN width, E projection dim. Masks: heads [L][NH_l],
 # ffn [L][F_l], layers [L] scale head outputs / activations / whole residual branches (our extension; HF has none).
 """
-Written from the semantics in shared/reference/clip-formats.md §1.3, not from our TypeScript.
+Written from Hugging Face CLIP's forward semantics, not from our TypeScript.
 Per-layer widths are read from the tensor shapes (q_proj rows / head_dim, fc1 rows), so a structurally
 pruned checkpoint works too. Usage as a library:
 

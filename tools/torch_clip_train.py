@@ -1,4 +1,4 @@
-# Independent PyTorch autograd reference for training: the MoPE-CLIP losses (issue 5 "Losses (exact)") on top of
+# Independent PyTorch autograd reference for training: the MoPE-CLIP losses on top of
 # tools/torch_clip.py's forward, parameter gradients by HF name, and an AdamW trajectory with torch.optim.
 # Dims: B pairs, E projection dim, T tokens, C width; gradients have the HF state-dict shapes.
 """

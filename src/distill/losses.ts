@@ -1,4 +1,4 @@
-// Training losses of CLIP and MoPE-CLIP distillation (issue 5, "Losses (exact)"), each with its gradient w.r.t. the
+// Training losses of CLIP and MoPE-CLIP distillation, each with its gradient w.r.t. the
 // student's UNNORMALISED embeddings (through the L2 normalisation), logit_scale and hidden states. The teacher
 // side is constant (no gradients). Dims: B pairs, E projection dim, T tokens, C width, L_s student layers.
 //

@@ -12,7 +12,7 @@ import type { ClipTokenizer } from './tokenizer.ts';
 export const BOS_TOKEN = '<|startoftext|>';
 export const EOS_TOKEN = '<|endoftext|>';
 export const END_OF_WORD = '</w>';
-/** Merges OpenAI's file contributes to the vocab: 49152 − 256 − 2 (clip-formats.md §3.1). */
+/** Merges OpenAI's file contributes to the vocab: 49152 − 256 − 2. */
 export const CLIP_NUM_MERGES = 48_894;
 export const CLIP_VOCAB_SIZE = 49_408;
 const CLIP_CONTEXT_LENGTH = 77;

@@ -132,7 +132,7 @@ export function inferConfigFromOpenAi(store: TensorStore, where: string): ClipCo
     num_attention_heads: width / 64,
     num_hidden_layers: x.n,
     intermediate_size: x.ffn[0] ?? 4 * width,
-    hidden_act: 'quick_gelu', // OpenAI weights; an OpenCLIP gelu model needs a config.json saying so (clip-formats §2.4)
+    hidden_act: 'quick_gelu', // OpenAI weights; an OpenCLIP gelu model needs a config.json saying so
     layer_norm_eps: 1e-5,
   });
   const raw: Record<string, unknown> = {

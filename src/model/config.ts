@@ -5,7 +5,7 @@ import type { Activation, ClipConfig, TextConfig, TowerConfig, VisionConfig } fr
 
 type Json = Record<string, unknown>;
 
-/** HF CLIPTextConfig defaults (clip-formats §1.1). */
+/** HF CLIPTextConfig defaults. */
 export const TEXT_DEFAULTS = {
   vocab_size: 49408,
   hidden_size: 512,
@@ -24,7 +24,7 @@ export const TEXT_DEFAULTS = {
   eos_token_id: 49407,
 } as const;
 
-/** HF CLIPVisionConfig defaults (clip-formats §1.1). */
+/** HF CLIPVisionConfig defaults. */
 export const VISION_DEFAULTS = {
   hidden_size: 768,
   intermediate_size: 3072,

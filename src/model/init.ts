@@ -39,7 +39,7 @@ export interface ClipGeometry {
 
 export type GeometryName = 'tiny' | 'vit-b-32' | 'vit-b-16' | 'vit-l-14';
 
-/** Real OpenAI CLIP shapes (clip-formats §1.1) plus a tiny one for tests (real vocab so the real tokenizer works). */
+/** Real OpenAI CLIP shapes plus a tiny one for tests (real vocab so the real tokenizer works). */
 export const GEOMETRIES: Record<GeometryName, ClipGeometry> = {
   tiny: {
     text: { hidden: 32, layers: 2, heads: 4, ffn: 64, vocabSize: 49408, maxPositions: 77 },

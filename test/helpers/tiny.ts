@@ -74,7 +74,7 @@ export function tinyGeometry(opts: TinyOptions = {}): ClipGeometry {
   return base;
 }
 
-/** The OpenAI / OpenCLIP state dict of a model (clip-formats §2.2 mapping, run backwards). */
+/** The OpenAI / OpenCLIP state dict of a model (the OpenAI-to-HF name mapping, run backwards). */
 export function toOpenAiStateDict(model: ClipModel, linearTextProjection = false): Map<string, TensorToWrite> {
   const sd = toStateDict(model);
   const out = new Map<string, TensorToWrite>();

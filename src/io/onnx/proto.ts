@@ -1,5 +1,5 @@
 // Minimal protobuf writer for the ONNX messages we emit (ModelProto, GraphProto, NodeProto, TensorProto, ...),
-// field numbers from onnx.proto (clip-formats §6.4). No dims: bytes only. Output is a list of chunks so that
+// field numbers from onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto). No dims: bytes only. Output is a list of chunks so that
 // large raw_data buffers are never copied into one giant array.
 
 /** Protobuf wire types. */

@@ -1,0 +1,133 @@
+// bf16 engine: the oneDNN GEMM against its naive TS twin, `auto` precision resolution with injected CPU features,
+// and bf16 against fp32 on linear layers and on whole-tower embeddings (cosine).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Runtime } from '../src/engine/runtime.ts';
+import { silentLogger } from '../src/engine/runtime.ts';
+import { gemmDnnlReference } from '../src/engine/reference.ts';
+import { loadDnnl, loadKernels, loadNativeKernels } from '../src/engine/native.ts';
+import { parsePrecision, resolvePrecision } from '../src/engine/precision.ts';
+import { configFromGeometry, initFromConfig } from '../src/model/init.ts';
+import { encodeImages } from '../src/model/encode.ts';
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    x[i] = s / 2 ** 32 - 0.5;
+  }
+  return x;
+}
+
+function maxRel(a: Float32Array, b: Float32Array): number {
+  let w = 0;
+  for (let i = 0; i < a.length; i++) w = Math.max(w, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
+  return w;
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) { ab += a[i]! * b[i]!; aa += a[i]! * a[i]!; bb += b[i]! * b[i]!; }
+  return ab / Math.sqrt(aa * bb);
+}
+
+const dnnl = loadDnnl();
+
+test('gemmDnnl equals its naive twin on awkward shapes, both transposes, bias, beta, fp32 and bf16', () => {
+  const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 13, 33], [31, 65, 9]];
+  let seed = 1;
+  for (const [M, N, K] of shapes) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        for (const bf16 of [false, true]) {
+          for (const beta of [0, 1]) {
+            const a = rand(M * K, seed++), b = rand(K * N, seed++), bias = rand(N, seed++), c0 = rand(M * N, seed++);
+            const got = c0.slice(), want = c0.slice();
+            const scratch = new Uint16Array(M * K + K * N);
+            dnnl.gemmDnnl(got, a, b, null, bias, scratch, M, N, K, transA, transB, beta, bf16);
+            gemmDnnlReference(want, a, b, bias, M, N, K, transA, transB, beta, bf16);
+            const err = maxRel(got, want);
+            // Same bf16-rounded inputs on both sides: only fp32 summation order differs.
+            assert.ok(err < 1e-5, `M${M} N${N} K${K} tA${transA} tB${transB} bf16 ${bf16} beta ${beta}: ${err}`);
+          }
+        }
+      }
+    }
+  }
+});
+
+test('gemmDnnl with a packed weight equals the unpacked call', () => {
+  const M = 19, N = 23, K = 37;
+  for (const bf16 of [false, true]) {
+    for (const transB of [false, true]) {
+      const a = rand(M * K, 5), b = rand(K * N, 6);
+      const packed = dnnl.packWeight(b, K, N, transB, bf16, M);
+      const got = new Float32Array(M * N), want = new Float32Array(M * N);
+      dnnl.gemmDnnl(got, a, null, packed, null, new Uint16Array(M * K), M, N, K, false, transB, 0, bf16);
+      gemmDnnlReference(want, a, b, null, M, N, K, false, transB, 0, bf16);
+      assert.ok(maxRel(got, want) < 1e-5, `bf16 ${bf16} transB ${transB}: ${maxRel(got, want)}`);
+    }
+  }
+});
+
+test('dnnlInfo names the instruction set oneDNN dispatches to', () => {
+  const info = dnnl.dnnlInfo(false);
+  assert.equal(typeof info.isa, 'string');
+  assert.ok(info.isa.length > 0);
+});
+
+test('precision: auto is bf16 only with AMX-BF16 or AVX512-BF16, and says so once', () => {
+  const said: string[] = [];
+  const log = { info: (m: string) => void said.push(m), warn: () => {} };
+  assert.equal(resolvePrecision('auto', new Set(['avx512f', 'avx512_bf16']), log), 'bf16');
+  assert.equal(resolvePrecision('auto', new Set(['amx_bf16', 'amx_tile']), log), 'bf16');
+  assert.equal(resolvePrecision('auto', new Set(['avx2', 'avx512f']), log), 'fp32');
+  assert.equal(resolvePrecision('auto', new Set(), log), 'fp32');
+  assert.equal(said.length, 4);
+  assert.match(said[2]!, /fp32/);
+  assert.equal(resolvePrecision('fp32', new Set(['avx512_bf16'])), 'fp32');
+  assert.equal(resolvePrecision('bf16', new Set()), 'bf16');
+  assert.equal(parsePrecision('bf16'), 'bf16');
+  assert.throws(() => parsePrecision('fp16'), /--precision expects fp32, bf16 or auto, found "fp16"/);
+});
+
+test('bf16 linear forward and backward stay close to fp32 (cosine ≥ 0.999)', () => {
+  const fp = loadNativeKernels(), bf = loadKernels('bf16');
+  const N = 33, IC = 48, OC = 40;
+  const inp = rand(N * IC, 11), w = rand(OC * IC, 12), bias = rand(OC, 13), dout = rand(N * OC, 14);
+  const o32 = new Float32Array(N * OC), o16 = new Float32Array(N * OC);
+  fp.linear(o32, inp, w, bias, N, IC, OC);
+  bf.linear(o16, inp, w, bias, N, IC, OC);
+  assert.ok(cosine(o16, o32) >= 0.999, `forward cosine ${cosine(o16, o32)}`);
+  assert.ok(maxRel(o16, o32) > 1e-6, 'the bf16 kernels really round (they must not be the fp32 path)');
+  const di32 = new Float32Array(N * IC), di16 = new Float32Array(N * IC);
+  const dw32 = new Float32Array(OC * IC), dw16 = new Float32Array(OC * IC);
+  const db32 = new Float32Array(OC), db16 = new Float32Array(OC);
+  fp.linearBackward(di32, dw32, db32, dout, inp, w, N, IC, OC);
+  bf.linearBackward(di16, dw16, db16, dout, inp, w, N, IC, OC);
+  assert.ok(cosine(di16, di32) >= 0.999, `dinp cosine ${cosine(di16, di32)}`);
+  assert.ok(cosine(dw16, dw32) >= 0.999, `dweight cosine ${cosine(dw16, dw32)}`);
+  assert.ok(maxRel(db16, db32) < 1e-5, 'dbias is fp32 in both');
+});
+
+test('bf16 image embeddings within cosine 0.999 of fp32 on a small vision tower', () => {
+  const c = configFromGeometry({
+    text: { hidden: 32, layers: 2, heads: 4, ffn: 64, vocabSize: 1000, maxPositions: 16 },
+    vision: { hidden: 64, layers: 3, heads: 4, ffn: 128, imageSize: 32, patchSize: 8, act: 'quick_gelu' },
+    projectionDim: 32,
+  });
+  const model = initFromConfig(c, 3);
+  const rt = (p: 'fp32' | 'bf16'): Runtime =>
+    ({ kernels: loadKernels(p), threads: 1, seed: 0, log: silentLogger, precision: p });
+  const N = 4;
+  const pixels = rand(N * 3 * 32 * 32, 21).map((x) => x * 4);
+  const e32 = encodeImages(rt('fp32'), model, pixels, N);
+  const e16 = encodeImages(rt('bf16'), model, pixels, N);
+  const E = c.projectionDim;
+  assert.ok(maxRel(e16, e32) > 1e-6, 'the bf16 run really went through bf16 GEMMs');
+  for (let i = 0; i < N; i++) {
+    const cs = cosine(e16.subarray(i * E, (i + 1) * E), e32.subarray(i * E, (i + 1) * E));
+    assert.ok(cs >= 0.999, `image ${i}: cosine ${cs}`);
+  }
+});
