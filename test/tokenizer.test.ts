@@ -10,11 +10,8 @@ import {
   cleanText,
   htmlUnescape,
   loadTokenizerFromFolder,
-  tokenizerConfigJson,
-  tokenizerJson,
-  writeTokenizerFolder,
-  writeVocabMerges,
 } from '../src/io/tokenizer.ts';
+import { tokenizerConfigJson, tokenizerJson, writeTokenizerFolder, writeVocabMerges } from '../src/io/tokenizer-files.ts';
 
 const tok = ClipTokenizer.fromBundledVocab();
 const golden = JSON.parse(readFileSync(new URL('./golden/tokenizer_vectors.json', import.meta.url), 'utf8')) as {

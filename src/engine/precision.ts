@@ -6,7 +6,6 @@
 // stay fp32. Dims: N rows, IC/OC linear widths, M N K GEMM.
 import { readFileSync } from 'node:fs';
 import type { F32, Kernels } from './kernels.ts';
-import type { Logger } from './runtime.ts';
 import { ConfigError } from '../errors.ts';
 
 export type Precision = 'fp32' | 'bf16';
@@ -57,7 +56,7 @@ export function hasFastBf16(features: Set<string>): boolean {
  * auto → bf16 where the CPU has AMX-BF16 or AVX512-BF16, else fp32 (said once through log). An explicit
  * bf16 is honoured on any CPU oneDNN supports (it emulates bf16 on plain AVX-512, slower than fp32).
  */
-export function resolvePrecision(setting: PrecisionSetting, features: Set<string>, log?: Logger): Precision {
+export function resolvePrecision(setting: PrecisionSetting, features: Set<string>, log?: { info(message: string): void }): Precision {
   if (setting !== 'auto') return setting;
   const fast = hasFastBf16(features);
   const p: Precision = fast ? 'bf16' : 'fp32';

@@ -1,13 +1,12 @@
-// CLIP BPE vocabulary data: byte↔unicode table, the vendored OpenAI merges file, vocab.json / merges.txt / tokenizer.json parsing, and the HF tokenizer-file writers (atomic).
+// CLIP BPE vocabulary data: byte↔unicode table, the vendored OpenAI merges file, vocab.json / merges.txt / tokenizer.json parsing.
 import { createHash } from 'node:crypto';
 import { readRegularText, parseJsonBounded } from './read-bounded.ts';
 import { LIMITS } from './limits.ts';
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { CheckpointError } from '../errors.ts';
-import type { ClipTokenizer } from './tokenizer.ts';
 
 export const BOS_TOKEN = '<|startoftext|>';
 export const EOS_TOKEN = '<|endoftext|>';
@@ -15,7 +14,6 @@ export const END_OF_WORD = '</w>';
 /** Merges OpenAI's file contributes to the vocab: 49152 − 256 − 2. */
 export const CLIP_NUM_MERGES = 48_894;
 export const CLIP_VOCAB_SIZE = 49_408;
-const CLIP_CONTEXT_LENGTH = 77;
 /** The pre-tokeniser pattern as HF's CLIPConverter writes it into tokenizer.json (no special-token literals). */
 export const CLIP_SPLIT_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
 
@@ -251,115 +249,4 @@ export function vocabJsonText(entries: ReadonlyArray<readonly [string, number]>)
 /** merges.txt text with the "#version: 0.2" header HF's slow tokenizer expects (it skips the first line). */
 export function mergesTxtText(merges: ReadonlyArray<readonly [string, string]>): string {
   return '#version: 0.2\n' + merges.map(([a, b]) => `${a} ${b}`).join('\n') + '\n';
-}
-
-/** Writes via a temp file in the same folder then rename, so a reader never sees a half-written file. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* temp file may not exist */
-    }
-    throw new CheckpointError(`cannot write ${path}: ${(e as Error).message}.`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writers for an HF checkpoint folder (used by checkpoint save and ONNX export).
-// ---------------------------------------------------------------------------------------------
-
-/** Writes vocab.json and merges.txt (HF slow-tokenizer files) atomically; returns the paths written. */
-export function writeVocabMerges(tok: ClipTokenizer, dir: string): string[] {
-  const vocabPath = join(dir, 'vocab.json');
-  const mergesPath = join(dir, 'merges.txt');
-  writeFileAtomic(vocabPath, vocabJsonText(tok.vocabEntries()));
-  writeFileAtomic(mergesPath, mergesTxtText(tok.merges));
-  return [vocabPath, mergesPath];
-}
-
-/** The HF fast tokenizer.json object CLIPConverter produces (what transformers.js reads). */
-export function tokenizerJson(tok: ClipTokenizer): Record<string, unknown> {
-  const added = (id: number, content: string) => ({
-    id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true,
-  });
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [added(tok.bosId, BOS_TOKEN), added(tok.eosId, EOS_TOKEN)],
-    normalizer: {
-      type: 'Sequence',
-      normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }, { type: 'Lowercase' }],
-    },
-    pre_tokenizer: {
-      type: 'Sequence',
-      pretokenizers: [
-        { type: 'Split', pattern: { Regex: CLIP_SPLIT_PATTERN }, behavior: 'Removed', invert: true },
-        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-      ],
-    },
-    post_processor: {
-      type: 'RobertaProcessing',
-      sep: [EOS_TOKEN, tok.eosId],
-      cls: [BOS_TOKEN, tok.bosId],
-      trim_offsets: false,
-      add_prefix_space: false,
-    },
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: EOS_TOKEN,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: END_OF_WORD,
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab: Object.fromEntries(tok.vocabEntries()),
-      merges: tok.merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
-}
-
-/** tokenizer_config.json; model_max_length must be present or transformers.js never truncates. */
-export function tokenizerConfigJson(tok?: ClipTokenizer): Record<string, unknown> {
-  return {
-    tokenizer_class: 'CLIPTokenizer',
-    model_max_length: tok?.contextLength ?? CLIP_CONTEXT_LENGTH,
-    bos_token: BOS_TOKEN,
-    eos_token: EOS_TOKEN,
-    unk_token: EOS_TOKEN,
-    pad_token: EOS_TOKEN,
-    add_prefix_space: false,
-    do_lower_case: true,
-    errors: 'replace',
-    clean_up_tokenization_spaces: false,
-  };
-}
-
-/** special_tokens_map.json as HF writes it for CLIP. */
-export function specialTokensMapJson(): Record<string, string> {
-  return { bos_token: BOS_TOKEN, eos_token: EOS_TOKEN, unk_token: EOS_TOKEN, pad_token: EOS_TOKEN };
-}
-
-/** Writes every tokenizer file of an HF checkpoint folder atomically; returns the paths written. */
-export function writeTokenizerFolder(tok: ClipTokenizer, dir: string): string[] {
-  const written = writeVocabMerges(tok, dir);
-  const files: Array<[string, unknown]> = [
-    ['tokenizer.json', tokenizerJson(tok)],
-    ['tokenizer_config.json', tokenizerConfigJson(tok)],
-    ['special_tokens_map.json', specialTokensMapJson()],
-  ];
-  for (const [name, obj] of files) {
-    const path = join(dir, name);
-    writeFileAtomic(path, JSON.stringify(obj, null, name === 'tokenizer.json' ? undefined : 2) + '\n');
-    written.push(path);
-  }
-  return written;
 }

@@ -22,11 +22,6 @@ export {
   BUNDLED_BPE_PATH,
   type BpeVocab,
   EOS_TOKEN,
-  specialTokensMapJson,
-  tokenizerConfigJson,
-  tokenizerJson,
-  writeTokenizerFolder,
-  writeVocabMerges,
 } from './bpe-vocab.ts';
 
 /** Context length of every public CLIP model (= text max_position_embeddings). */

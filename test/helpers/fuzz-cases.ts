@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 import { writeTinyCheckpoint } from './tiny.ts';
 import { ClipTokenizer } from '../../src/io/tokenizer.ts';
-import { writeTokenizerFolder } from '../../src/io/bpe-vocab.ts';
+import { writeTokenizerFolder } from '../../src/io/tokenizer-files.ts';
 import { deepJson, int, mutateBytes, mutateJson, ODD_FLAG_VALUES, pick, seeded, type Rand } from './fuzz-random.ts';
 
 export type Family = 'safetensors' | 'config' | 'tokenizer' | 'image' | 'data' | 'flags';
