@@ -15,7 +15,7 @@ import { textTape, tapeHidden } from '../src/model/tape.ts';
 import { textForwardTrain, visionForwardTrain } from '../src/model/train-forward.ts';
 import { BackwardScratch, layerBackward, textBackward, visionBackward } from '../src/model/backward.ts';
 import { createGrads, gradsByName, zeroGrads } from '../src/model/grads.ts';
-import { toStateDict } from '../src/io/checkpoint.ts';
+import { toStateDict } from '../src/model/state-dict.ts';
 import {
   contrastiveLoss, distillationLoss, embeddingLoss, hiddenLoss, kdLoss, mapLayers, type PairEmbeddings,
 } from '../src/distill/losses.ts';
@@ -54,6 +54,13 @@ function probes(g: Float32Array, k = 3): number[] {
  * one gradient term fails it.
  */
 function fdCheck(what: string, arr: Float32Array, grad: Float32Array, loss: () => number, idx = probes(grad), eps = 1e-2): void {
+  if (what.endsWith('self_attn.k_proj.bias')) {
+    // Softmax is invariant to adding one constant to all of a query's scores, and the key bias adds q·b_k to every
+    // score of query q: its true gradient is exactly zero. A finite difference sees only the f32 forward's rounding
+    // noise there (about 2e-4 at eps 1e-2 on some CPUs), so the claim checked is the exact one: analytic ≈ 0.
+    for (let i = 0; i < grad.length; i++) assert.ok(Math.abs(grad[i]!) <= 1e-5, `${what}[${i}]: analytic ${grad[i]} should be 0`);
+    return;
+  }
   let scale = 0;
   for (const v of grad) scale = Math.max(scale, Math.abs(v));
   for (const i of idx) {

@@ -19,7 +19,7 @@ import { loadPreprocessorConfig, preprocessImage } from '../src/io/preprocess.ts
 import { GEOMETRIES, initClipModel, type ClipGeometry } from '../src/model/init.ts';
 import { clipLogits, encodeImages, encodeTexts } from '../src/model/encode.ts';
 import type { ClipModel } from '../src/model/types.ts';
-import { exportModel } from '../src/io/onnx/export.ts';
+import { exportModel } from '../src/export/export.ts';
 import { startServer, type RunningServer } from '../src/deploy/server.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -5,9 +5,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CheckpointError, ConfigError } from '../src/errors.ts';
-import {
-  copyAuxFiles, countConfigParameters, countParameters, loadCheckpoint, loadConfig, saveCheckpoint, toStateDict,
-} from '../src/io/checkpoint.ts';
+import { copyAuxFiles, countConfigParameters, countParameters, loadCheckpoint, loadConfig, saveCheckpoint } from '../src/io/checkpoint.ts';
+import { toStateDict } from '../src/model/state-dict.ts';
 import { roundToF16InPlace } from '../src/io/fp16.ts';
 import { SafetensorsReader } from '../src/io/safetensors.ts';
 import { parseClipConfig, serializeClipConfig } from '../src/model/config.ts';

@@ -11,7 +11,7 @@ import { loadNativeKernels } from '../src/engine/native.ts';
 import { silentLogger, type Runtime } from '../src/engine/runtime.ts';
 import { countParameters } from '../src/io/checkpoint.ts';
 import { gflops, imageMacs, textMacs } from '../src/model/flops.ts';
-import { benchDeploy, formatDeployBench, PRECISIONS, TOWERS, type ModelBench } from '../src/deploy/bench-deploy.ts';
+import { benchDeploy, formatDeployBench, PRECISIONS, TOWERS, type ModelBench } from '../src/bench/deploy.ts';
 
 const rt: Runtime = { kernels: loadNativeKernels(), threads: 2, seed: 0, log: silentLogger };
 const root = makeTempDir('mope-deploy-bench-');

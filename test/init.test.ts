@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { makeTempDir, removeDir } from './helpers/tiny.ts';
 import { openModelFolder } from '../src/io/model-folder.ts';
 import { countParameters } from '../src/io/checkpoint.ts';
-import { planInit } from '../src/io/init-folder.ts';
+import { planInit } from '../src/train/init-folder.ts';
 import { GEOMETRIES, initClipModel, type GeometryName } from '../src/model/init.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
 

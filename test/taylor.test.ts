@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createGrads, gradsByName, zeroGrads } from '../src/model/grads.ts';
-import { toStateDict } from '../src/io/checkpoint.ts';
+import { toStateDict } from '../src/model/state-dict.ts';
 import { TrainStep } from '../src/train/step.ts';
 import { calibrationBatches, taylorScores } from '../src/prune/taylor.ts';
 import { moduleKey, type ModuleRef } from '../src/prune/modules.ts';

@@ -20,8 +20,8 @@ import { loadPreprocessorConfig, preprocessImage } from '../src/io/preprocess.ts
 import { initClipModel } from '../src/model/init.ts';
 import { clipLogits, encodeImages, encodeTexts } from '../src/model/encode.ts';
 import type { ClipModel } from '../src/model/types.ts';
-import { exportModel } from '../src/io/onnx/export.ts';
-import { maxRelDiff, rowCosines } from '../src/io/onnx/verify.ts';
+import { exportModel } from '../src/export/export.ts';
+import { maxRelDiff, rowCosines } from '../src/export/verify.ts';
 
 const rt: Runtime = { kernels: loadNativeKernels(), threads: 2, seed: 0, log: silentLogger };
 const root = makeTempDir('mope-tjs-');

@@ -1,64 +1,14 @@
 // `mope-clip bench --mode infer`: images/s and texts/s (77 tokens) of a standard geometry with random weights.
 // The last line of output is JSON {"images_per_s", "texts_per_s", ...}; `npm run bench` puts PyTorch's figures beside it.
-// `--mode deploy --model DIR [--vs DIR]`: onnxruntime-node speed of the exported model(s), in src/deploy/bench-deploy.ts.
-// `--mode train`: pairs/s of one distillation step (half-width ViT-B/32 student, full teacher), in src/train/bench-train.ts.
+// `--mode deploy --model DIR [--vs DIR]`: onnxruntime-node speed of the exported model(s), in src/bench/deploy.ts.
+// `--mode train`: pairs/s of one distillation step (half-width ViT-B/32 student, full teacher), in src/bench/train.ts.
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { makeRuntime, PRECISION_HELP, parsePositiveInt } from './common.ts';
 import { GEOMETRIES, initClipModel, type GeometryName } from '../model/init.ts';
-import { textForward, visionForward } from '../model/forward.ts';
 import type { Runtime } from '../engine/runtime.ts';
 import type { ClipModel } from '../model/types.ts';
-import { Rng } from '../model/rng.ts';
-import { loadDnnl } from '../engine/native.ts';
-
-export interface InferBench {
-  geometry: string;
-  batch: number;
-  threads: number;
-  /** GEMM precision and the instruction set oneDNN dispatches to on this CPU (what its bf16 matmul would use). */
-  precision: string;
-  isa: string;
-  images_per_s: number;
-  texts_per_s: number;
-}
-
-/** Best-of-`iters` timing of one call after a warm-up call. */
-function timeIt(fn: () => void, iters: number): number {
-  fn();
-  let best = Infinity;
-  for (let i = 0; i < iters; i++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return best;
-}
-
-/** Precision and oneDNN ISA fields of every bench JSON; impl names the matmul kernel of the chosen precision. */
-export function precisionFields(rt: Runtime): { precision: string; isa: string; impl: string } {
-  const precision = rt.precision ?? 'fp32';
-  const info = loadDnnl().dnnlInfo(precision === 'bf16');
-  return { precision, isa: info.isa, impl: precision === 'bf16' ? info.impl ?? 'none' : 'openblas sgemm' };
-}
-
-export function benchInfer(rt: Runtime, model: ClipModel, batch: number, iters: number): { images_per_s: number; texts_per_s: number } {
-  const c = model.config;
-  const rng = new Rng(rt.seed);
-  const S = c.vision.imageSize;
-  const pixels = new Float32Array(batch * c.vision.channels * S * S);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = rng.normal();
-  const T = c.text.maxPositions;
-  const ids = new Int32Array(batch * T);
-  for (let b = 0; b < batch; b++) {
-    ids[b * T] = 49406 % c.text.vocabSize;
-    for (let t = 1; t < T - 1; t++) ids[b * T + t] = Math.floor(rng.uniform() * Math.min(49406, c.text.vocabSize));
-    ids[b * T + T - 1] = c.text.eosTokenId;
-  }
-  const secImg = timeIt(() => visionForward(rt, model, pixels, batch), iters);
-  const secTxt = timeIt(() => textForward(rt, model, ids, batch, T), iters);
-  return { images_per_s: batch / secImg, texts_per_s: batch / secTxt };
-}
+import { benchInfer, precisionFields, type InferBench } from '../bench/infer.ts';
 
 export function register(program: Command): void {
   program
@@ -93,7 +43,7 @@ export function register(program: Command): void {
 
 async function deployAction(o: Record<string, string | boolean | undefined>): Promise<void> {
   if (typeof o.model !== 'string') throw new ConfigError('--mode deploy needs --model DIR (a checkpoint folder).');
-  const { benchDeploy, formatDeployBench } = await import('../deploy/bench-deploy.ts');
+  const { benchDeploy, formatDeployBench } = await import('../bench/deploy.ts');
   const rt = makeRuntime(o as { threads?: string });
   const r = await benchDeploy({
     model: o.model, vs: typeof o.vs === 'string' ? o.vs : undefined,
@@ -106,7 +56,7 @@ async function deployAction(o: Record<string, string | boolean | undefined>): Pr
 }
 
 async function trainAction(o: Record<string, string | boolean | undefined>): Promise<void> {
-  const { benchTrain } = await import('../train/bench-train.ts');
+  const { benchTrain } = await import('../bench/train.ts');
   const rt = makeRuntime(o as { threads?: string; precision?: string });
   const r = { ...benchTrain(rt, { batch: parsePositiveInt(String(o.batch), '--batch'), iters: parsePositiveInt(String(o.iters), '--iters') }), ...precisionFields(rt) };
   if (!o.json) process.stdout.write(`distillation step, ${r.student} vs ${r.teacher}, batch ${r.batch}, ${r.threads} threads, ${r.precision} (oneDNN ISA ${r.isa}): ${r.pairs_per_s.toFixed(2)} pairs/s (${r.step_s.toFixed(2)} s/step)\n`);

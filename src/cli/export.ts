@@ -1,8 +1,8 @@
 // `mope-clip export`: a checkpoint folder → a transformers.js / onnxruntime folder (onnx/*.onnx, tokenizer and
-// preprocessor JSON, export_report.json). Dims: none of its own (see src/io/onnx/).
+// preprocessor JSON, export_report.json). Dims: none of its own (see src/export/).
 import type { Command } from 'commander';
 import { emitJson, makeRuntime, parsePositiveInt } from './common.ts';
-import { exportModel, DEFAULT_OPSET } from '../io/onnx/export.ts';
+import { exportModel, DEFAULT_OPSET } from '../export/export.ts';
 
 export function register(program: Command): void {
   program

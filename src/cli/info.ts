@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadCheckpoint, countParameters } from '../io/checkpoint.ts';
 import { gflops, imageMacs, textMacs } from '../model/flops.ts';
 import type { ClipModel, TowerConfig } from '../model/types.ts';
-import { toStateDict } from '../io/checkpoint.ts';
+import { toStateDict } from '../model/state-dict.ts';
 
 export interface ModelInfo {
   params: number;

@@ -2,7 +2,7 @@
 // benchmarks, tests and training from scratch (same geometries as `bench` and `train --init`). Prints a JSON line.
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { initFolder } from '../io/init-folder.ts';
+import { initFolder } from '../train/init-folder.ts';
 import { GEOMETRIES } from '../model/init.ts';
 import { readGeometry } from '../train/init-geometry.ts';
 import { emitJson, parseNonNegativeInt } from './common.ts';

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { loadCheckpoint } from '../io/checkpoint.ts';
-import { Progress } from '../data/loader.ts';
+import { Progress } from '../ui/progress.ts';
 import { loadCalibration } from '../prune/calibration.ts';
 import { parseGranularity, parseShard, parseTowers } from '../prune/modules.ts';
 import { parseTask } from '../prune/objective.ts';

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { DataError } from '../errors.ts';
 import { decodeImage } from '../io/image.ts';
 import type { ImageSource } from './dataset.ts';
-import { Progress } from './loader.ts';
+import { Progress } from '../ui/progress.ts';
 import { openDataset, type OpenDataOptions } from './spec.ts';
 
 export interface ExportOptions extends OpenDataOptions {

@@ -9,7 +9,8 @@ import { encodeImages, encodeTexts } from '../model/encode.ts';
 import type { ClipModel } from '../model/types.ts';
 import { cachedEmbeddings, cacheKey, hashIds, modelFingerprint } from '../data/cache.ts';
 import type { BadItemLog, Dataset } from '../data/dataset.ts';
-import { imageBatches, Progress } from '../data/loader.ts';
+import { imageBatches } from '../data/loader.ts';
+import { Progress } from '../ui/progress.ts';
 
 /** Everything evaluation needs about the model. */
 export interface EvalModel {

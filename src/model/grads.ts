@@ -1,6 +1,6 @@
 // Gradient storage shaped like the weights (ClipWeights) and the name → (parameter, gradient) list, by HF
 // state-dict name, that optimisers, checkpoints and tests iterate over. Dims: those of src/model/types.ts.
-import { toStateDict } from '../io/checkpoint.ts';
+import { toStateDict } from './state-dict.ts';
 import type { ClipConfig, ClipModel, ClipWeights } from './types.ts';
 import { zeroClipModel } from './init.ts';
 import type { Tower } from './workspace.ts';

@@ -9,8 +9,21 @@ import { readScoresFile } from '../prune/scores-file.ts';
 import { buildScoresReport } from '../report/scores-report.ts';
 import { PALETTE, barChart, escapeXml, lineChart, type BarGroup, type Series } from '../report/svg.ts';
 import type { ModelEval } from './evaluate.ts';
-import type { CompressSummary } from './compress.ts';
+import type { Criterion } from './prune-steps.ts';
+import type { TowerName } from '../prune/modules.ts';
 import type { StagesFile } from './stages.ts';
+
+/** What a compress run writes to summary.json (and what its report reads back). */
+export interface CompressSummary {
+  out: string;
+  criterion: Criterion;
+  towers: TowerName[];
+  final_model: string;
+  /** Figures by stage name: teacher, width (pruned, not retrained), width-distilled, depth, final. */
+  evals: Record<string, ModelEval>;
+  depth: unknown[];
+  seconds: number;
+}
 
 export const CSS = `body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0 16px; } th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }

@@ -22,7 +22,8 @@ import { checkDistillable } from '../train/distill-check.ts';
 import { trainLoop } from '../train/loop.ts';
 import { evaluateModel, openEvalSets, type EvalSet, type ModelEval } from './evaluate.ts';
 import { needsCalibration, pruneDepth, pruneWidth, scoreStep, type Criterion, type ScoreStepOptions } from './prune-steps.ts';
-import { writeCompressReport } from './compress-report.ts';
+import { writeCompressReport, type CompressSummary } from './compress-report.ts';
+export type { CompressSummary } from './compress-report.ts';
 import { StageLedger } from './stages.ts';
 
 export interface DistillSettings {
@@ -64,17 +65,6 @@ export interface CompressOptions {
   teacherEval?: ModelEval;
   /** Logged progress lines every N distillation steps. */
   logEvery?: number;
-}
-
-export interface CompressSummary {
-  out: string;
-  criterion: Criterion;
-  towers: TowerName[];
-  final_model: string;
-  /** Figures by stage name: teacher, width (pruned, not retrained), width-distilled, depth, final. */
-  evals: Record<string, ModelEval>;
-  depth: unknown[];
-  seconds: number;
 }
 
 export const SUMMARY_FILE = 'summary.json';

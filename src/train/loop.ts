@@ -11,7 +11,8 @@ import { DEFAULT_LOSS_WEIGHTS, type LossParts, type LossWeights } from '../disti
 import type { EvalModel } from '../eval/embed-data.ts';
 import { evalRetrieval, type RetrievalResult } from '../eval/retrieval.ts';
 import { evalZeroshot, type ZeroshotResult } from '../eval/zeroshot.ts';
-import { loadCheckpoint, toStateDict } from '../io/checkpoint.ts';
+import { loadCheckpoint } from '../io/checkpoint.ts';
+import { toStateDict } from '../model/state-dict.ts';
 import { createGrads, paramList, zeroGrads } from '../model/grads.ts';
 import type { ClipModel, TowerMasks } from '../model/types.ts';
 import type { Tower } from '../model/workspace.ts';

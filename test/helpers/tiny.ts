@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../src/io/atomic.ts';
-import { toStateDict } from '../../src/io/checkpoint.ts';
+import { toStateDict } from '../../src/model/state-dict.ts';
 import { writeSafetensors } from '../../src/io/safetensors.ts';
 import { ClipTokenizer } from '../../src/io/tokenizer.ts';
 import { writeVocabMerges } from '../../src/io/tokenizer-files.ts';

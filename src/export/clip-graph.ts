@@ -1,7 +1,7 @@
 // ONNX graphs of a ClipModel (ai.onnx only, opset ≥ 17): text_model, vision_model and the full CLIP model, in
 // fp32, fp16 or q8. Dims: B batch (dynamic), S tokens (dynamic, ≤ maxPositions), C width, NH_l heads, HS head
 // size, D_l = NH_l·HS, F_l FFN width, E projection dim, ch channels, P patch, g = imageSize/P, G = g² patches.
-import type { ClipModel, LayerWeights, TowerConfig } from '../../model/types.ts';
+import type { ClipModel, LayerWeights, TowerConfig } from '../model/types.ts';
 import { A, GraphBuilder } from './graph.ts';
 import { OnnxType } from './proto.ts';
 import { embeddingGather, linear, type Precision } from './quantize.ts';

@@ -2,7 +2,7 @@
 // HS=64, F=3072), printing GFLOP/s, with PyTorch's figure from the same run when python3 has torch.
 // Run: node --import tsx bench/gemm.ts [threads]   (not a test; numbers depend on the machine)
 import { spawnSync } from 'node:child_process';
-import { loadNativeKernels } from '../src/engine/native.ts';
+import { loadNativeKernels } from '../engine/native.ts';
 
 const k = loadNativeKernels();
 const threads = Number(process.argv[2] ?? process.env.MOPE_THREADS ?? 2);

@@ -2,7 +2,7 @@
 // serialisation, with optional external data. Dims: any; tensors are row-major with explicit dims.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { AttrType, F, OnnxType, PbWriter, type OnnxTypeCode } from './proto.ts';
-import { f32ArrayToF16 } from '../fp16.ts';
+import { f32ArrayToF16 } from '../io/fp16.ts';
 
 export type TensorData = Float32Array | Uint16Array | Int8Array | Uint8Array | Int32Array | BigInt64Array;
 

@@ -2,14 +2,14 @@
 // onnxruntime-node's text_model / vision_model files, and the change against fp32 (for export_report.json).
 // Dims: N images [N,3,S,S], NT texts (padded per batch), NC classes, NTPL templates, E projection dim.
 import { join } from 'node:path';
-import { DataError } from '../../errors.ts';
-import { openDataset } from '../../data/spec.ts';
-import { imageBatches } from '../../data/loader.ts';
-import { l2NormalizeRows, retrievalRecall, similarityMatrix, zeroshotAccuracy } from '../../eval/metrics.ts';
-import { fillTemplate, OPENAI_SIMPLE_TEMPLATES } from '../../eval/templates.ts';
-import type { PreprocessorConfig } from '../preprocess.ts';
-import type { ClipModel } from '../../model/types.ts';
-import type { ClipTokenizer } from '../tokenizer.ts';
+import { DataError } from '../errors.ts';
+import { openDataset } from '../data/spec.ts';
+import { imageBatches } from '../data/loader.ts';
+import { l2NormalizeRows, retrievalRecall, similarityMatrix, zeroshotAccuracy } from '../eval/metrics.ts';
+import { fillTemplate, OPENAI_SIMPLE_TEMPLATES } from '../eval/templates.ts';
+import type { PreprocessorConfig } from '../io/preprocess.ts';
+import type { ClipModel } from '../model/types.ts';
+import type { ClipTokenizer } from '../io/tokenizer.ts';
 import { VARIANTS, type Precision } from './quantize.ts';
 
 export interface VariantEvalOptions {

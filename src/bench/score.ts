@@ -2,10 +2,10 @@
 // module) on the same modules, wall-clock and layer-forwards, plus the layer-forward ratio for a full run.
 // Dims: N calibration pairs, vision/text towers of the given model; modules = heads of a few layers by default.
 // Usage (standalone): node --import tsx bench/score.ts [--geometry vit-b-32] [--n 8] [--threads 2]
-import type { Runtime } from '../src/engine/runtime.ts';
-import type { ClipModel } from '../src/model/types.ts';
-import { scoreMope, type Calibration } from '../src/prune/mope.ts';
-import { enumerateModules, type ModuleRef } from '../src/prune/modules.ts';
+import type { Runtime } from '../engine/runtime.ts';
+import type { ClipModel } from '../model/types.ts';
+import { scoreMope, type Calibration } from '../prune/mope.ts';
+import { enumerateModules, type ModuleRef } from '../prune/modules.ts';
 
 export interface ScoreBench {
   n: number;
@@ -63,9 +63,9 @@ export function benchScore(rt: Runtime, model: ClipModel, opts: { n?: number; la
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { loadNativeKernels } = await import('../src/engine/native.ts');
-  const { initClipModel } = await import('../src/model/init.ts');
-  const { resolveThreads, stderrLogger } = await import('../src/engine/runtime.ts');
+  const { loadNativeKernels } = await import('../engine/native.ts');
+  const { initClipModel } = await import('../model/init.ts');
+  const { resolveThreads, stderrLogger } = await import('../engine/runtime.ts');
   const arg = (k: string, d: string) => { const i = process.argv.indexOf(`--${k}`); return i >= 0 ? process.argv[i + 1]! : d; };
   const kernels = loadNativeKernels();
   const threads = resolveThreads(Number(arg('threads', '2')));

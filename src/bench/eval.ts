@@ -3,14 +3,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Runtime } from '../src/engine/runtime.ts';
-import type { ClipModel } from '../src/model/types.ts';
-import { exportDataset } from '../src/data/export.ts';
-import { openDataset } from '../src/data/spec.ts';
-import { embedDatasetImages } from '../src/eval/embed-data.ts';
-import { defaultPreprocessorConfig } from '../src/io/preprocess.ts';
-import { ClipTokenizer } from '../src/io/tokenizer.ts';
-import { encodeImages } from '../src/model/encode.ts';
+import type { Runtime } from '../engine/runtime.ts';
+import type { ClipModel } from '../model/types.ts';
+import { exportDataset } from '../data/export.ts';
+import { openDataset } from '../data/spec.ts';
+import { embedDatasetImages } from '../eval/embed-data.ts';
+import { defaultPreprocessorConfig } from '../io/preprocess.ts';
+import { ClipTokenizer } from '../io/tokenizer.ts';
+import { encodeImages } from '../model/encode.ts';
 
 export interface EvalBench {
   n: number;

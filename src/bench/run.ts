@@ -4,13 +4,13 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { loadNativeKernels } from '../src/engine/native.ts';
-import { resolveThreads, stderrLogger, type Runtime } from '../src/engine/runtime.ts';
-import { initClipModel, type GeometryName } from '../src/model/init.ts';
-import { benchInfer } from '../src/cli/bench.ts';
+import { loadNativeKernels } from '../engine/native.ts';
+import { resolveThreads, stderrLogger, type Runtime } from '../engine/runtime.ts';
+import { initClipModel, type GeometryName } from '../model/init.ts';
+import { benchInfer } from './infer.ts';
 import { benchEval } from './eval.ts';
 import { benchScore } from './score.ts';
-import { benchTrain } from '../src/train/bench-train.ts';
+import { benchTrain } from './train.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -2,11 +2,11 @@
 // difference), variants against the fp32 files (row cosines, logit drift, top-1 agreement). Dims: Nt texts
 // (padded to S tokens), Ni images [Ni,ch,S,S], E projection dim.
 import { join } from 'node:path';
-import type { Runtime } from '../../engine/runtime.ts';
-import { clipLogits, encodeImages, encodeTexts, normalizeRows } from '../../model/encode.ts';
-import { Rng } from '../../model/rng.ts';
-import type { ClipModel } from '../../model/types.ts';
-import type { ClipTokenizer } from '../tokenizer.ts';
+import type { Runtime } from '../engine/runtime.ts';
+import { clipLogits, encodeImages, encodeTexts, normalizeRows } from '../model/encode.ts';
+import { Rng } from '../model/rng.ts';
+import type { ClipModel } from '../model/types.ts';
+import type { ClipTokenizer } from '../io/tokenizer.ts';
 import type { GraphKind } from './clip-graph.ts';
 import type { Precision } from './quantize.ts';
 

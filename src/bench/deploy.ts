@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Runtime } from '../engine/runtime.ts';
 import { loadCheckpoint, countParameters } from '../io/checkpoint.ts';
-import { exportModel } from '../io/onnx/export.ts';
+import { exportModel } from '../export/export.ts';
 import { gflops, imageMacs, textMacs } from '../model/flops.ts';
 import type { ClipModel } from '../model/types.ts';
 import { Rng } from '../model/rng.ts';
-import { benchInfer } from '../cli/bench.ts';
+import { benchInfer } from './infer.ts';
 
 export type Tower = 'vision' | 'text';
 export type OrtPrecision = 'fp32' | 'q8';

@@ -14,7 +14,7 @@
 // onnxruntime's MatMulConstBOnly mode (its uint8 ConvInteger is skipped: the patch Conv is a tiny share of the
 // work). The token embedding table (the largest single tensor of the text tower) is int8 with one scale per row,
 // gathered as int8 and dequantised after the lookup, so the file shrinks without a dequantised copy in memory.
-import { ConfigError } from '../../errors.ts';
+import { ConfigError } from '../errors.ts';
 import { A, type GraphBuilder } from './graph.ts';
 import { OnnxType } from './proto.ts';
 

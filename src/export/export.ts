@@ -3,15 +3,15 @@
 // Dims: B batch, S tokens, E projection dim, ch·S·S pixels per image.
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ConfigError } from '../../errors.ts';
-import type { Runtime } from '../../engine/runtime.ts';
-import { loadCheckpoint } from '../checkpoint.ts';
-import { writeFileAtomic } from '../atomic.ts';
-import { ClipTokenizer, loadTokenizerFromFolder } from '../tokenizer.ts';
-import { specialTokensMapJson, tokenizerConfigJson, tokenizerJson } from '../tokenizer-files.ts';
-import { loadPreprocessorConfig, serializePreprocessorConfig } from '../preprocess.ts';
-import { serializeClipConfig } from '../../model/config.ts';
-import type { ClipModel } from '../../model/types.ts';
+import { ConfigError } from '../errors.ts';
+import type { Runtime } from '../engine/runtime.ts';
+import { loadCheckpoint } from '../io/checkpoint.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { ClipTokenizer, loadTokenizerFromFolder } from '../io/tokenizer.ts';
+import { specialTokensMapJson, tokenizerConfigJson, tokenizerJson } from '../io/tokenizer-files.ts';
+import { loadPreprocessorConfig, serializePreprocessorConfig } from '../io/preprocess.ts';
+import { serializeClipConfig } from '../model/config.ts';
+import type { ClipModel } from '../model/types.ts';
 import { buildClipGraph, type GraphKind } from './clip-graph.ts';
 import { encodeModel, irVersionForOpset, writeChunks } from './graph.ts';
 import { parseVariants, VARIANTS, type Precision, type VariantName } from './quantize.ts';

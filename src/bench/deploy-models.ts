@@ -3,8 +3,8 @@
 // Usage: node --import tsx bench/deploy-models.ts OUT_DIR   → OUT_DIR/dense, OUT_DIR/pruned
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { saveCheckpoint } from '../src/io/checkpoint.ts';
-import { GEOMETRIES, initClipModel, type ClipGeometry } from '../src/model/init.ts';
+import { saveCheckpoint } from '../io/checkpoint.ts';
+import { GEOMETRIES, initClipModel, type ClipGeometry } from '../model/init.ts';
 
 const out = process.argv[2];
 if (!out) {

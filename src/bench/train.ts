@@ -6,8 +6,8 @@ import type { Runtime } from '../engine/runtime.ts';
 import { createGrads, paramList, zeroGrads } from '../model/grads.ts';
 import { GEOMETRIES, initClipModel, type ClipGeometry } from '../model/init.ts';
 import { Rng } from '../model/rng.ts';
-import { Optimizer } from './optim.ts';
-import { TrainStep, accumulateStep, type TrainBatch } from './step.ts';
+import { Optimizer } from '../train/optim.ts';
+import { TrainStep, accumulateStep, type TrainBatch } from '../train/step.ts';
 
 /** ViT-B/32 at half width in both towers (what MoPE width pruning to 50 % gives, uniformly). */
 export function halfWidthB32(): ClipGeometry {

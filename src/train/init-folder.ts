@@ -5,11 +5,11 @@
 import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { countConfigParameters } from './checkpoint.ts';
+import { countConfigParameters } from '../io/checkpoint.ts';
 import { configFromGeometry, type ClipGeometry } from '../model/init.ts';
 import type { ClipConfig } from '../model/types.ts';
-import { initModelFiles } from '../train/init-geometry.ts';
-import { writeModelFolder } from '../train/checkpoint.ts';
+import { initModelFiles } from './init-geometry.ts';
+import { writeModelFolder } from './checkpoint.ts';
 
 export interface InitPlan {
   config: ClipConfig;
