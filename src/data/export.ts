@@ -12,6 +12,7 @@ import { DataError } from '../errors.ts';
 import { decodeImage } from '../io/image.ts';
 import type { ImageSource } from './dataset.ts';
 import { Progress } from '../ui/progress.ts';
+import { replaceFolderAtomicAsync, writeFileAtomic } from '../io/atomic.ts';
 import { openDataset, type OpenDataOptions } from './spec.ts';
 
 export interface ExportOptions extends OpenDataOptions {
@@ -54,10 +55,8 @@ export async function exportDataset(spec: string, outDir: string, opts: ExportOp
     throw new DataError(`${dir}: the output folder is not empty; choose a new folder (export never overwrites).`);
   }
   const { dataset: ds, bad } = openDataset(spec, opts);
-  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
-  mkdirSync(tmp, { recursive: true });
   const progress = new Progress(ds.size, 'export', process.stderr, { enabled: opts.progress === false ? false : undefined });
-  try {
+  return replaceFolderAtomicAsync(dir, async (tmp) => {
     const rows: string[] = [];
     const width = Math.max(6, String(ds.size - 1).length);
     const name = (i: number) => String(i).padStart(width, '0') + '.png';
@@ -86,7 +85,7 @@ export async function exportDataset(spec: string, outDir: string, opts: ExportOp
     } else {
       const folders = ds.classnames.map((c, k) => classFolderName(k, c, ds.classnames.length));
       for (const f of folders) mkdirSync(join(tmp, f));
-      writeFileSync(join(tmp, 'classnames.txt'), ds.classnames.join('\n') + '\n');
+      writeFileAtomic(join(tmp, 'classnames.txt'), ds.classnames.join('\n') + '\n');
       const lines: string[] = new Array(ds.size);
       for (let i = 0; i < ds.size; i++) {
         jobs.push(async () => {
@@ -107,14 +106,9 @@ export async function exportDataset(spec: string, outDir: string, opts: ExportOp
       for (const l of lines) if (l) rows.push(l);
     }
     progress.finish();
-    writeFileSync(join(tmp, 'data.csv'), rows.join('\n') + '\n');
-    if (existsSync(dir)) rmSync(dir, { recursive: true }); // empty (checked above)
-    renameSync(tmp, dir);
+    writeFileAtomic(join(tmp, 'data.csv'), rows.join('\n') + '\n');
     return { dir, kind: ds.kind, images: written, rows: rows.length - 1, csv: join(dir, 'data.csv'), skipped: bad.toJSON() };
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
 async function runPool(jobs: Array<() => Promise<void>>, n: number, progress: Progress): Promise<void> {

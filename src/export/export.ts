@@ -6,7 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { Runtime } from '../engine/runtime.ts';
 import { loadCheckpoint } from '../io/checkpoint.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { replaceFolderAtomicAsync, writeFileAtomic } from '../io/atomic.ts';
 import { ClipTokenizer, loadTokenizerFromFolder } from '../io/tokenizer.ts';
 import { specialTokensMapJson, tokenizerConfigJson, tokenizerJson } from '../io/tokenizer-files.ts';
 import { loadPreprocessorConfig, serializePreprocessorConfig } from '../io/preprocess.ts';
@@ -143,10 +143,8 @@ export async function exportModel(srcDir: string, outDir: string, opts: ExportOp
   const srcFolder = existsSync(srcDir) && statSync(srcDir).isFile() ? dirname(srcDir) : srcDir;
   const pre = await loadPreprocessorConfig(srcFolder, model.config.vision.imageSize);
 
-  const stamp = `${process.pid}-${Date.now()}`;
-  const tmp = join(dirname(out), `.${basename(out)}.export-tmp-${stamp}`);
-  mkdirSync(join(tmp, 'onnx'), { recursive: true });
-  try {
+  return replaceFolderAtomicAsync(out, async (tmp) => {
+    mkdirSync(join(tmp, 'onnx'), { recursive: true });
     const support: Record<string, number> = {};
     const files: ExportedFile[] = [];
     const threshold = opts.externalDataThreshold ?? EXTERNAL_DATA_THRESHOLD;
@@ -181,27 +179,7 @@ export async function exportModel(srcDir: string, outDir: string, opts: ExportOp
       report.eval = await evalVariants(tmp, ['fp32', ...variants], model, tok, pre, { data: opts.evalData, limit: opts.evalLimit });
     }
     writeJson(join(tmp, 'export_report.json'), report);
-    finalize(tmp, out, stamp);
     return report;
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
-/** Moves the finished temporary folder into place, replacing an existing (empty or --force'd) folder. */
-function finalize(tmp: string, out: string, stamp: string): void {
-  if (!existsSync(out)) {
-    renameSync(tmp, out);
-    return;
-  }
-  const old = join(dirname(out), `.${basename(out)}.export-old-${stamp}`);
-  renameSync(out, old);
-  try {
-    renameSync(tmp, out);
-  } catch (e) {
-    renameSync(old, out);
-    throw e;
-  }
-  rmSync(old, { recursive: true, force: true });
-}

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { CheckpointError, ConfigError, ShapeError } from '../errors.ts';
 import { numVisionPositions, parseClipConfig, serializeClipConfig } from '../model/config.ts';
 import type { ClipConfig, ClipModel, LayerWeights, TowerConfig } from '../model/types.ts';
-import { writeJsonAtomic } from './atomic.ts';
+import { copyFileAtomic, writeJsonAtomic } from './atomic.ts';
 import { fmtShape, numel, writeSafetensors } from './safetensors.ts';
 import type { TensorToWrite, WriteDtype } from './safetensors.ts';
 import { TensorStore, openWeights, readJson, WEIGHTS_FILE } from './weight-store.ts';
@@ -253,12 +253,9 @@ export function copyAuxFiles(srcDir: string, dstDir: string): string[] {
     const src = join(srcDir, f);
     if (!existsSync(src)) continue;
     const dst = join(dstDir, f);
-    const tmp = join(dstDir, `.${basename(f)}.tmp-${process.pid}-${Date.now()}`);
     try {
-      copyFileSync(src, tmp);
-      renameSync(tmp, dst);
+      copyFileAtomic(src, dst);
     } catch (e) {
-      rmSync(tmp, { force: true });
       throw new CheckpointError(`${src}: cannot copy to ${dst} (${(e as Error).message})`);
     }
     copied.push(f);

@@ -4,6 +4,7 @@ import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameS
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../errors.ts';
+import { writeAll, writeWithFdAtomic } from './atomic.ts';
 import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToBf16, f32ArrayToF16 } from './fp16.ts';
 
 /** Every dtype of the format, in the format's alignment order (ascending); the writer sorts by it, descending. */
@@ -373,11 +374,6 @@ export function planSafetensors(tensors: Map<string, TensorToWrite> | Iterable<[
   return { header: bytes, order };
 }
 
-function writeAll(fd: number, data: Uint8Array): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, Math.min(READ_CHUNK, data.length - done));
-}
-
 const CONVERT_CHUNK = 1 << 20; // elements converted per write, so F16 output never doubles a big tensor in memory
 
 /**
@@ -388,11 +384,7 @@ export function writeSafetensors(path: string, tensors: Map<string, TensorToWrit
   opts: WriteOptions = {}): void {
   assertLittleEndianHost();
   const { header, order } = planSafetensors(tensors, opts);
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`);
-  const fd = openSync(tmp, 'w');
-  try {
+  writeWithFdAtomic(path, (fd) => {
     const len = new Uint8Array(8);
     new DataView(len.buffer).setBigUint64(0, BigInt(header.length), true);
     writeAll(fd, len);
@@ -420,18 +412,7 @@ export function writeSafetensors(path: string, tensors: Map<string, TensorToWrit
         throw new CheckpointError(`safetensors writer: dtype ${o.dtype} is not supported (tensor '${o.name}')`);
       }
     }
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  });
 }
 
 /** Read a whole safetensors file of float tensors into memory (convenience for small files and tests). */

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { join } from 'node:path';
 import { CheckpointError } from '../errors.ts';
 import { copyAuxFiles, saveCheckpoint } from '../io/checkpoint.ts';
-import { writeJsonAtomic } from '../io/atomic.ts';
+import { replaceFolderAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { serializePreprocessorConfig, type PreprocessorConfig } from '../io/preprocess.ts';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
@@ -70,24 +70,22 @@ export function writeModelFolder(m: ModelFiles, dir: string, hook?: WriteHook): 
  */
 export function writeTrainCheckpoint(out: string, m: ModelFiles, opt: Optimizer, state: TrainState, hook?: WriteHook): string {
   const dir = join(out, CHECKPOINT_DIR), tmp = `${dir}.tmp`, old = `${dir}.old`;
-  rmSync(tmp, { recursive: true, force: true });
   try {
+    replaceFolderAtomic(dir, (tmp) => writeCheckpointInto(tmp, m, opt, state, hook), { tmp, old });
+  } catch (e) {
+    const prev = existsSync(join(dir, TRAIN_STATE_FILE)) ? ` The previous checkpoint in ${dir} is intact.` : '';
+    throw new CheckpointError(`cannot write the step-${state.step} checkpoint into ${out}: ${(e as Error).message}.${prev}`);
+  }
+  return dir;
+}
+
+function writeCheckpointInto(tmp: string, m: ModelFiles, opt: Optimizer, state: TrainState, hook?: WriteHook): void {
     writeModelFolder(m, tmp, hook);
     const tensors = [...opt.stateTensors()].map(([k, v]) => [k, { shape: [v.length], data: v }] as const);
     writeSafetensors(join(tmp, OPTIMIZER_FILE), new Map(tensors), { metadata: { kind: 'mope-clip-optimizer', optimizer: opt.cfg.optimizer } });
     hook?.(OPTIMIZER_FILE);
     writeJsonAtomic(join(tmp, TRAIN_STATE_FILE), state);
     hook?.(TRAIN_STATE_FILE);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    const prev = existsSync(join(dir, TRAIN_STATE_FILE)) ? ` The previous checkpoint in ${dir} is intact.` : '';
-    throw new CheckpointError(`cannot write the step-${state.step} checkpoint into ${out}: ${(e as Error).message}.${prev}`);
-  }
-  rmSync(old, { recursive: true, force: true });
-  if (existsSync(dir)) renameSync(dir, old);
-  renameSync(tmp, dir);
-  rmSync(old, { recursive: true, force: true });
-  return dir;
 }
 
 /** The checkpoint folder of OUT to resume from (OUT/checkpoint, else an interrupted swap's OUT/checkpoint.old), or null. */

@@ -10,6 +10,7 @@ import { configFromGeometry, type ClipGeometry } from '../model/init.ts';
 import type { ClipConfig } from '../model/types.ts';
 import { initModelFiles } from './init-geometry.ts';
 import { writeModelFolder } from './checkpoint.ts';
+import { replaceFolderAtomic } from '../io/atomic.ts';
 
 export interface InitPlan {
   config: ClipConfig;
@@ -43,17 +44,6 @@ export function initFolder(geometry: ClipGeometry, seed: number, out: string, op
   if (nonEmpty(dir) && !opts.force) {
     throw new ConfigError(`--out ${out} exists and is not empty; choose another folder, empty it, or pass --force to replace it.`);
   }
-  const tmp = join(dirname(dir), `.${basename(dir)}.init-${process.pid}-${Date.now()}`);
-  const old = `${tmp}.old`;
-  try {
-    writeModelFolder(initModelFiles(geometry, seed), tmp);
-    if (existsSync(dir)) renameSync(dir, old);
-    renameSync(tmp, dir);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (existsSync(old) && !existsSync(dir)) renameSync(old, dir);
-    throw e;
-  }
-  rmSync(old, { recursive: true, force: true });
+  replaceFolderAtomic(dir, (tmp) => writeModelFolder(initModelFiles(geometry, seed), tmp));
   return plan;
 }
