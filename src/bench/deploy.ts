@@ -12,6 +12,8 @@ import { gflops, imageMacs, textMacs } from '../model/flops.ts';
 import type { ClipModel } from '../model/types.ts';
 import { Rng } from '../model/rng.ts';
 import { benchInfer } from './infer.ts';
+import { ClipOrtSession, type ImageInputs, type TextInputs } from '../export/ort-session.ts';
+import type { Tensor } from 'onnxruntime-node';
 
 export type Tower = 'vision' | 'text';
 export type OrtPrecision = 'fp32' | 'q8';
@@ -103,29 +105,24 @@ function fileMb(dir: string, rel: string): number {
   return bytes / 1e6;
 }
 
-type Ort = typeof import('onnxruntime-node');
-
 /** Random inputs of one tower for `n` items: pixels N(0,1), or 77-token rows BOS … EOS with a full mask. */
-function towerFeeds(ort: Ort, model: ClipModel, tower: Tower, n: number, seed: number): Record<string, InstanceType<Ort['Tensor']>> {
+function towerInputs(model: ClipModel, tower: Tower, n: number, seed: number): { text?: TextInputs; image?: ImageInputs } {
   const rng = new Rng(seed);
   const c = model.config;
   if (tower === 'vision') {
-    const S = c.vision.imageSize, ch = c.vision.channels;
-    const px = new Float32Array(n * ch * S * S);
-    for (let i = 0; i < px.length; i++) px[i] = rng.normal();
-    return { pixel_values: new ort.Tensor('float32', px, [n, ch, S, S]) };
+    const S = c.vision.imageSize, C = c.vision.channels;
+    const pixels = new Float32Array(n * C * S * S);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = rng.normal();
+    return { image: { pixels, N: n, C, S } };
   }
   const T = c.text.maxPositions;
-  const ids = new BigInt64Array(n * T);
+  const ids = new Int32Array(n * T);
   for (let b = 0; b < n; b++) {
-    ids[b * T] = BigInt(c.text.bosTokenId % c.text.vocabSize);
-    for (let t = 1; t < T - 1; t++) ids[b * T + t] = BigInt(Math.floor(rng.uniform() * Math.min(49406, c.text.vocabSize)));
-    ids[b * T + T - 1] = BigInt(c.text.eosTokenId);
+    ids[b * T] = c.text.bosTokenId % c.text.vocabSize;
+    for (let t = 1; t < T - 1; t++) ids[b * T + t] = Math.floor(rng.uniform() * Math.min(49406, c.text.vocabSize));
+    ids[b * T + T - 1] = c.text.eosTokenId;
   }
-  return {
-    input_ids: new ort.Tensor('int64', ids, [n, T]),
-    attention_mask: new ort.Tensor('int64', new BigInt64Array(n * T).fill(1n), [n, T]),
-  };
+  return { text: { ids, B: n, T } };
 }
 
 /**
@@ -133,25 +130,25 @@ function towerFeeds(ort: Ort, model: ClipModel, tower: Tower, n: number, seed: n
  * falls on all of them alike. Latency: median of `runs` batch-1 calls; throughput: best of `iters` batch-B calls.
  */
 async function timeOrt(
-  ort: Ort, paths: string[], models: ClipModel[], tower: Tower, o: { batch: number; threads: number; runs: number; iters: number },
+  paths: string[], models: ClipModel[], tower: Tower, o: { batch: number; threads: number; runs: number; iters: number },
 ): Promise<OrtTiming[]> {
-  const sessions: Array<Awaited<ReturnType<Ort['InferenceSession']['create']>>> = [];
+  const sessions: ClipOrtSession[] = [];
   try {
-    for (const path of paths) {
-      sessions.push(await ort.InferenceSession.create(path, {
-        intraOpNumThreads: o.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
-      }));
-    }
-    const timed = async (i: number, feeds: Record<string, InstanceType<Ort['Tensor']>>): Promise<number> => {
+    for (const path of paths) sessions.push(await ClipOrtSession.open(path, { threads: o.threads }));
+    const feedsOf = (n: number, seed: number) => models.map((m, i) => {
+      const x = towerInputs(m, tower, n, seed);
+      return sessions[i]!.feeds(x.text, x.image);
+    });
+    const timed = async (i: number, feeds: Record<string, Tensor>): Promise<number> => {
       const t0 = process.hrtime.bigint();
-      await sessions[i]!.run(feeds);
+      await sessions[i]!.runFeeds(feeds);
       return Number(process.hrtime.bigint() - t0) / 1e6;
     };
-    const one = models.map((m) => towerFeeds(ort, m, tower, 1, 1));
+    const one = feedsOf(1, 1);
     const lat = models.map(() => [] as number[]);
     for (let i = 0; i < models.length; i++) for (let w = 0; w < 2; w++) await timed(i, one[i]!);
     for (let r = 0; r < o.runs; r++) for (let i = 0; i < models.length; i++) lat[i]!.push(await timed(i, one[i]!));
-    const many = models.map((m) => towerFeeds(ort, m, tower, o.batch, 2));
+    const many = feedsOf(o.batch, 2);
     const best = models.map(() => Infinity);
     for (let i = 0; i < models.length; i++) await timed(i, many[i]!);
     for (let r = 0; r < o.iters; r++) for (let i = 0; i < models.length; i++) best[i] = Math.min(best[i]!, await timed(i, many[i]!));
@@ -183,7 +180,7 @@ async function prepare(dir: string, tmp: string, name: string, log: (m: string) 
  * Times every prepared model. Models take turns run by run within each (tower, precision) step, so the machine's
  * load (other processes, thermal drift) affects dense and pruned alike rather than whichever ran second.
  */
-async function measure(ort: Ort, ps: Prepared[], opts: Opts): Promise<ModelBench[]> {
+async function measure(ps: Prepared[], opts: Opts): Promise<ModelBench[]> {
   const res: ModelBench[] = ps.map(({ dir, model, out }) => ({
     dir: resolve(dir), text_tokens: model.config.text.maxPositions,
     params: { total: countParameters(model), vision: towerParams(model.weights.vision), text: towerParams(model.weights.text) },
@@ -198,7 +195,7 @@ async function measure(ort: Ort, ps: Prepared[], opts: Opts): Promise<ModelBench
   for (const tower of TOWERS) {
     for (const p of PRECISIONS) {
       opts.log(`bench deploy: onnxruntime ${tower} ${p}`);
-      const t = await timeOrt(ort, ps.map((x) => join(x.out, GRAPH[tower][p])), ps.map((x) => x.model), tower, opts);
+      const t = await timeOrt(ps.map((x) => join(x.out, GRAPH[tower][p])), ps.map((x) => x.model), tower, opts);
       t.forEach((timing, i) => { res[i]!.onnxruntime[tower][p] = timing; });
     }
   }
@@ -242,13 +239,12 @@ export function compareBenches(a: ModelBench, b: ModelBench): Comparison {
 }
 
 export async function benchDeploy(opts: DeployBenchOptions): Promise<DeployBench> {
-  const ort = await import('onnxruntime-node');
   const o: Opts = { batch: opts.batch ?? 32, threads: opts.threads, runs: opts.runs ?? 10, iters: opts.iters ?? 2, rt: opts.rt, log: opts.log ?? (() => {}) };
   const tmp = mkdtempSync(join(tmpdir(), 'mope-deploy-'));
   try {
     const ps = [await prepare(opts.model, tmp, 'model', o.log)];
     if (opts.vs) ps.push(await prepare(opts.vs, tmp, 'vs', o.log));
-    const [model, vs] = await measure(ort, ps, o);
+    const [model, vs] = await measure(ps, o);
     const out: DeployBench = {
       mode: 'deploy', batch: o.batch, threads: o.threads, runs: o.runs, iters: o.iters,
       text_tokens: model!.text_tokens, model: model!,

@@ -10,6 +10,7 @@ import { fillTemplate, OPENAI_SIMPLE_TEMPLATES } from '../eval/templates.ts';
 import type { PreprocessorConfig } from '../io/preprocess.ts';
 import type { ClipModel } from '../model/types.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
+import { argmaxRows, withClipSession } from './ort-session.ts';
 import { VARIANTS, type Precision } from './quantize.ts';
 
 export interface VariantEvalOptions {
@@ -36,54 +37,32 @@ export interface VariantEval {
 const BATCH = 32;
 
 async function embedTexts(path: string, tok: ClipTokenizer, texts: string[], E: number): Promise<Float32Array> {
-  const ort = await import('onnxruntime-node');
-  const s = await ort.InferenceSession.create(path);
   const out = new Float32Array(texts.length * E);
-  try {
+  await withClipSession(path, async (s) => {
     for (let a = 0; a < texts.length; a += BATCH) {
       const part = texts.slice(a, a + BATCH);
       const T = Math.max(...part.map((t) => tok.encode(t).length));
       const b = tok.encodeBatchPadded(part, { contextLength: T });
-      const i64 = (x: Int32Array) => BigInt64Array.from(x, (v) => BigInt(v));
-      const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { input_ids: new ort.Tensor('int64', i64(b.ids), [b.B, T]) };
-      if (s.inputNames.includes('attention_mask')) feeds.attention_mask = new ort.Tensor('int64', i64(b.attentionMask), [b.B, T]);
-      out.set((await s.run(feeds)).text_embeds!.data as Float32Array, a * E);
+      out.set((await s.run({ ids: b.ids, mask: b.attentionMask, B: b.B, T })).text_embeds!, a * E);
     }
-  } finally {
-    await s.release();
-  }
+  });
   return l2NormalizeRows(out, texts.length, E);
 }
 
 async function embedImages(path: string, pixels: Float32Array[], S: number, E: number): Promise<Float32Array> {
-  const ort = await import('onnxruntime-node');
-  const s = await ort.InferenceSession.create(path);
   const n = pixels.reduce((k, p) => k + p.length / (3 * S * S), 0);
   const out = new Float32Array(n * E);
-  try {
+  await withClipSession(path, async (s) => {
     let row = 0;
     for (const p of pixels) {
       const B = p.length / (3 * S * S);
-      out.set((await s.run({ pixel_values: new ort.Tensor('float32', p, [B, 3, S, S]) })).image_embeds!.data as Float32Array, row * E);
+      out.set((await s.run(undefined, { pixels: p, N: B, C: 3, S })).image_embeds!, row * E);
       row += B;
     }
-  } finally {
-    await s.release();
-  }
+  });
   return l2NormalizeRows(out, n, E);
 }
 
-function argmaxRows(x: Float32Array, cols: number): number[] {
-  const out: number[] = [];
-  for (let r = 0; r * cols < x.length; r++) {
-    let best = 0;
-    for (let c = 1; c < cols; c++) if (x[r * cols + c]! > x[r * cols + best]!) best = c;
-    out.push(best);
-  }
-  return out;
-}
-
-/** Evaluates every precision present in `precisions` from the exported folder `dir`. */
 export async function evalVariants(
   dir: string, precisions: Precision[], model: ClipModel, tok: ClipTokenizer, pre: PreprocessorConfig, o: VariantEvalOptions,
 ): Promise<VariantEval> {

@@ -7,6 +7,7 @@ import { clipLogits, encodeImages, encodeTexts, normalizeRows } from '../model/e
 import { Rng } from '../model/rng.ts';
 import type { ClipModel } from '../model/types.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
+import { withClipSession } from './ort-session.ts';
 import type { GraphKind } from './clip-graph.ts';
 import type { Precision } from './quantize.ts';
 
@@ -89,24 +90,10 @@ type Outputs = Record<string, Float32Array>;
 
 /** Runs an .onnx file with onnxruntime-node on the sample inputs its kind takes; returns its float outputs. */
 export async function runOnnxFile(path: string, kind: GraphKind, s: SampleInputs, model: ClipModel): Promise<Outputs> {
-  const ort = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(path);
-  try {
-    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-    const v = model.config.vision;
-    const i64 = (a: Int32Array) => BigInt64Array.from(a, (x) => BigInt(x));
-    if (kind !== 'vision') {
-      feeds.input_ids = new ort.Tensor('int64', i64(s.paddedIds), [s.B, s.S]);
-      if (session.inputNames.includes('attention_mask')) feeds.attention_mask = new ort.Tensor('int64', i64(s.mask), [s.B, s.S]);
-    }
-    if (kind !== 'text') feeds.pixel_values = new ort.Tensor('float32', s.pixels, [s.Ni, v.channels, v.imageSize, v.imageSize]);
-    const res = await session.run(feeds);
-    const out: Outputs = {};
-    for (const [k, t] of Object.entries(res)) out[k] = t.data as Float32Array;
-    return out;
-  } finally {
-    await session.release();
-  }
+  const v = model.config.vision;
+  const text = kind !== 'vision' ? { ids: s.paddedIds, mask: s.mask, B: s.B, T: s.S } : undefined;
+  const image = kind !== 'text' ? { pixels: s.pixels, N: s.Ni, C: v.channels, S: v.imageSize } : undefined;
+  return withClipSession(path, (session) => session.run(text, image));
 }
 
 /** The engine's outputs for the sample inputs, under the ONNX output names of each kind. */
