@@ -20,3 +20,6 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/mope_native.node ]; then
   npm ci --no-audit --no-fund >&2
 fi
+
+# The browser page's tokenizer is bundled from src/io/ (cheap; always rebuilt so it matches the source).
+node scripts/build-web.mjs

@@ -248,3 +248,13 @@ describe('files', () => {
     assert.throws(() => ClipTokenizer.fromTokenizerJson(join(dir, 'nope.json')), (e: unknown) => e instanceof CheckpointError && /does not exist/.test(e.message));
   });
 });
+
+test('htmlUnescape equals Python html.unescape on all 2,231 HTML5 names, legacy prefixes and numeric edge rules', () => {
+  const g = JSON.parse(readFileSync(join(import.meta.dirname, 'golden/html-unescape.json'), 'utf8')) as {
+    names: number;
+    cases: Array<[string, string]>;
+  };
+  assert.equal(g.names, 2231);
+  const bad = g.cases.filter(([input, want]) => htmlUnescape(input) !== want);
+  assert.deepEqual(bad.slice(0, 5).map(([i, w]) => [i, w, htmlUnescape(i)]), [], `${bad.length} of ${g.cases.length} differ`);
+});

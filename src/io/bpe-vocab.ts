@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { CheckpointError } from '../errors.ts';
 
-export const BOS_TOKEN = '<|startoftext|>';
-export const EOS_TOKEN = '<|endoftext|>';
-export const END_OF_WORD = '</w>';
+import { BOS_TOKEN, bytesToUnicode, END_OF_WORD, EOS_TOKEN } from './clip-bpe.ts';
+
+export { BOS_TOKEN, bytesToUnicode, END_OF_WORD, EOS_TOKEN } from './clip-bpe.ts';
 /** Merges OpenAI's file contributes to the vocab: 49152 − 256 − 2. */
 export const CLIP_NUM_MERGES = 48_894;
 export const CLIP_VOCAB_SIZE = 49_408;
@@ -27,19 +27,6 @@ export const BUNDLED_BPE_SHA256 = '924691ac288e54409236115652ad4aa250f48203de50a
 export interface BpeVocab {
   encoder: Map<string, number>;
   merges: Array<[string, string]>;
-}
-
-let byteTable: string[] | undefined;
-
-/** OpenAI's bytes_to_unicode as an array indexed by byte; printable bytes map to themselves. */
-export function bytesToUnicode(): readonly string[] {
-  if (byteTable) return byteTable;
-  const table = new Array<string>(256);
-  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  let n = 0;
-  for (let b = 0; b < 256; b++) table[b] = printable(b) ? String.fromCharCode(b) : String.fromCharCode(256 + n++);
-  byteTable = table;
-  return table;
 }
 
 /** The 256 byte characters in bytes_to_unicode dict order: printable bytes first, then the rest (ids 0–255). */

@@ -4,10 +4,10 @@ import { readJsonBounded } from './read-bounded.ts';
 import { LIMITS } from './limits.ts';
 import { join } from 'node:path';
 import { CheckpointError, ConfigError, DataError } from '../errors.ts';
+import { BpeEncoder, bytesToUnicode } from './clip-bpe.ts';
 import {
   BOS_TOKEN,
   type BpeVocab,
-  bytesToUnicode,
   checkMergesAgainstVocab,
   END_OF_WORD,
   EOS_TOKEN,
@@ -28,89 +28,7 @@ export {
 export const CLIP_CONTEXT_LENGTH = 77;
 export { CLIP_SPLIT_PATTERN } from './bpe-vocab.ts';
 
-// ---------------------------------------------------------------------------------------------
-// Text cleaning. OpenAI: ftfy.fix_text → html.unescape ×2 → strip → \s+ → " " → strip → lower().
-// ftfy is not reproduced (no mojibake repair, quote uncurling or width folding), as in HF's fast
-// tokenizer; we keep its final NFC step. "Whitespace" is Python's str.isspace set, which is what
-// the reference's re `\s` means (JS `\s` differs: it adds U+FEFF and lacks U+001C–U+001F, U+0085).
-// ---------------------------------------------------------------------------------------------
-
-const WS = '\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const WS_RUN = new RegExp(`[${WS}]+`, 'gu');
-/** The CLIP pre-tokeniser (§3.2), alternatives in reference order; case-insensitive like the reference. */
-const PRE_TOKEN = new RegExp(
-  `<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|\\p{L}+|\\p{N}|[^${WS}\\p{L}\\p{N}]+`,
-  'giu',
-);
-
-// Named references: a common subset of HTML5's table. `true` = also accepted without ';' (HTML5 legacy names).
-const NAMED: Record<string, [string, boolean]> = {};
-for (const spec of (
-  'amp:1:26 lt:1:3c gt:1:3e quot:1:22 apos:0:27 nbsp:1:a0 copy:1:a9 reg:1:ae trade:0:2122 hellip:0:2026 ' +
-  'mdash:0:2014 ndash:0:2013 lsquo:0:2018 rsquo:0:2019 ldquo:0:201c rdquo:0:201d laquo:1:ab raquo:1:bb ' +
-  'deg:1:b0 middot:1:b7 times:1:d7 divide:1:f7 euro:0:20ac pound:1:a3 yen:1:a5 cent:1:a2 sect:1:a7 para:1:b6 ' +
-  'bull:0:2022 shy:1:ad iexcl:1:a1 iquest:1:bf eacute:1:e9 egrave:1:e8 ecirc:1:ea aacute:1:e1 agrave:1:e0 ' +
-  'acirc:1:e2 oacute:1:f3 ograve:1:f2 ocirc:1:f4 uacute:1:fa ugrave:1:f9 iacute:1:ed igrave:1:ec ntilde:1:f1 ' +
-  'ccedil:1:e7 uuml:1:fc ouml:1:f6 auml:1:e4 euml:1:eb iuml:1:ef szlig:1:df Eacute:1:c9 Agrave:1:c0 ' +
-  'Ccedil:1:c7 Uuml:1:dc Ouml:1:d6 Auml:1:c4 AMP:1:26 LT:1:3c GT:1:3e QUOT:1:22 COPY:1:a9 REG:1:ae'
-).split(' ')) {
-  const [name, legacy, hex] = spec.split(':');
-  NAMED[name] = [String.fromCodePoint(parseInt(hex, 16)), legacy === '1'];
-}
-// Python html._invalid_charrefs: C1 controls are read as windows-1252, NUL and surrogates become U+FFFD.
-const CP1252 =
-  '\u20ac\x81\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\x8d\u017d\x8f' +
-  '\x90\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\x9d\u017e\u0178';
-const CHARREF = /&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)/gu;
-
-function numericRef(num: number): string {
-  if (num === 0) return '\ufffd';
-  if (num === 0x0d) return '\r';
-  if (num >= 0x80 && num <= 0x9f) return CP1252[num - 0x80];
-  if ((num >= 0xd800 && num <= 0xdfff) || num > 0x10ffff) return '\ufffd';
-  const invalid =
-    (num >= 0x1 && num <= 0x8) || num === 0xb || (num >= 0xe && num <= 0x1f) || num === 0x7f ||
-    (num >= 0xfdd0 && num <= 0xfdef) || (num & 0xfffe) === 0xfffe;
-  return invalid ? '' : String.fromCodePoint(num);
-}
-
-/**
- * Python's html.unescape for numeric references (all of them, same edge rules) and a common subset of
- * named ones; unknown names are left as they are.
- */
-export function htmlUnescape(s: string): string {
-  if (!s.includes('&')) return s;
-  return s.replace(CHARREF, (whole: string, ref: string) => {
-    if (ref[0] === '#') {
-      const hex = ref[1] === 'x' || ref[1] === 'X';
-      const digits = ref.slice(hex ? 2 : 1).replace(/;$/, '');
-      return numericRef(hex ? parseInt(digits, 16) : parseInt(digits, 10));
-    }
-    const exact = ref.endsWith(';') ? NAMED[ref.slice(0, -1)] : NAMED[ref]?.[1] ? NAMED[ref] : undefined;
-    if (exact) return exact[0];
-    // Longest legacy name that prefixes the reference ("&ampx" → "&x"), as the HTML5 spec and Python do.
-    for (let k = ref.length - 1; k > 1; k--) {
-      const hit = NAMED[ref.slice(0, k)];
-      if (hit && hit[1]) return hit[0] + ref.slice(k);
-    }
-    return whole;
-  });
-}
-
-/** The reference's cleaning: NFC, HTML-unescape twice, collapse whitespace runs to one space, strip, lowercase. */
-export function cleanText(text: string): string {
-  let t = text.normalize('NFC');
-  t = htmlUnescape(htmlUnescape(t));
-  t = t.replace(WS_RUN, ' ');
-  if (t.startsWith(' ')) t = t.slice(1);
-  if (t.endsWith(' ')) t = t.slice(0, -1);
-  return t.toLowerCase();
-}
-
-/** Splits cleaned text into the pieces BPE runs on (specials, contractions, letter runs, single digits, symbol runs). */
-export function preTokenize(cleaned: string): string[] {
-  return cleaned.match(PRE_TOKEN) ?? [];
-}
+export { cleanText, htmlUnescape, preTokenize } from './clip-bpe.ts';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -161,25 +79,17 @@ export class ClipTokenizer {
   private readonly encoder: Map<string, number>;
   private readonly decoder: Map<number, string>;
   private readonly mergeList: ReadonlyArray<readonly [string, string]>;
-  private readonly ranks: Map<string, number>;
-  private readonly cache = new Map<string, number[]>();
-  private readonly cacheSize: number;
+  private readonly core: BpeEncoder;
   private readonly byteEncoder: readonly string[];
   private byteDecoder?: Map<string, number>;
 
   constructor(vocab: BpeVocab, options: ClipTokenizerOptions = {}) {
     this.source = options.source ?? 'tokenizer';
     this.contextLength = checkContextLength(options.contextLength ?? CLIP_CONTEXT_LENGTH, this.source);
-    this.cacheSize = Math.max(1, options.cacheSize ?? 50_000);
     this.encoder = vocab.encoder;
     this.decoder = new Map();
     for (const [t, id] of vocab.encoder) this.decoder.set(id, t);
     this.mergeList = vocab.merges;
-    this.ranks = new Map();
-    vocab.merges.forEach(([a, b], rank) => {
-      const key = a + ' ' + b; // symbols never contain a space: byte 0x20 maps to "Ġ"
-      if (!this.ranks.has(key)) this.ranks.set(key, rank);
-    });
     const bos = vocab.encoder.get(BOS_TOKEN);
     const eos = vocab.encoder.get(EOS_TOKEN);
     if (bos === undefined || eos === undefined) {
@@ -193,6 +103,7 @@ export class ClipTokenizer {
     this.unkId = eos;
     this.padId = eos;
     this.byteEncoder = bytesToUnicode();
+    this.core = new BpeEncoder(vocab.encoder, vocab.merges, { bosId: bos, eosId: eos }, Math.max(1, options.cacheSize ?? 50_000));
   }
 
   /** The OpenAI vocabulary vendored with the package (49,408 tokens, 48,894 merges). */
@@ -245,62 +156,7 @@ export class ClipTokenizer {
 
   /** Content ids of one text (no BOS/EOS, no truncation); stops early once `limit` ids are reached. */
   private encodeContent(text: string, limit = Infinity): number[] {
-    const out: number[] = [];
-    const cleaned = cleanText(text);
-    PRE_TOKEN.lastIndex = 0;
-    for (let m = PRE_TOKEN.exec(cleaned); m !== null && out.length < limit; m = PRE_TOKEN.exec(cleaned)) {
-      const piece = m[0];
-      let ids = this.cache.get(piece);
-      if (ids === undefined) {
-        ids = this.bpeIds(piece);
-        if (this.cache.size >= this.cacheSize) this.cache.clear();
-        this.cache.set(piece, ids);
-      }
-      for (let i = 0; i < ids.length; i++) out.push(ids[i]);
-    }
-    PRE_TOKEN.lastIndex = 0;
-    return out;
-  }
-
-  private bpeIds(piece: string): number[] {
-    if (piece === BOS_TOKEN) return [this.bosId];
-    if (piece === EOS_TOKEN) return [this.eosId];
-    const bytes = Buffer.from(piece, 'utf8');
-    const word: string[] = new Array(bytes.length);
-    for (let i = 0; i < bytes.length; i++) word[i] = this.byteEncoder[bytes[i]];
-    return this.bpe(word).map((sym) => this.encoder.get(sym) ?? this.unkId);
-  }
-
-  /** OpenAI's BPE loop: merge the lowest-ranked adjacent pair everywhere (left to right) until none is ranked. */
-  private bpe(chars: string[]): string[] {
-    let word = chars;
-    word[word.length - 1] += END_OF_WORD;
-    while (word.length > 1) {
-      let best = Infinity;
-      let first = '';
-      let second = '';
-      for (let i = 0; i < word.length - 1; i++) {
-        const r = this.ranks.get(word[i] + ' ' + word[i + 1]);
-        if (r !== undefined && r < best) {
-          best = r;
-          first = word[i];
-          second = word[i + 1];
-        }
-      }
-      if (best === Infinity) break;
-      const merged: string[] = [];
-      for (let i = 0; i < word.length; ) {
-        if (i < word.length - 1 && word[i] === first && word[i + 1] === second) {
-          merged.push(first + second);
-          i += 2;
-        } else {
-          merged.push(word[i]);
-          i += 1;
-        }
-      }
-      word = merged;
-    }
-    return word;
+    return this.core.encodeContent(text, limit);
   }
 
   /** BPE token strings of a text, without BOS/EOS (for inspection). */
