@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# One-time set-up on a fresh Debian machine with Node 20: system packages, npm packages, native build.
+# Set-up for the tests and the CLI on a fresh Debian machine with Node 20: system packages, npm packages, native
+# build, the browser bundle. PyTorch is not needed here (test goldens are committed): `npm run bench` installs it
+# through scripts/setup-bench.sh, which is also what the golden-making tools/ scripts need.
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for p in libopenblas-dev libdnnl-dev openmpi-bin libopenmpi-dev python3-torch python3-numpy python3-pil python3-skimage chromium; do
+for p in libopenblas-dev libdnnl-dev openmpi-bin libopenmpi-dev chromium; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

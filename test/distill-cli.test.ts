@@ -5,7 +5,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { ConfigError } from '../src/errors.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
 import { GEOMETRIES } from '../src/model/init.ts';
@@ -15,26 +14,10 @@ import { readTrainState } from '../src/train/checkpoint.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../src/distill/losses.ts';
 import { parseLossFlags } from '../src/cli/loss-flags.ts';
 import { makeTempDir, removeDir, writeTinyCheckpoint } from './helpers/tiny.ts';
+import { lastJson, runCommands } from './helpers/cli.ts';
 
 async function cli(args: string[]): Promise<Record<string, any>> {
-  const program = new Command('mope-clip').exitOverride();
-  registerTrain(program);
-  registerDistill(program);
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  const ewrite = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) => {
-    if (typeof s === 'string') { out += s; return true; }
-    return (write as (...a: unknown[]) => boolean)(s, ...rest);
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => typeof s === 'string' || ewrite(s)) as typeof process.stderr.write;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = ewrite;
-  }
-  return JSON.parse(out.trim().split('\n').pop()!);
+  return lastJson(await runCommands([registerTrain, registerDistill], args));
 }
 
 const DATA = ['--data', 'builtin:fashion-scenes:train', '--limit', '24', '--batch', '8', '--threads', '1'];

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
 import { ConfigError } from '../src/errors.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
@@ -18,6 +17,7 @@ import { buildScoresReport } from '../src/report/scores-report.ts';
 import { fmt } from '../src/report/svg.ts';
 import { loadNativeKernels } from '../src/engine/native.ts';
 import { silentLogger, type Runtime } from '../src/engine/runtime.ts';
+import { runCommands } from './helpers/cli.ts';
 import { makeTempDir, removeDir } from './helpers/tiny.ts';
 
 const rt: Runtime = { kernels: loadNativeKernels(), threads: 1, seed: 0, log: silentLogger };
@@ -77,20 +77,7 @@ function figure(report: { figures: Array<{ name: string; svg: string }> }, name:
 }
 
 async function cli(args: string[]): Promise<string> {
-  const program = new Command('mope-clip').exitOverride();
-  registerReport(program);
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) => {
-    if (typeof s === 'string') { out += s; return true; }
-    return (write as (...a: unknown[]) => boolean)(s, ...rest);
-  }) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    process.stdout.write = write;
-  }
-  return out;
+  return (await runCommands([registerReport], args)).stdout;
 }
 
 test('one heatmap cell per head with its layer, head and MoPE; FFN and layer bars; well-formed XHTML', (t) => {

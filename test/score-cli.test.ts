@@ -5,32 +5,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { ConfigError } from '../src/errors.ts';
 import { countParameters, loadCheckpoint } from '../src/io/checkpoint.ts';
 import { register as registerScore } from '../src/cli/score.ts';
 import { register as registerPrune } from '../src/cli/prune.ts';
 import type { ScoresFile } from '../src/prune/scores-file.ts';
 import { moduleKey } from '../src/prune/modules.ts';
+import { runCommands } from './helpers/cli.ts';
 import { makeTempDir, removeDir, writeTinyCheckpoint } from './helpers/tiny.ts';
 
 async function cli(args: string[]): Promise<string> {
-  const program = new Command('mope-clip').exitOverride();
-  registerScore(program);
-  registerPrune(program);
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  // Only our JSON lines (strings) are captured; the test runner's own (binary) messages pass through.
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) => {
-    if (typeof s === 'string') { out += s; return true; }
-    return (write as (...a: unknown[]) => boolean)(s, ...rest);
-  }) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    process.stdout.write = write;
-  }
-  return out;
+  return (await runCommands([registerScore, registerPrune], args)).stdout;
 }
 
 const read = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as ScoresFile;

@@ -85,20 +85,13 @@ test('score run with --metric taylor writes a complete, valid scores file', (t) 
 });
 
 test('mope-clip score --metric taylor on a checkpoint and builtin pairs; needs --data', async (t) => {
-  const { Command } = await import('commander');
+  const { runCommands } = await import('./helpers/cli.ts');
   const { register } = await import('../src/cli/score.ts');
   const { writeTinyCheckpoint } = await import('./helpers/tiny.ts');
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   writeTinyCheckpoint(dir, { withTokenizer: true });
-  const run = async (args: string[]) => {
-    const program = new Command('mope-clip').exitOverride();
-    register(program);
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
-      typeof s === 'string' || (write as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
-    try { await program.parseAsync(args, { from: 'user' }); } finally { process.stdout.write = write; }
-  };
+  const run = (args: string[]) => runCommands([register], args);
   const out = join(dir, 's.json');
   await run(['score', '--model', dir, '--metric', 'taylor', '--data', 'builtin:fashion-scenes:test', '--limit', '8', '--batch', '4',
     '--tower', 'both', '--granularity', 'heads,layers', '--out', out, '--threads', '1']);

@@ -9,8 +9,9 @@ import { GEOMETRIES, initClipModel, type GeometryName } from '../model/init.ts';
 import type { Runtime } from '../engine/runtime.ts';
 import type { ClipModel } from '../model/types.ts';
 import { benchInfer, precisionFields, type InferBench } from '../bench/infer.ts';
+import { processIO, type CliIO } from './io.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('bench')
     .description('Measure inference speed on random weights of a standard CLIP geometry (texts at 77 tokens). The last output line is JSON.')
@@ -25,8 +26,8 @@ export function register(program: Command): void {
     .option('--iters <n>', 'timed repetitions after one warm-up (best is reported)', '2')
     .option('--json', 'print only the JSON line')
     .action(async (o) => {
-      if (o.mode === 'deploy') return deployAction(o);
-      if (o.mode === 'train') return trainAction(o);
+      if (o.mode === 'deploy') return deployAction(io, o);
+      if (o.mode === 'train') return trainAction(io, o);
       if (o.mode !== 'infer') throw new ConfigError(`--mode: expected "train", "infer" or "deploy", found "${o.mode}".`);
       if (!(o.geometry in GEOMETRIES)) throw new ConfigError(`--geometry: expected one of ${Object.keys(GEOMETRIES).join(', ')}, found "${o.geometry}".`);
       const rt = makeRuntime(o);
@@ -35,13 +36,13 @@ export function register(program: Command): void {
       const r = benchInfer(rt, model, batch, parsePositiveInt(o.iters, '--iters'));
       const out: InferBench = { geometry: o.geometry, batch, threads: rt.threads, ...precisionFields(rt), ...r };
       if (!o.json) {
-        process.stdout.write(`${o.geometry}, batch ${batch}, ${rt.threads} threads, ${out.precision} (oneDNN ISA ${out.isa}): ${r.images_per_s.toFixed(2)} images/s, ${r.texts_per_s.toFixed(2)} texts/s (77 tokens)\n`);
+        io.out.write(`${o.geometry}, batch ${batch}, ${rt.threads} threads, ${out.precision} (oneDNN ISA ${out.isa}): ${r.images_per_s.toFixed(2)} images/s, ${r.texts_per_s.toFixed(2)} texts/s (77 tokens)\n`);
       }
-      process.stdout.write(JSON.stringify(out) + '\n');
+      io.out.write(JSON.stringify(out) + '\n');
     });
 }
 
-async function deployAction(o: Record<string, string | boolean | undefined>): Promise<void> {
+async function deployAction(io: CliIO, o: Record<string, string | boolean | undefined>): Promise<void> {
   if (typeof o.model !== 'string') throw new ConfigError('--mode deploy needs --model DIR (a checkpoint folder).');
   const { benchDeploy, formatDeployBench } = await import('../bench/deploy.ts');
   const rt = makeRuntime(o as { threads?: string });
@@ -49,16 +50,16 @@ async function deployAction(o: Record<string, string | boolean | undefined>): Pr
     model: o.model, vs: typeof o.vs === 'string' ? o.vs : undefined,
     batch: parsePositiveInt(String(o.batch), '--batch'), threads: rt.threads, rt,
     runs: parsePositiveInt(String(o.runs), '--runs'), iters: parsePositiveInt(String(o.iters), '--iters'),
-    log: o.json ? undefined : (m) => process.stderr.write(m + '\n'),
+    log: o.json ? undefined : (m) => io.err.write(m + '\n'),
   });
-  if (!o.json) process.stdout.write(formatDeployBench(r));
-  process.stdout.write(JSON.stringify(r) + '\n');
+  if (!o.json) io.out.write(formatDeployBench(r));
+  io.out.write(JSON.stringify(r) + '\n');
 }
 
-async function trainAction(o: Record<string, string | boolean | undefined>): Promise<void> {
+async function trainAction(io: CliIO, o: Record<string, string | boolean | undefined>): Promise<void> {
   const { benchTrain } = await import('../bench/train.ts');
   const rt = makeRuntime(o as { threads?: string; precision?: string });
   const r = { ...benchTrain(rt, { batch: parsePositiveInt(String(o.batch), '--batch'), iters: parsePositiveInt(String(o.iters), '--iters') }), ...precisionFields(rt) };
-  if (!o.json) process.stdout.write(`distillation step, ${r.student} vs ${r.teacher}, batch ${r.batch}, ${r.threads} threads, ${r.precision} (oneDNN ISA ${r.isa}): ${r.pairs_per_s.toFixed(2)} pairs/s (${r.step_s.toFixed(2)} s/step)\n`);
-  process.stdout.write(JSON.stringify(r) + '\n');
+  if (!o.json) io.out.write(`distillation step, ${r.student} vs ${r.teacher}, batch ${r.batch}, ${r.threads} threads, ${r.precision} (oneDNN ISA ${r.isa}): ${r.pairs_per_s.toFixed(2)} pairs/s (${r.step_s.toFixed(2)} s/step)\n`);
+  io.out.write(JSON.stringify(r) + '\n');
 }

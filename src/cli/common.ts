@@ -4,6 +4,7 @@ import { cpuFeatures, parsePrecision, resolvePrecision } from '../engine/precisi
 import { resolveThreads, stderrLogger, type Runtime } from '../engine/runtime.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { ConfigError } from '../errors.ts';
+import type { CliIO } from './io.ts';
 
 /** Help text of --precision, shared by every command that computes. */
 export const PRECISION_HELP = 'GEMM precision: fp32 (exact), bf16 (oneDNN, fp32 accumulation) or auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16) (default: MOPE_PRECISION or fp32)';
@@ -43,8 +44,8 @@ export function collect(value: string, previous: string[] = []): string[] {
   return previous.concat([value]);
 }
 
-/** Writes JSON to --out atomically, or to stdout when no file is given. */
-export function emitJson(value: unknown, out?: string): void {
+/** Writes JSON to --out atomically, or to the command's output stream when no file is given. */
+export function emitJson(io: CliIO, value: unknown, out?: string): void {
   if (out) writeJsonAtomic(out, value);
-  else process.stdout.write(JSON.stringify(value) + '\n');
+  else io.out.write(JSON.stringify(value) + '\n');
 }

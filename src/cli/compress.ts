@@ -8,6 +8,7 @@ import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
 import { collect, emitJson, makeRuntime, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { processIO, type CliIO } from './io.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
 
@@ -17,7 +18,7 @@ function num(v: unknown, flag: string, min = 0): number {
   return n;
 }
 
-async function compressAction(o: Flags): Promise<void> {
+async function compressAction(io: CliIO, o: Flags): Promise<void> {
   for (const f of ['model', 'data', 'out'] as const) if (o[f] === undefined) throw new ConfigError(`compress needs --${f}`);
   if (o.stage === undefined) throw new ConfigError('compress needs --stage finetune|pretrain');
   const stage = String(o.stage);
@@ -44,10 +45,10 @@ async function compressAction(o: Flags): Promise<void> {
     seed, out: String(o.out),
   });
   for (const [k, e] of Object.entries(s.evals)) rt.log.info(`${k}: ${fmtEval(e)}`);
-  emitJson({ out: s.out, final_model: s.final_model, report: `${s.out}/report.html`, evals: s.evals, seconds: s.seconds });
+  emitJson(io, { out: s.out, final_model: s.final_model, report: `${s.out}/report.html`, evals: s.evals, seconds: s.seconds });
 }
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   const cmd = program
     .command('compress')
     .description('MoPE-CLIP pipeline: score → prune width → distil → prune depth (re-scoring after each layer) → distil → evaluate, resumable')
@@ -76,6 +77,6 @@ export function register(program: Command): void {
     .option('--out <dir>', 'run folder (a rerun resumes at the first unfinished stage)')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .option('--precision <p>', PRECISION_HELP)
-    .action(async (o: Flags) => compressAction(o));
+    .action(async (o: Flags) => compressAction(io, o));
   addLossFlags(cmd, DEFAULT_LOSS_WEIGHTS);
 }

@@ -4,8 +4,9 @@ import { emitJson } from './common.ts';
 import { addDataFlags, dataOptions } from './data-flags.ts';
 import { exportDataset } from '../data/export.ts';
 import { SPEC_HELP } from '../data/spec.ts';
+import { processIO, type CliIO } from './io.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   const data = program.command('data').description('Data set utilities.');
   const exp = data
     .command('export')
@@ -15,6 +16,6 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar');
   addDataFlags(exp).action(async (spec: string, o) => {
     const r = await exportDataset(spec, o.out, { ...dataOptions(o), progress: o.progress });
-    emitJson(r);
+    emitJson(io, r);
   });
 }

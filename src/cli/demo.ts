@@ -7,6 +7,7 @@ import { parseCriterion, type Criterion } from '../pipeline/prune-steps.ts';
 import { makeRuntime, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 import { demoTable } from '../pipeline/demo.ts';
 import { ConfigError } from '../errors.ts';
+import { processIO, type CliIO } from './io.ts';
 
 interface DemoFlags {
   out: string;
@@ -21,7 +22,7 @@ interface DemoFlags {
   precision?: string;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('demo')
     .description('Train (or unpack) a small CLIP teacher, compress each tower to half width with MoPE, magnitude, Taylor and random importance, distil, and compare')
@@ -46,6 +47,6 @@ export function register(program: Command): void {
         distill: o.steps === undefined ? undefined : { steps: parseNonNegativeInt(o.steps, '--steps') },
         zeroshotLimit: parsePositiveInt(String(o.zeroshotLimit), '--zeroshot-limit'), seed,
       });
-      process.stdout.write(`\n${demoTable(r.teacher, r.rows)}\n\nwall time ${(r.seconds / 60).toFixed(1)} min; report: ${o.out}/report.html\n`);
+      io.out.write(`\n${demoTable(r.teacher, r.rows)}\n\nwall time ${(r.seconds / 60).toFixed(1)} min; report: ${o.out}/report.html\n`);
     });
 }

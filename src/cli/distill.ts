@@ -10,8 +10,9 @@ import { checkDistillable } from '../train/distill-check.ts';
 import { trainLoop } from '../train/loop.ts';
 import { emitJson, makeRuntime } from './common.ts';
 import { addTrainFlags, parseFreeze, parseTrainFlags, resultJson, type Flags } from './train-flags.ts';
+import { processIO, type CliIO } from './io.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   const d = DEFAULT_LOSS_WEIGHTS;
   const cmd = program
     .command('distill')
@@ -35,6 +36,6 @@ export function register(program: Command): void {
       student: { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess, auxFrom: String(o.student) },
       flags: { command: 'distill', teacher: o.teacher, student: o.student, loss, ...parsed.flags },
     });
-    emitJson(resultJson(r));
+    emitJson(io, resultJson(r));
   });
 }

@@ -5,6 +5,7 @@ import { openModelFolder } from '../io/model-folder.ts';
 import { readTextsFile } from '../io/texts.ts';
 import { preprocessImage } from '../io/preprocess.ts';
 import { encodeImages, encodeTexts, normalizeRows } from '../model/encode.ts';
+import { processIO, type CliIO } from './io.ts';
 
 function rows(x: Float32Array, n: number, e: number): number[][] {
   const out: number[][] = [];
@@ -12,7 +13,7 @@ function rows(x: Float32Array, n: number, e: number): number[][] {
   return out;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('embed')
     .description('Embed texts and images with a CLIP checkpoint; writes {"input_ids", "text_embeds", "image_embeds"}, one row per input in argument order.')
@@ -53,6 +54,6 @@ export function register(program: Command): void {
         if (o.normalize) emb = normalizeRows(rt, emb, paths.length, E);
         result.image_embeds = rows(emb, paths.length, E);
       }
-      emitJson(result, o.out);
+      emitJson(io, result, o.out);
     });
 }

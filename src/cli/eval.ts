@@ -5,8 +5,9 @@ import { emitJson, makeRuntime, PRECISION_HELP, parsePositiveInt } from './commo
 import { addDataFlags, dataOptions } from './data-flags.ts';
 import { runEval } from '../eval/run.ts';
 import { SPEC_HELP } from '../data/spec.ts';
+import { processIO, type CliIO } from './io.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   const cmd = program
     .command('eval')
     .description('Evaluate a checkpoint: zero-shot top-1/top-5/mean per-class recall, or retrieval recall@1/5/10 in both directions. Metrics are fractions in [0, 1].')
@@ -35,6 +36,6 @@ export function register(program: Command): void {
       progress: o.progress,
       ...dataOptions(o),
     });
-    emitJson(result, o.out);
+    emitJson(io, result, o.out);
   });
 }

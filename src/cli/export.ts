@@ -3,8 +3,9 @@
 import type { Command } from 'commander';
 import { emitJson, makeRuntime, parsePositiveInt } from './common.ts';
 import { exportModel, DEFAULT_OPSET } from '../export/export.ts';
+import { processIO, type CliIO } from './io.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('export')
     .description(
@@ -31,10 +32,10 @@ export function register(program: Command): void {
         rt,
         evalData: o.evalData,
         evalLimit: parsePositiveInt(o.evalLimit, '--eval-limit'),
-        log: (m) => process.stderr.write(m + '\n'),
+        log: (m) => io.err.write(m + '\n'),
       });
       const bad = Object.entries(report.checks ?? {}).filter(([, c]) => c.ok === false).map(([p]) => p);
-      if (bad.length > 0) process.stderr.write(`warning: ${bad.join(', ')} differ from the engine by more than 1e-4; see export_report.json\n`);
-      emitJson(report);
+      if (bad.length > 0) io.err.write(`warning: ${bad.join(', ')} differ from the engine by more than 1e-4; see export_report.json\n`);
+      emitJson(io, report);
     });
 }

@@ -4,6 +4,7 @@ import { loadCheckpoint, countParameters } from '../io/checkpoint.ts';
 import { gflops, imageMacs, textMacs } from '../model/flops.ts';
 import type { ClipModel, TowerConfig } from '../model/types.ts';
 import { toStateDict } from '../model/state-dict.ts';
+import { processIO, type CliIO } from './io.ts';
 
 export interface ModelInfo {
   params: number;
@@ -52,7 +53,7 @@ function fmtWidths(xs: number[]): string {
   return xs.every((x) => x === xs[0]) ? `${xs[0]} in every layer` : xs.join(' ');
 }
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('info')
     .description('Describe a checkpoint: layers, heads and FFN width per layer, parameters, GFLOPs per image and per text.')
@@ -61,7 +62,7 @@ export function register(program: Command): void {
     .action((o) => {
       const info = modelInfo(loadCheckpoint(o.model));
       if (o.json) {
-        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+        io.out.write(JSON.stringify(info, null, 2) + '\n');
         return;
       }
       const lines = [`model ${o.model}: ${(info.params / 1e6).toFixed(2)} M parameters, projection ${info.projection_dim}`];
@@ -73,6 +74,6 @@ export function register(program: Command): void {
       }
       lines.push(`image ${info.vision.image_size}px / patch ${info.vision.patch_size}: ${info.gflops_per_image.toFixed(3)} GFLOPs per image`);
       lines.push(`text ${info.text_tokens} tokens: ${info.gflops_per_text.toFixed(3)} GFLOPs per text`);
-      process.stdout.write(lines.join('\n') + '\n');
+      io.out.write(lines.join('\n') + '\n');
     });
 }

@@ -6,6 +6,7 @@ import { initFolder } from '../train/init-folder.ts';
 import { GEOMETRIES } from '../model/init.ts';
 import { readGeometry } from '../train/init-geometry.ts';
 import { emitJson, parseNonNegativeInt } from './common.ts';
+import { processIO, type CliIO } from './io.ts';
 
 interface InitFlags {
   geometry?: string;
@@ -14,7 +15,7 @@ interface InitFlags {
   force?: boolean;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('init')
     .description('Write a random-weight Hugging Face CLIP checkpoint folder of a standard geometry or a GEOMETRY.json')
@@ -27,6 +28,6 @@ export function register(program: Command): void {
       if (!o.out) throw new ConfigError('init needs --out DIR');
       const seed = parseNonNegativeInt(o.seed, '--seed');
       const plan = initFolder(readGeometry(o.geometry, '--geometry'), seed, o.out, { force: Boolean(o.force) });
-      emitJson({ out: o.out, geometry: o.geometry, seed, parameters: plan.parameters, weight_bytes: plan.weight_bytes });
+      emitJson(io, { out: o.out, geometry: o.geometry, seed, parameters: plan.parameters, weight_bytes: plan.weight_bytes });
     });
 }

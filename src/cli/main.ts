@@ -1,8 +1,9 @@
 // mope-clip CLI: one file per command under src/cli/; this file wires them and maps errors to exit codes.
 import { Command, CommanderError } from 'commander';
 import { isUserError } from '../errors.ts';
+import { processIO, type CliIO } from './io.ts';
 
-type Register = (program: Command) => void;
+type Register = (program: Command, io: CliIO) => void;
 
 const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./embed.ts'),
@@ -23,7 +24,7 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./demo.ts'),
 ];
 
-export async function buildProgram(): Promise<Command> {
+export async function buildProgram(io: CliIO = processIO): Promise<Command> {
   const program = new Command('mope-clip')
     .description('Compress CLIP models with MoPE-CLIP: score modules, prune structurally, distil, evaluate, export.')
     .version('0.1.0')
@@ -31,15 +32,15 @@ export async function buildProgram(): Promise<Command> {
     .showHelpAfterError(false);
   for (const load of COMMANDS) {
     const mod = await load();
-    mod.register(program);
+    mod.register(program, io);
   }
   return program;
 }
 
 /** Runs the CLI; returns the process exit code (0 ok, 1 user error, 2 usage error, 3 internal error). */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
   try {
-    const program = await buildProgram();
+    const program = await buildProgram(io);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
@@ -48,11 +49,11 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     if (isUserError(e)) {
-      process.stderr.write(`mope-clip: ${e.message}\n`);
+      io.err.write(`mope-clip: ${e.message}\n`);
       return 1;
     }
     const err = e as Error;
-    process.stderr.write(`mope-clip: internal error: ${err?.message ?? String(e)}\n${process.env.MOPE_DEBUG ? err?.stack ?? '' : '(set MOPE_DEBUG=1 for a stack trace)'}\n`);
+    io.err.write(`mope-clip: internal error: ${err?.message ?? String(e)}\n${process.env.MOPE_DEBUG ? err?.stack ?? '' : '(set MOPE_DEBUG=1 for a stack trace)'}\n`);
     return 3;
   }
 }

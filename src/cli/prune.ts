@@ -10,6 +10,7 @@ import { describeKeep, makePlan, parseScope } from '../prune/plan.ts';
 import { checkScoresMatchModel, readScoresFile } from '../prune/scores-file.ts';
 import { pruneModel } from '../prune/structural.ts';
 import { emitJson, parseFraction, parsePositiveInt } from './common.ts';
+import { processIO, type CliIO } from './io.ts';
 
 interface PruneFlags {
   model?: string;
@@ -32,7 +33,7 @@ function parseDtype(s: string): 'F32' | 'F16' | 'BF16' {
   throw new ConfigError(`--dtype expects f32, f16 or bf16, found "${s}"`);
 }
 
-function pruneAction(o: PruneFlags): void {
+function pruneAction(io: CliIO, o: PruneFlags): void {
   if (!o.model) throw new ConfigError('prune needs --model DIR');
   if (!o.scores) throw new ConfigError('prune needs --scores scores.json');
   if (!o.tower) throw new ConfigError('prune needs --tower vision|text|both');
@@ -51,7 +52,7 @@ function pruneAction(o: PruneFlags): void {
   const model = loadCheckpoint(o.model);
   checkScoresMatchModel(scores, model, o.scores, o.model);
   if (scores.shard !== null) {
-    process.stderr.write(`warning: ${o.scores} is shard ${scores.shard.index}/${scores.shard.count}; merge all shards first with \`mope-clip score merge\`\n`);
+    io.err.write(`warning: ${o.scores} is shard ${scores.shard.index}/${scores.shard.count}; merge all shards first with \`mope-clip score merge\`\n`);
   }
   // Everything is validated (plan built) before anything is written.
   const plan = makePlan(model, scores, { towers, keepHeads, keepFfn, keepLayers, scope, minHeads });
@@ -73,10 +74,10 @@ function pruneAction(o: PruneFlags): void {
     copied_files: copied,
   };
   writeJsonAtomic(join(o.out, PRUNE_REPORT_FILE), report);
-  emitJson({ out: o.out, params_before: before, params_after: after, params_ratio: after / before, report: join(o.out, PRUNE_REPORT_FILE) });
+  emitJson(io, { out: o.out, params_before: before, params_after: after, params_ratio: after / before, report: join(o.out, PRUNE_REPORT_FILE) });
 }
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('prune')
     .description('Remove the lowest-ranked heads, FFN neuron groups and layers for real, writing a smaller checkpoint')
@@ -90,5 +91,5 @@ export function register(program: Command): void {
     .option('--min-heads <n>', 'heads every layer keeps at least', '1')
     .option('--dtype <dtype>', 'storage dtype of the pruned weights: f32 | f16 | bf16', 'f32')
     .option('--out <dir>', 'output checkpoint folder')
-    .action((o: PruneFlags) => pruneAction(o));
+    .action((o: PruneFlags) => pruneAction(io, o));
 }

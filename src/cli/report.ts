@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { readScoresFile } from '../prune/scores-file.ts';
 import { buildScoresReport, type Figure } from '../report/scores-report.ts';
 import { emitJson } from './common.ts';
+import { processIO, type CliIO } from './io.ts';
 
 interface ReportFlags {
   out?: string;
@@ -29,7 +30,7 @@ async function renderPngs(figures: Figure[]): Promise<Array<{ name: string; png:
   return out;
 }
 
-export async function reportAction(files: string[], o: ReportFlags): Promise<void> {
+export async function reportAction(io: CliIO, files: string[], o: ReportFlags): Promise<void> {
   if (!o.out) throw new ConfigError('report needs --out report.html');
   if (files.length === 0) throw new ConfigError('report needs at least one scores file');
   // Read and validate every input first: a bad file is a clear error and nothing is written.
@@ -41,10 +42,10 @@ export async function reportAction(files: string[], o: ReportFlags): Promise<voi
     for (const f of report.figures) writeFileAtomic(join(o.svgDir, `${f.name}.svg`), `<?xml version="1.0" encoding="UTF-8"?>\n${f.svg}\n`);
   }
   if (o.pngDir) for (const p of pngs) writeFileAtomic(join(o.pngDir, `${p.name}.png`), p.png);
-  emitJson({ out: o.out, files: files.length, figures: report.figures.map((f) => f.name), svg_dir: o.svgDir ?? null, png_dir: o.pngDir ?? null });
+  emitJson(io, { out: o.out, files: files.length, figures: report.figures.map((f) => f.name), svg_dir: o.svgDir ?? null, png_dir: o.pngDir ?? null });
 }
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('report')
     .description('HTML report of scores files: per tower a layer × head heatmap, FFN group and layer bars, sorted importance curves; a criteria comparison when several criteria are given')
@@ -53,5 +54,5 @@ export function register(program: Command): void {
     .option('--svg-dir <dir>', 'also write every figure as a standalone .svg file here')
     .option('--png-dir <dir>', 'also write every figure as a .png file here')
     .option('--title <text>', 'report title')
-    .action(async (files: string[], o: ReportFlags) => reportAction(files, o));
+    .action(async (files: string[], o: ReportFlags) => reportAction(io, files, o));
 }

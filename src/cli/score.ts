@@ -11,6 +11,7 @@ import { runScore } from '../prune/score-run.ts';
 import { mergeScores, readScoresFile, type Metric, type ScoresFile } from '../prune/scores-file.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { emitJson, makeRuntime, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { processIO, type CliIO } from './io.ts';
 
 interface ScoreFlags {
   model?: string;
@@ -55,7 +56,7 @@ function summary(f: ScoresFile, out: string) {
   };
 }
 
-async function scoreAction(o: ScoreFlags): Promise<void> {
+async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
   if (!o.model) throw new ConfigError('score needs --model DIR');
   if (!o.out) throw new ConfigError('score needs --out scores.json');
   const metric = parseMetric(o.metric);
@@ -95,18 +96,18 @@ async function scoreAction(o: ScoreFlags): Promise<void> {
     },
   });
   bar?.finish();
-  emitJson(summary(file, o.out));
+  emitJson(io, summary(file, o.out));
 }
 
-function mergeAction(files: string[], o: { out?: string }): void {
+function mergeAction(io: CliIO, files: string[], o: { out?: string }): void {
   if (!o.out) throw new ConfigError('score merge needs --out all.json');
   const merged = mergeScores(files.map((name) => ({ name, file: readScoresFile(name) })));
   writeJsonAtomic(o.out, merged);
-  if (!merged.complete) process.stderr.write(`warning: ${o.out} is incomplete: some shards are missing or unfinished\n`);
-  emitJson(summary(merged, o.out));
+  if (!merged.complete) io.err.write(`warning: ${o.out} is incomplete: some shards are missing or unfinished\n`);
+  emitJson(io, summary(merged, o.out));
 }
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   const score = program
     .command('score')
     .description('Score modules (heads, FFN groups, layers) by MoPE = Z(model) − Z(model without the module), or a baseline criterion')
@@ -129,12 +130,12 @@ export function register(program: Command): void {
     .option('--templates <name|file>', 'zero-shot prompt templates: openai-7 (default), openai-80 or a file')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .option('--precision <p>', PRECISION_HELP)
-    .action(async (o: ScoreFlags) => scoreAction(o));
+    .action(async (o: ScoreFlags) => scoreAction(io, o));
   score
     .command('merge')
     .description('Combine shard score files of one run; refuses files from other models, data or tasks')
     .argument('<files...>', 'shard scores files')
     .option('--out <file>', 'merged scores.json')
     // commander hands a trailing --out to the parent `score` command when both define it; take it from there.
-    .action((files: string[], o: { out?: string }, cmd: Command) => mergeAction(files, { out: o.out ?? (cmd.parent?.opts() as { out?: string }).out }));
+    .action((files: string[], o: { out?: string }, cmd: Command) => mergeAction(io, files, { out: o.out ?? (cmd.parent?.opts() as { out?: string }).out }));
 }

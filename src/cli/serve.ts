@@ -3,8 +3,9 @@
 import type { Command } from 'commander';
 import { parseNonNegativeInt } from './common.ts';
 import { startServer } from '../deploy/server.ts';
+import { processIO, type CliIO } from './io.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('serve')
     .description(
@@ -20,12 +21,12 @@ export function register(program: Command): void {
       const models = dir2 ? [dir, dir2] : [dir];
       const srv = await startServer({
         models, host: o.host, port: parseNonNegativeInt(o.port, '--port'),
-        log: o.quiet ? undefined : (l) => process.stderr.write(l + '\n'),
+        log: o.quiet ? undefined : (l) => io.err.write(l + '\n'),
       });
       if (!['127.0.0.1', '::1', 'localhost'].includes(o.host)) {
-        process.stderr.write(`warning: listening on ${o.host}, not only loopback: anyone who can reach this machine can load the page and the models\n`);
+        io.err.write(`warning: listening on ${o.host}, not only loopback: anyone who can reach this machine can load the page and the models\n`);
       }
-      process.stdout.write(`serving ${models.join(' and ')} at ${srv.url}  (Ctrl-C to stop)\n`);
+      io.out.write(`serving ${models.join(' and ')} at ${srv.url}  (Ctrl-C to stop)\n`);
       await new Promise<void>((done) => {
         const stop = () => { void srv.close().then(done); };
         process.once('SIGINT', stop);

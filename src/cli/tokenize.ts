@@ -6,8 +6,9 @@ import { loadTokenizerFromFolder } from '../io/tokenizer.ts';
 import { readTextsFile } from '../io/texts.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { processIO, type CliIO } from './io.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('tokenize')
     .description('Print the token ids of each text as a JSON array of id arrays (BOS … EOS, truncated, no padding).')
@@ -19,6 +20,6 @@ export function register(program: Command): void {
       const text = existsSync(join(o.model, 'config.json')) ? loadConfig(o.model).text : undefined;
       const tok = loadTokenizerFromFolder(o.model, { maxPositions: text?.maxPositions, modelVocabSize: text?.vocabSize });
       const texts: string[] = [...o.text, ...(o.textsFile ? readTextsFile(o.textsFile) : [])];
-      emitJson(texts.map((t) => tok.encode(t)));
+      emitJson(io, texts.map((t) => tok.encode(t)));
     });
 }

@@ -9,8 +9,9 @@ import type { ModelFiles } from '../train/checkpoint.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
 import { emitJson, makeRuntime } from './common.ts';
 import { addTrainFlags, parseTrainFlags, resultJson, type Flags } from './train-flags.ts';
+import { processIO, type CliIO } from './io.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, io: CliIO = processIO): void {
   const cmd = program
     .command('train')
     .description('Contrastive (CLIP) training or fine-tuning, with periodic eval, atomic checkpoints and exact --resume.')
@@ -32,6 +33,6 @@ export function register(program: Command): void {
       ...parsed, student,
       flags: { command: 'train', model: o.model ?? null, init: geometry, ...parsed.flags },
     });
-    emitJson(resultJson(r));
+    emitJson(io, resultJson(r));
   });
 }
