@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for p in libopenblas-dev libdnnl-dev openmpi-bin libopenmpi-dev chromium; do
+for p in libopenblas-dev libdnnl-dev openmpi-bin libopenmpi-dev chromium clang-format; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNativeKernels } from '../src/engine/native.ts';
-import { silentLogger, type Runtime } from '../src/engine/runtime.ts';
+import { type Runtime } from '../src/engine/runtime.ts';
 import { ConfigError } from '../src/errors.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
 import { compress, type CompressOptions } from '../src/pipeline/compress.ts';

@@ -6,8 +6,6 @@ import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { makeRuntime, PRECISION_HELP, parsePositiveInt } from './common.ts';
 import { GEOMETRIES, initClipModel, type GeometryName } from '../model/init.ts';
-import type { Runtime } from '../engine/runtime.ts';
-import type { ClipModel } from '../model/types.ts';
 import { benchInfer, precisionFields, type InferBench } from '../bench/infer.ts';
 import { processIO, type CliIO } from './io.ts';
 

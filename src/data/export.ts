@@ -5,8 +5,8 @@
 //   classification: OUT/<NN>_<class>/000000.png … (NN = label index, so sorted folders keep label order),
 //                   OUT/classnames.txt (exact names), OUT/data.csv (filepath,label,classname)
 //                   → load back with folder:OUT --classnames OUT/classnames.txt
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { DataError } from '../errors.ts';
 import { decodeImage } from '../io/image.ts';

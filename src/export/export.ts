@@ -1,7 +1,7 @@
 // Export a checkpoint folder as a transformers.js / onnxruntime folder: config, tokenizer and preprocessor JSON,
 // onnx/{model,text_model,vision_model}{,_fp16,_quantized}.onnx and export_report.json (sizes, checks).
 // Dims: B batch, S tokens, E projection dim, ch·S·S pixels per image.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { Runtime } from '../engine/runtime.ts';

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { readRegularText, parseJsonBounded } from './read-bounded.ts';
 import { LIMITS } from './limits.ts';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { CheckpointError } from '../errors.ts';

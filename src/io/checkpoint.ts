@@ -1,7 +1,7 @@
 // HF checkpoint folder (config.json + model.safetensors or sharded index; HF or OpenAI/OpenCLIP names) <-> ClipModel.
 // Dims: C hidden, A_l = NH_l·HS attention width of layer l, F_l FFN width, V vocab, T max positions, G patches, E projection.
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CheckpointError, ConfigError, ShapeError } from '../errors.ts';
 import { numVisionPositions, parseClipConfig, serializeClipConfig } from '../model/config.ts';
 import type { ClipConfig, ClipModel, LayerWeights, TowerConfig } from '../model/types.ts';

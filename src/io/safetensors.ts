@@ -1,8 +1,7 @@
 // safetensors reader (lazy: header first, tensor bytes on demand via fs.readSync) and atomic writer (F32/F16/BF16/I64).
 // Dims: none of the model's; a tensor is a dtype, a row-major shape and a byte range [BEGIN, END) of the data buffer.
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../errors.ts';
 import { writeAll, writeWithFdAtomic } from './atomic.ts';
 import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToBf16, f32ArrayToF16 } from './fp16.ts';

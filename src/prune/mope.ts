@@ -217,7 +217,6 @@ export function scoreMope(rt: Runtime, model: ClipModel, cal: Calibration, modul
   const modules = [...modulesIn].sort(compareModules);
   const inp = buildInputs(rt, model, cal, batch);
   const Lv = layersOf(model, 'vision'), Lt = layersOf(model, 'text');
-  const E = model.config.projectionDim;
   const cost: ScoreCost = { layer_forwards: 0, naive_layer_forwards: (modules.length + 1) * (Lv + Lt), seconds: 0 };
   const total = modules.length;
   let done = 0;

@@ -2,7 +2,7 @@
 // preprocessor files) plus optimizer.safetensors (optimiser state by parameter name) and train_state.json (step, RNG,
 // data position, flags). A new checkpoint is written whole into OUT/checkpoint.tmp/ and swapped in by two renames,
 // so a failed write (full disk, crash) leaves the previous checkpoint as it was. Dims: none.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from '../errors.ts';
 import { copyAuxFiles, saveCheckpoint } from '../io/checkpoint.ts';

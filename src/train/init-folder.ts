@@ -2,8 +2,8 @@
 // vocab.json + merges.txt, preprocessor_config.json) from the geometry table of src/model/init.ts or a JSON file.
 // The folder is built whole in a hidden sibling and renamed into place, so DIR never holds a half-written model.
 // Dims: those of ClipGeometry; bytes = 4 per fp32 parameter.
-import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { countConfigParameters } from '../io/checkpoint.ts';
 import { configFromGeometry, type ClipGeometry } from '../model/init.ts';

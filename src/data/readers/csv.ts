@@ -75,7 +75,7 @@ export function parseDelimited(text: string, sep: string, file: string): CsvReco
 }
 
 export function readCsv(path: string, sep: ',' | '\t', spec: string, opts: CsvOptions): PairsDataset {
-  let text = readRegularText(path, 'data file', LIMITS.dataBytes, DataError);
+  const text = readRegularText(path, 'data file', LIMITS.dataBytes, DataError);
   checkLineLengths(text, path);
   const records = parseDelimited(text, sep, path);
   if (records.length === 0) throw new DataError(`${path}: the file is empty; expected a header row naming the image and caption columns.`);
