@@ -224,7 +224,7 @@ test('builtin fashion-scenes: deterministic layouts and captions, disjoint sourc
   assert.ok(two.objects[0].brightness === 'dark' ? max <= 103 : max > 103);
 });
 
-test('loader: batches in order with workers and in-process alike, bounded, bad images named or skipped', async () => {
+test('loader: batches in order with workers and in-process alike, bad images named or skipped', async () => {
   const d = await imagesDir('loader');
   writeFileSync(join(d, 'broken.png'), 'not a png');
   const f = join(d, 'data.csv');
@@ -252,6 +252,43 @@ test('loader: batches in order with workers and in-process alike, bounded, bad i
   const bar = new Progress(200, 'images', process.stderr, { enabled: false });
   bar.tick(50);
   assert.match(bar.line(), /^images \[#####-+\] 50\/200 [\d.]+\/s ETA /);
+});
+
+test('loader: bounded prefetch — with a slow consumer, items are requested at most `prefetch` batches ahead of the '
+  + 'batch being consumed, and that far ahead (in-process: prefetch 1, 3 and the default 2; 2 workers: prefetch 3)', async () => {
+  const B = 2, N = 20, batches = N / B;
+  const rgb = new Uint8Array(8 * 8 * 3).fill(128);
+  let highest = -1;
+  // An in-memory data set that records the highest index the loader has asked for.
+  const ds: PairsDataset = {
+    kind: 'pairs', spec: 'memory', size: N,
+    get: (i) => {
+      highest = Math.max(highest, i);
+      return { image: { kind: 'rgb', data: rgb, width: 8, height: 8 }, captions: [`item ${i}`], ref: `memory[${i}]` };
+    },
+  };
+  const cfg = defaultPreprocessorConfig(8);
+  // Each pool of decode threads takes seconds to start under load, so one case with workers.
+  const cases: Array<[number, number | undefined]> = [[0, 1], [0, 3], [0, undefined], [2, 3]];
+  for (const [workers, prefetch] of cases) {
+    const bound = prefetch ?? 2;
+    highest = -1;
+    let k = 0, maxAhead = 0;
+    for await (const b of imageBatches(ds, { batch: B, preprocess: cfg, imageSize: 8, workers, prefetch })) {
+      assert.deepEqual(b.indices, [k * B, k * B + 1]);
+      // Consume slowly, so that the loader has every chance to run further ahead, then look at what it asked for.
+      for (let wait = 0; wait < 3; wait++) {
+        await new Promise((r) => setTimeout(r, 5));
+        const ahead = Math.floor(highest / B) - k;
+        assert.ok(ahead <= bound, `workers ${workers} prefetch ${prefetch}: at batch ${k} the loader asked for item ${highest} `
+          + `(batch ${k + ahead}), more than ${bound} batches ahead`);
+        maxAhead = Math.max(maxAhead, ahead);
+      }
+      k++;
+    }
+    assert.equal(k, batches);
+    assert.equal(maxAhead, bound, `workers ${workers} prefetch ${prefetch}: the loader never ran ${bound} batches ahead`);
+  }
 });
 
 test('export: PNGs + CSV that load back with the same captions; classification folders; refuses non-empty', async () => {

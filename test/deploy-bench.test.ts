@@ -1,5 +1,6 @@
 // `mope-clip bench --mode deploy` on tiny dense and pruned checkpoints: every JSON field exists and is positive, the
-// --vs comparison's ratios follow from the two models' figures, the table prints, bad input. No timing assertions.
+// --vs comparison's ratios follow from the two models' figures (and, on hand-made figures, equal their definition),
+// the table prints, bad input. No timing assertions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { loadNativeKernels } from '../src/engine/native.ts';
 import { silentLogger, type Runtime } from '../src/engine/runtime.ts';
 import { countParameters } from '../src/io/checkpoint.ts';
 import { gflops, imageMacs, textMacs } from '../src/model/flops.ts';
-import { benchDeploy, formatDeployBench, PRECISIONS, TOWERS, type ModelBench } from '../src/bench/deploy.ts';
+import { benchDeploy, compareBenches, formatDeployBench, PRECISIONS, TOWERS, type Comparison, type ModelBench } from '../src/bench/deploy.ts';
 
 const rt: Runtime = { kernels: loadNativeKernels(), threads: 2, seed: 0, log: silentLogger };
 const root = makeTempDir('mope-deploy-bench-');
@@ -55,6 +56,71 @@ function checkModel(m: ModelBench, model: typeof dense, dir: string): void {
   positive(m.engine.texts_per_s, 'engine.texts_per_s');
 }
 
+/**
+ * Every ratio of the comparison recomputed from the two entries (a = --model, b = --vs): FLOP and parameter ratios
+ * a / b; latency speed-up a.latency / b.latency; throughput and engine speed-ups b.rate / a.rate; each speed-up
+ * also over the tower's FLOP ratio. Same operations, so equal to the last bit; and every ratio finite and > 0.
+ */
+function assertComparison(c: Comparison, a: ModelBench, b: ModelBench): void {
+  const eq = (got: number, want: number, what: string) => {
+    positive(got, what);
+    assert.equal(got, want, `${what}: ${got}, expected ${want} from the two entries`);
+  };
+  eq(c.param_ratio, a.params.total / b.params.total, 'param_ratio');
+  for (const t of TOWERS) {
+    eq(c.flop_ratio[t], a.gflops[t] / b.gflops[t], `flop_ratio.${t}`);
+    for (const p of PRECISIONS) {
+      const e = c.onnxruntime[t][p], x = a.onnxruntime[t][p], y = b.onnxruntime[t][p];
+      eq(e.latency_speedup, x.latency_ms / y.latency_ms, `onnxruntime.${t}.${p}.latency_speedup`);
+      eq(e.throughput_speedup, y.throughput_per_s / x.throughput_per_s, `onnxruntime.${t}.${p}.throughput_speedup`);
+      eq(e.latency_speedup_over_flop_ratio, e.latency_speedup / c.flop_ratio[t], `onnxruntime.${t}.${p}.latency_speedup_over_flop_ratio`);
+      eq(e.throughput_speedup_over_flop_ratio, e.throughput_speedup / c.flop_ratio[t], `onnxruntime.${t}.${p}.throughput_speedup_over_flop_ratio`);
+    }
+    const rate = t === 'vision' ? 'images_per_s' : 'texts_per_s';
+    eq(c.engine[t].speedup, b.engine[rate] / a.engine[rate], `engine.${t}.speedup`);
+    eq(c.engine[t].speedup_over_flop_ratio, c.engine[t].speedup / c.flop_ratio[t], `engine.${t}.speedup_over_flop_ratio`);
+  }
+}
+
+/** A hand-made benchmark entry: `speed` multiplies every rate and divides every latency. */
+function entry(dir: string, gflops: { vision: number; text: number }, params: number, speed: number): ModelBench {
+  const timing = (ms: number, perS: number) => ({ latency_ms: ms / speed, throughput_per_s: perS * speed });
+  const tower = () => ({ fp32: timing(12, 50), q8: timing(6, 100) });
+  return {
+    dir, text_tokens: 77, params: { total: params, vision: params / 2, text: params / 2 - 1 }, gflops,
+    file_mb: { vision: { fp32: 2, q8: 0.5 }, text: { fp32: 1, q8: 0.25 } },
+    onnxruntime: { vision: tower(), text: tower() },
+    engine: { images_per_s: 10 * speed, texts_per_s: 40 * speed },
+  };
+}
+
+test('compareBenches: speed-ups of --vs over --model, by definition, on hand-made figures', () => {
+  // --vs runs 4× as fast on a model with 4× fewer vision FLOPs and 2× fewer text FLOPs; powers of two keep it exact.
+  const a = entry('dense', { vision: 8, text: 6 }, 1000, 1), b = entry('pruned', { vision: 2, text: 3 }, 250, 4);
+  const s = { latency_speedup: 4, throughput_speedup: 4 };
+  const vision = { ...s, latency_speedup_over_flop_ratio: 1, throughput_speedup_over_flop_ratio: 1 };
+  const text = { ...s, latency_speedup_over_flop_ratio: 2, throughput_speedup_over_flop_ratio: 2 };
+  assert.deepEqual(compareBenches(a, b), {
+    flop_ratio: { vision: 4, text: 2 }, param_ratio: 4,
+    onnxruntime: { vision: { fp32: vision, q8: vision }, text: { fp32: text, q8: text } },
+    engine: { vision: { speedup: 4, speedup_over_flop_ratio: 1 }, text: { speedup: 4, speedup_over_flop_ratio: 2 } },
+  });
+  // The other way round every ratio is the reciprocal: a slower --vs gives speed-ups below 1.
+  const back = compareBenches(b, a);
+  assert.equal(back.onnxruntime.text.q8.latency_speedup, 0.25);
+  assert.equal(back.onnxruntime.vision.fp32.throughput_speedup, 0.25);
+  assert.equal(back.engine.text.speedup, 0.25);
+  assertComparison(back, b, a);
+  // Latency and throughput are read from their own fields: a --vs whose latency alone improves.
+  const c = entry('latency-only', { vision: 8, text: 6 }, 1000, 1);
+  c.onnxruntime.vision.fp32.latency_ms = 3;
+  const r = compareBenches(a, c);
+  assert.equal(r.onnxruntime.vision.fp32.latency_speedup, 4);
+  assert.equal(r.onnxruntime.vision.fp32.throughput_speedup, 1);
+  assert.equal(r.onnxruntime.vision.q8.latency_speedup, 1);
+  assertComparison(r, a, c);
+});
+
 test('deploy bench: dense vs pruned, every field positive, ratios from the two models', async () => {
   const r = await benchDeploy({ model: denseDir, vs: prunedDir, batch: 4, threads: 2, runs: 3, iters: 1, rt });
   assert.equal(r.mode, 'deploy');
@@ -65,21 +131,9 @@ test('deploy bench: dense vs pruned, every field positive, ratios from the two m
   checkModel(r.vs, pruned, prunedDir);
   const c = r.comparison!;
   assert.ok(c, 'comparison present with --vs');
-  assert.ok(Math.abs(c.flop_ratio.vision - r.model.gflops.vision / r.vs.gflops.vision) < 1e-12);
+  assertComparison(c, r.model, r.vs);
   assert.ok(c.flop_ratio.vision > 1 && c.flop_ratio.text > 1, 'the pruned model has fewer FLOPs');
-  assert.ok(Math.abs(c.param_ratio - r.model.params.total / r.vs.params.total) < 1e-12);
-  for (const t of TOWERS) {
-    for (const p of PRECISIONS) {
-      const e = c.onnxruntime[t][p];
-      const a = r.model.onnxruntime[t][p], b = r.vs.onnxruntime[t][p];
-      assert.ok(Math.abs(e.latency_speedup - a.latency_ms / b.latency_ms) < 1e-9);
-      assert.ok(Math.abs(e.throughput_speedup - b.throughput_per_s / a.throughput_per_s) < 1e-9);
-      assert.ok(Math.abs(e.latency_speedup_over_flop_ratio - e.latency_speedup / c.flop_ratio[t]) < 1e-9);
-      assert.ok(Math.abs(e.throughput_speedup_over_flop_ratio - e.throughput_speedup / c.flop_ratio[t]) < 1e-9);
-    }
-    positive(c.engine[t].speedup, `engine ${t} speedup`);
-    assert.ok(Math.abs(c.engine[t].speedup_over_flop_ratio - c.engine[t].speedup / c.flop_ratio[t]) < 1e-9);
-  }
+  assert.ok(c.param_ratio > 1, 'the pruned model has fewer parameters');
   const table = formatDeployBench(r);
   assert.match(table, /\| vision \| fp32 \|/);
   assert.match(table, /\| text \| q8 \|/);
