@@ -7,7 +7,7 @@ import { compress, fmtEval } from '../pipeline/compress.ts';
 import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
-import { collect, emitJson, makeRuntime, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { collect, emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
 
@@ -34,7 +34,7 @@ async function compressAction(o: Flags): Promise<void> {
     keepLayers: o.keepLayers === undefined ? undefined : parsePositiveInt(String(o.keepLayers), '--keep-layers'),
     criterion: parseCriterion(String(o.criterion)), ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'),
     distill: {
-      steps: parseNonNegativeInt(String(o.steps), '--steps'), batch: parsePositiveInt(String(o.batch), '--batch'), lr: num(o.lr, '--lr'),
+      steps: parseNonNegativeInt(String(o.steps), '--steps'), batch: parseBatch(String(o.batch)), lr: num(o.lr, '--lr'),
       weightDecay: num(o.weightDecay, '--weight-decay'), warmup: parseNonNegativeInt(String(o.warmup), '--warmup'), gradClip: num(o.gradClip, '--grad-clip'),
       loss: parseLossFlags(o),
     },

@@ -1,7 +1,8 @@
 // `mope-clip eval`: zero-shot classification or image-text retrieval metrics (CLIP_benchmark definitions) as JSON.
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { emitJson, makeRuntime, PRECISION_HELP, parsePositiveInt } from './common.ts';
+import { emitJson, makeRuntime, parseBatch, PRECISION_HELP, parsePositiveInt } from './common.ts';
+import { LIMITS } from '../io/limits.ts';
 import { addDataFlags, dataOptions } from './data-flags.ts';
 import { runEval } from '../eval/run.ts';
 import { SPEC_HELP } from '../data/spec.ts';
@@ -23,14 +24,16 @@ export function register(program: Command): void {
     .option('--precision <p>', PRECISION_HELP);
   addDataFlags(cmd).action(async (o) => {
     if (o.task !== 'zeroshot' && o.task !== 'retrieval') throw new ConfigError(`--task: expected zeroshot or retrieval, found "${o.task}".`);
+    const batch = parseBatch(o.batch);
+    const workers = o.workers === undefined ? undefined : parsePositiveInt(o.workers, '--workers', LIMITS.maxWorkers);
     const rt = makeRuntime({ threads: o.threads, precision: o.precision });
     const result = await runEval(rt, {
       modelDir: o.model,
       task: o.task,
       data: o.data,
       templates: o.templates,
-      batch: parsePositiveInt(o.batch, '--batch'),
-      workers: o.workers === undefined ? undefined : parsePositiveInt(o.workers, '--workers'),
+      batch,
+      workers,
       cacheDir: o.cache,
       progress: o.progress,
       ...dataOptions(o),

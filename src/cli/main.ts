@@ -1,6 +1,6 @@
 // mope-clip CLI: one file per command under src/cli/; this file wires them and maps errors to exit codes.
 import { Command, CommanderError } from 'commander';
-import { isUserError } from '../errors.ts';
+import { exitCodeOf, isUserError } from '../errors.ts';
 
 type Register = (program: Command) => void;
 
@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (isUserError(e)) {
       process.stderr.write(`mope-clip: ${e.message}\n`);
-      return 1;
+      return exitCodeOf(e);
     }
     const err = e as Error;
     process.stderr.write(`mope-clip: internal error: ${err?.message ?? String(e)}\n${process.env.MOPE_DEBUG ? err?.stack ?? '' : '(set MOPE_DEBUG=1 for a stack trace)'}\n`);

@@ -10,7 +10,7 @@ import { parseTask } from '../prune/objective.ts';
 import { runScore } from '../prune/score-run.ts';
 import { mergeScores, readScoresFile, type Metric, type ScoresFile } from '../prune/scores-file.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
-import { emitJson, makeRuntime, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 
 interface ScoreFlags {
   model?: string;
@@ -65,7 +65,7 @@ async function scoreAction(o: ScoreFlags): Promise<void> {
   const shard = o.shard === undefined ? null : parseShard(o.shard);
   const limit = o.limit === undefined ? null : parsePositiveInt(o.limit, '--limit');
   const seed = o.seed === undefined ? 0 : parseNonNegativeInt(o.seed, '--seed');
-  const batch = parsePositiveInt(o.batch, '--batch');
+  const batch = parseBatch(o.batch);
   const variants = parsePositiveInt(o.variants, '--variants');
   const task = o.task === undefined ? null : parseTask(o.task);
   if (o.path !== 'fast' && o.path !== 'naive') throw new ConfigError(`--path expects fast or naive, found "${o.path}"`);
