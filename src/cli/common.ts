@@ -3,6 +3,7 @@ import { loadDnnl, loadKernels } from '../engine/native.ts';
 import { cpuFeatures, parsePrecision, resolvePrecision } from '../engine/precision.ts';
 import { resolveThreads, stderrLogger, type Runtime } from '../engine/runtime.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { assertFiniteOutput } from '../io/finite.ts';
 import { LIMITS } from '../io/limits.ts';
 import { ConfigError } from '../errors.ts';
 
@@ -53,6 +54,14 @@ export function parseBatch(v: string | number, flag = '--batch'): number {
   return parsePositiveInt(String(v), flag, LIMITS.maxBatch);
 }
 
+/** The file or folder a data SPEC reads (csv:PATH, coco:PATH:SPLIT, ...), or undefined for builtin sets. */
+export function specPath(spec: unknown): string | undefined {
+  if (typeof spec !== 'string') return undefined;
+  const m = /^(csv|tsv|jsonl|folder|coco):(.+)$/.exec(spec);
+  if (!m) return undefined;
+  return m[1] === 'coco' ? m[2]!.replace(/:(train|val|test|restval)(\+(train|val|test|restval))*$/, '') : m[2];
+}
+
 /** Collects repeated flags (--text a --text b) into an array. */
 export function collect(value: string, previous: string[] = []): string[] {
   return previous.concat([value]);
@@ -60,6 +69,7 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 /** Writes JSON to --out atomically, or to stdout when no file is given. */
 export function emitJson(value: unknown, out?: string): void {
+  assertFiniteOutput(value, out ?? 'output');
   if (out) writeJsonAtomic(out, value);
   else process.stdout.write(JSON.stringify(value) + '\n');
 }

@@ -1,4 +1,5 @@
 // `mope-clip embed`: projected text and image features (HF get_text_features / get_image_features) as JSON.
+import { checkOutputFile } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { collect, emitJson, makeRuntime, parseBatch, PRECISION_HELP } from './common.ts';
 import { checkBatchMemory } from '../model/config.ts';
@@ -32,6 +33,10 @@ export function register(program: Command): void {
         throw new UsageError('embed: nothing to embed; give at least one --text, --texts-file or --image.');
       }
       const batch = parseBatch(o.batch);
+      if (o.out) {
+        checkOutputFile(o.out, '--out', [{ flag: '--model', path: o.model }, { flag: '--texts-file', path: o.textsFile },
+          ...o.image.map((p: string) => ({ flag: '--image', path: p }))]);
+      }
       const rt = makeRuntime(o);
       const folder = openModelFolder(o.model);
       checkBatchMemory(folder.model.config, batch);

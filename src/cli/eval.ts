@@ -1,7 +1,8 @@
 // `mope-clip eval`: zero-shot classification or image-text retrieval metrics (CLIP_benchmark definitions) as JSON.
+import { checkOutputDir, checkOutputFile } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { emitJson, makeRuntime, parseBatch, PRECISION_HELP, parsePositiveInt } from './common.ts';
+import { emitJson, makeRuntime, parseBatch, PRECISION_HELP, parsePositiveInt, specPath } from './common.ts';
 import { LIMITS } from '../io/limits.ts';
 import { addDataFlags, dataOptions } from './data-flags.ts';
 import { runEval } from '../eval/run.ts';
@@ -26,6 +27,9 @@ export function register(program: Command): void {
     if (o.task !== 'zeroshot' && o.task !== 'retrieval') throw new ConfigError(`--task: expected zeroshot or retrieval, found "${o.task}".`);
     const batch = parseBatch(o.batch);
     const workers = o.workers === undefined ? undefined : parsePositiveInt(o.workers, '--workers', LIMITS.maxWorkers);
+    const inputs = [{ flag: '--model', path: o.model }, { flag: '--data', path: specPath(o.data) }, { flag: '--templates', path: o.templates }];
+    if (o.out) checkOutputFile(o.out, '--out', inputs);
+    if (o.cache) checkOutputDir(o.cache, '--cache', inputs);
     const rt = makeRuntime({ threads: o.threads, precision: o.precision });
     const result = await runEval(rt, {
       modelDir: o.model,

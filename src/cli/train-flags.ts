@@ -1,5 +1,6 @@
 // Flags shared by `train` and `distill` (data, schedule, optimiser, eval, checkpoints) and their parsing into
 // trainLoop options; also the run's JSON summary printed at the end. See docs/train.md.
+import { checkOutputDir } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { openDataset, SPEC_HELP } from '../data/spec.ts';
@@ -8,7 +9,7 @@ import type { Tower } from '../model/workspace.ts';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/optim.ts';
 import type { TrainLoopOptions, TrainResult } from '../train/loop.ts';
 import { addDataFlags, dataOptions } from './data-flags.ts';
-import { parseBatch, parseNonNegativeInt, parsePositiveInt, PRECISION_HELP } from './common.ts';
+import { parseBatch, parseNonNegativeInt, parsePositiveInt, PRECISION_HELP, specPath } from './common.ts';
 import { LIMITS } from '../io/limits.ts';
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -63,6 +64,8 @@ export function parseTrainFlags(o: Flags): Omit<TrainLoopOptions, 'student'> {
     optimizer: o.optimizer, lr: num(o.lr, '--lr'), minLr: num(o.minLr, '--min-lr'), weightDecay: num(o.weightDecay, '--weight-decay'),
     warmup: parseNonNegativeInt(String(o.warmup), '--warmup'), gradClip: num(o.gradClip, '--grad-clip'), momentum: num(o.momentum, '--momentum'),
   };
+  checkOutputDir(String(o.out), '--out', ['model', 'student', 'teacher', 'init'].map((k) => ({ flag: `--${k}`, path: o[k] as string | undefined }))
+    .concat([{ flag: '--data', path: specPath(o.data) }, { flag: '--eval', path: specPath(o.eval) }]));
   const dopts = dataOptions(o);
   const { dataset, bad } = openDataset(String(o.data), dopts);
   const templates = o.templates === undefined ? undefined : resolveTemplates(String(o.templates));
