@@ -13,10 +13,19 @@ export class ConfigError extends MopeError {}
 export class CheckpointError extends MopeError {}
 /** A data file, image or caption that cannot be read or does not match its declared layout. */
 export class DataError extends MopeError {}
+/** A command line that asks for nothing to do or combines flags that cannot go together (exit code 2). */
+export class UsageError extends MopeError {}
+/** An output path that cannot be written: inside an input, the wrong kind (file vs folder), unwritable. */
+export class OutputError extends MopeError {}
 /** Tensor or array dimensions that do not match what a kernel or model expects. */
 export class ShapeError extends MopeError {}
 
 /** True for errors whose message alone is a complete explanation for a user. */
 export function isUserError(e: unknown): e is MopeError {
   return e instanceof MopeError;
+}
+
+/** The process exit code of a user error: 2 for a usage error, 1 otherwise. */
+export function exitCodeOf(e: MopeError): 1 | 2 {
+  return e instanceof UsageError ? 2 : 1;
 }

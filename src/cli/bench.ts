@@ -4,8 +4,12 @@
 // `--mode train`: pairs/s of one distillation step (half-width ViT-B/32 student, full teacher), in src/bench/train.ts.
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { makeRuntime, PRECISION_HELP, parsePositiveInt } from './common.ts';
-import { GEOMETRIES, initClipModel, type GeometryName } from '../model/init.ts';
+import { makeRuntime, parseBatch, PRECISION_HELP, parsePositiveInt } from './common.ts';
+import { LIMITS } from '../io/limits.ts';
+import { checkBatchMemory } from '../model/config.ts';
+import { configFromGeometry, GEOMETRIES, initClipModel, type GeometryName } from '../model/init.ts';
+import type { Runtime } from '../engine/runtime.ts';
+import type { ClipModel } from '../model/types.ts';
 import { benchInfer, precisionFields, type InferBench } from '../bench/infer.ts';
 import { processIO, type CliIO } from './io.ts';
 
@@ -28,10 +32,12 @@ export function register(program: Command, io: CliIO = processIO): void {
       if (o.mode === 'train') return trainAction(io, o);
       if (o.mode !== 'infer') throw new ConfigError(`--mode: expected "train", "infer" or "deploy", found "${o.mode}".`);
       if (!(o.geometry in GEOMETRIES)) throw new ConfigError(`--geometry: expected one of ${Object.keys(GEOMETRIES).join(', ')}, found "${o.geometry}".`);
+      const batch = parseBatch(o.batch);
+      const iters = parsePositiveInt(o.iters, '--iters', LIMITS.maxIters);
+      checkBatchMemory(configFromGeometry(o.geometry as GeometryName), batch);
       const rt = makeRuntime(o);
-      const batch = parsePositiveInt(o.batch, '--batch');
       const model = initClipModel(o.geometry as GeometryName, 0);
-      const r = benchInfer(rt, model, batch, parsePositiveInt(o.iters, '--iters'));
+      const r = benchInfer(rt, model, batch, iters);
       const out: InferBench = { geometry: o.geometry, batch, threads: rt.threads, ...precisionFields(rt), ...r };
       if (!o.json) {
         io.out.write(`${o.geometry}, batch ${batch}, ${rt.threads} threads, ${out.precision} (oneDNN ISA ${out.isa}): ${r.images_per_s.toFixed(2)} images/s, ${r.texts_per_s.toFixed(2)} texts/s (77 tokens)\n`);
@@ -46,8 +52,8 @@ async function deployAction(io: CliIO, o: Record<string, string | boolean | unde
   const rt = makeRuntime(o as { threads?: string });
   const r = await benchDeploy({
     model: o.model, vs: typeof o.vs === 'string' ? o.vs : undefined,
-    batch: parsePositiveInt(String(o.batch), '--batch'), threads: rt.threads, rt,
-    runs: parsePositiveInt(String(o.runs), '--runs'), iters: parsePositiveInt(String(o.iters), '--iters'),
+    batch: parseBatch(String(o.batch)), threads: rt.threads, rt,
+    runs: parsePositiveInt(String(o.runs), '--runs', LIMITS.maxIters), iters: parsePositiveInt(String(o.iters), '--iters', LIMITS.maxIters),
     log: o.json ? undefined : (m) => io.err.write(m + '\n'),
   });
   if (!o.json) io.out.write(formatDeployBench(r));
@@ -56,8 +62,10 @@ async function deployAction(io: CliIO, o: Record<string, string | boolean | unde
 
 async function trainAction(io: CliIO, o: Record<string, string | boolean | undefined>): Promise<void> {
   const { benchTrain } = await import('../bench/train.ts');
+  const batch = parseBatch(String(o.batch)), iters = parsePositiveInt(String(o.iters), '--iters', LIMITS.maxIters);
+  checkBatchMemory(configFromGeometry('vit-b-32'), batch, '--batch', true);
   const rt = makeRuntime(o as { threads?: string; precision?: string });
-  const r = { ...benchTrain(rt, { batch: parsePositiveInt(String(o.batch), '--batch'), iters: parsePositiveInt(String(o.iters), '--iters') }), ...precisionFields(rt) };
+  const r = { ...benchTrain(rt, { batch, iters }), ...precisionFields(rt) };
   if (!o.json) io.out.write(`distillation step, ${r.student} vs ${r.teacher}, batch ${r.batch}, ${r.threads} threads, ${r.precision} (oneDNN ISA ${r.isa}): ${r.pairs_per_s.toFixed(2)} pairs/s (${r.step_s.toFixed(2)} s/step)\n`);
   io.out.write(JSON.stringify(r) + '\n');
 }

@@ -1,5 +1,6 @@
 // `mope-clip compress`: the MoPE-CLIP pipeline (src/pipeline/compress.ts) — score, prune width, distil, prune depth
 // one layer at a time with re-scoring, distil, evaluate — resumable in one run folder. Prints a JSON summary line.
+import { checkOutputDir } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { resolveTemplates } from '../eval/templates.ts';
@@ -7,7 +8,7 @@ import { compress, fmtEval } from '../pipeline/compress.ts';
 import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
-import { collect, emitJson, makeRuntime, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { collect, emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt, specPath } from './common.ts';
 import { processIO, type CliIO } from './io.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
@@ -25,6 +26,8 @@ async function compressAction(io: CliIO, o: Flags): Promise<void> {
   if (stage !== 'finetune' && stage !== 'pretrain') throw new ConfigError(`--stage expects finetune or pretrain, found "${stage}"`);
   const tower = String(o.tower ?? (stage === 'pretrain' ? 'both' : ''));
   if (tower !== 'vision' && tower !== 'text' && tower !== 'both') throw new ConfigError(`--tower expects vision, text or both, found "${tower}"`);
+  checkOutputDir(String(o.out), '--out', [{ flag: '--model', path: String(o.model) }, { flag: '--data', path: specPath(o.data) },
+    { flag: '--calib', path: specPath(o.calib) }]);
   const seed = parseNonNegativeInt(String(o.seed), '--seed');
   const rt = makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined });
   const s = await compress(rt, {
@@ -35,7 +38,7 @@ async function compressAction(io: CliIO, o: Flags): Promise<void> {
     keepLayers: o.keepLayers === undefined ? undefined : parsePositiveInt(String(o.keepLayers), '--keep-layers'),
     criterion: parseCriterion(String(o.criterion)), ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'),
     distill: {
-      steps: parseNonNegativeInt(String(o.steps), '--steps'), batch: parsePositiveInt(String(o.batch), '--batch'), lr: num(o.lr, '--lr'),
+      steps: parseNonNegativeInt(String(o.steps), '--steps'), batch: parseBatch(String(o.batch)), lr: num(o.lr, '--lr'),
       weightDecay: num(o.weightDecay, '--weight-decay'), warmup: parseNonNegativeInt(String(o.warmup), '--warmup'), gradClip: num(o.gradClip, '--grad-clip'),
       loss: parseLossFlags(o),
     },

@@ -1,6 +1,9 @@
 // `mope-clip embed`: projected text and image features (HF get_text_features / get_image_features) as JSON.
+import { checkOutputFile } from '../io/out-path.ts';
 import type { Command } from 'commander';
-import { collect, emitJson, makeRuntime, PRECISION_HELP, parsePositiveInt } from './common.ts';
+import { collect, emitJson, makeRuntime, parseBatch, PRECISION_HELP } from './common.ts';
+import { checkBatchMemory } from '../model/config.ts';
+import { UsageError } from '../errors.ts';
 import { openModelFolder } from '../io/model-folder.ts';
 import { readTextsFile } from '../io/texts.ts';
 import { preprocessImage } from '../io/preprocess.ts';
@@ -27,10 +30,18 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
     .option('--precision <p>', PRECISION_HELP)
     .action(async (o) => {
+      if (o.text.length === 0 && !o.textsFile && o.image.length === 0) {
+        throw new UsageError('embed: nothing to embed; give at least one --text, --texts-file or --image.');
+      }
+      const batch = parseBatch(o.batch);
+      if (o.out) {
+        checkOutputFile(o.out, '--out', [{ flag: '--model', path: o.model }, { flag: '--texts-file', path: o.textsFile },
+          ...o.image.map((p: string) => ({ flag: '--image', path: p }))]);
+      }
       const rt = makeRuntime(o);
       const folder = openModelFolder(o.model);
+      checkBatchMemory(folder.model.config, batch);
       const texts: string[] = [...o.text, ...(o.textsFile ? readTextsFile(o.textsFile) : [])];
-      const batch = parsePositiveInt(o.batch, '--batch');
       const E = folder.model.config.projectionDim;
       const result: { input_ids: number[][]; text_embeds: number[][]; image_embeds: number[][] } = {
         input_ids: [], text_embeds: [], image_embeds: [],

@@ -1,7 +1,9 @@
 // `mope-clip eval`: zero-shot classification or image-text retrieval metrics (CLIP_benchmark definitions) as JSON.
+import { checkOutputDir, checkOutputFile } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { emitJson, makeRuntime, PRECISION_HELP, parsePositiveInt } from './common.ts';
+import { emitJson, makeRuntime, parseBatch, PRECISION_HELP, parsePositiveInt, specPath } from './common.ts';
+import { LIMITS } from '../io/limits.ts';
 import { addDataFlags, dataOptions } from './data-flags.ts';
 import { runEval } from '../eval/run.ts';
 import { SPEC_HELP } from '../data/spec.ts';
@@ -24,14 +26,19 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--precision <p>', PRECISION_HELP);
   addDataFlags(cmd).action(async (o) => {
     if (o.task !== 'zeroshot' && o.task !== 'retrieval') throw new ConfigError(`--task: expected zeroshot or retrieval, found "${o.task}".`);
+    const batch = parseBatch(o.batch);
+    const workers = o.workers === undefined ? undefined : parsePositiveInt(o.workers, '--workers', LIMITS.maxWorkers);
+    const inputs = [{ flag: '--model', path: o.model }, { flag: '--data', path: specPath(o.data) }, { flag: '--templates', path: o.templates }];
+    if (o.out) checkOutputFile(o.out, '--out', inputs);
+    if (o.cache) checkOutputDir(o.cache, '--cache', inputs);
     const rt = makeRuntime({ threads: o.threads, precision: o.precision });
     const result = await runEval(rt, {
       modelDir: o.model,
       task: o.task,
       data: o.data,
       templates: o.templates,
-      batch: parsePositiveInt(o.batch, '--batch'),
-      workers: o.workers === undefined ? undefined : parsePositiveInt(o.workers, '--workers'),
+      batch,
+      workers,
       cacheDir: o.cache,
       progress: o.progress,
       ...dataOptions(o),

@@ -1,5 +1,6 @@
 // `mope-clip export`: a checkpoint folder → a transformers.js / onnxruntime folder (onnx/*.onnx, tokenizer and
 // preprocessor JSON, export_report.json). Dims: none of its own (see src/export/).
+import { checkOutputDir } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { emitJson, makeRuntime, parsePositiveInt } from './common.ts';
 import { exportModel, DEFAULT_OPSET } from '../export/export.ts';
@@ -24,6 +25,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--eval-limit <n>', 'items of --eval-data to use', '500')
     .option('--threads <n>', 'compute threads for the checks (default: MOPE_THREADS or all cores)')
     .action(async (o) => {
+      checkOutputDir(o.out, '--out', [{ flag: '--model', path: o.model }]);
       const rt = o.check ? makeRuntime(o) : undefined;
       const report = await exportModel(o.model, o.out, {
         quantize: o.quantize,

@@ -1,5 +1,6 @@
 // `mope-clip init --geometry NAME|FILE.json --seed S --out DIR`: a random-weight CLIP checkpoint folder for
 // benchmarks, tests and training from scratch (same geometries as `bench` and `train --init`). Prints a JSON line.
+import { checkOutputDir } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { initFolder } from '../train/init-folder.ts';
@@ -26,6 +27,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .action((o: InitFlags) => {
       if (!o.geometry) throw new ConfigError('init needs --geometry NAME|FILE.json');
       if (!o.out) throw new ConfigError('init needs --out DIR');
+      checkOutputDir(o.out, '--out', [{ flag: '--geometry', path: o.geometry }]);
       const seed = parseNonNegativeInt(o.seed, '--seed');
       const plan = initFolder(readGeometry(o.geometry, '--geometry'), seed, o.out, { force: Boolean(o.force) });
       emitJson(io, { out: o.out, geometry: o.geometry, seed, parameters: plan.parameters, weight_bytes: plan.weight_bytes });

@@ -1,6 +1,6 @@
 // mope-clip CLI: one file per command under src/cli/; this file wires them and maps errors to exit codes.
 import { Command, CommanderError } from 'commander';
-import { isUserError } from '../errors.ts';
+import { exitCodeOf, isUserError } from '../errors.ts';
 import { processIO, type CliIO } from './io.ts';
 
 type Register = (program: Command, io: CliIO) => void;
@@ -37,6 +37,21 @@ export async function buildProgram(io: CliIO = processIO): Promise<Command> {
   return program;
 }
 
+/**
+ * A failure of the environment rather than of mope-clip: a file-system error (permissions, full disk, a path that
+ * vanished) or an allocation the machine cannot satisfy. Returns the message to print, or null for a bug.
+ */
+function environmentError(e: unknown): string | null {
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code) && typeof err.syscall === 'string') {
+    return `cannot ${err.syscall}${err.path ? ` ${err.path}` : ''}: ${err.message.replace(/^E[A-Z]+: /, '')}.`;
+  }
+  if (e instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array length/.test(e.message)) {
+    return `not enough memory for this run (${e.message}); use a smaller --batch, --limit or model.`;
+  }
+  return null;
+}
+
 /** Runs the CLI; returns the process exit code (0 ok, 1 user error, 2 usage error, 3 internal error). */
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
   try {
@@ -50,6 +65,11 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     }
     if (isUserError(e)) {
       io.err.write(`mope-clip: ${e.message}\n`);
+      return exitCodeOf(e);
+    }
+    const env = environmentError(e);
+    if (env) {
+      io.err.write(`mope-clip: ${env}\n`);
       return 1;
     }
     const err = e as Error;

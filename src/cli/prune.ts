@@ -1,5 +1,6 @@
 // `mope-clip prune`: structural pruning from a scores file into a smaller checkpoint folder plus
 // prune_report.json (parameters before/after, kept heads / FFN widths / layers). Dims: see src/prune/plan.ts.
+import { checkOutputDir } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
@@ -38,6 +39,7 @@ function pruneAction(io: CliIO, o: PruneFlags): void {
   if (!o.scores) throw new ConfigError('prune needs --scores scores.json');
   if (!o.tower) throw new ConfigError('prune needs --tower vision|text|both');
   if (!o.out) throw new ConfigError('prune needs --out DIR');
+  checkOutputDir(o.out, '--out', [{ flag: '--model', path: o.model }, { flag: '--scores', path: o.scores }]);
   const towers = parseTowers(o.tower);
   const keepHeads = o.keepHeads === undefined ? undefined : parseFraction(o.keepHeads, '--keep-heads');
   const keepFfn = o.keepFfn === undefined ? undefined : parseFraction(o.keepFfn, '--keep-ffn');

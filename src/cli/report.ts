@@ -1,5 +1,6 @@
 // `mope-clip report scores.json [more.json …] --out report.html [--svg-dir DIR] [--png-dir DIR]`: the HTML report
 // of score files (heatmaps, FFN / layer bars, sorted curves, criteria comparison) and optionally every figure alone.
+import { checkOutputDir, checkOutputFile } from '../io/out-path.ts';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
@@ -33,6 +34,10 @@ async function renderPngs(figures: Figure[]): Promise<Array<{ name: string; png:
 export async function reportAction(io: CliIO, files: string[], o: ReportFlags): Promise<void> {
   if (!o.out) throw new ConfigError('report needs --out report.html');
   if (files.length === 0) throw new ConfigError('report needs at least one scores file');
+  const ins = files.map((f) => ({ flag: 'input', path: f }));
+  checkOutputFile(o.out, '--out', ins);
+  if (o.svgDir) checkOutputDir(o.svgDir, '--svg-dir', ins);
+  if (o.pngDir) checkOutputDir(o.pngDir, '--png-dir', ins);
   // Read and validate every input first: a bad file is a clear error and nothing is written.
   const inputs = files.map((name) => ({ name, file: readScoresFile(name) }));
   const report = buildScoresReport(inputs, { title: o.title });

@@ -1,5 +1,6 @@
 // `mope-clip score`: module importance (MoPE, magnitude, random) into scores.json, resumable and shardable;
 // `mope-clip score merge A.json B.json … --out all.json` combines shards. Dims: see src/prune/modules.ts.
+import { checkOutputFile } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { loadCheckpoint } from '../io/checkpoint.ts';
@@ -10,7 +11,7 @@ import { parseTask } from '../prune/objective.ts';
 import { runScore } from '../prune/score-run.ts';
 import { mergeScores, readScoresFile, type Metric, type ScoresFile } from '../prune/scores-file.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
-import { emitJson, makeRuntime, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt, specPath } from './common.ts';
 import { processIO, type CliIO } from './io.ts';
 
 interface ScoreFlags {
@@ -59,6 +60,8 @@ function summary(f: ScoresFile, out: string) {
 async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
   if (!o.model) throw new ConfigError('score needs --model DIR');
   if (!o.out) throw new ConfigError('score needs --out scores.json');
+  checkOutputFile(o.out, '--out', [{ flag: '--model', path: o.model }, { flag: '--data', path: specPath(o.data) },
+    { flag: '--zeroshot-data', path: specPath(o.zeroshotData) }]);
   const metric = parseMetric(o.metric);
   const towers = parseTowers(o.tower);
   const kinds = parseGranularity(o.granularity);
@@ -66,7 +69,7 @@ async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
   const shard = o.shard === undefined ? null : parseShard(o.shard);
   const limit = o.limit === undefined ? null : parsePositiveInt(o.limit, '--limit');
   const seed = o.seed === undefined ? 0 : parseNonNegativeInt(o.seed, '--seed');
-  const batch = parsePositiveInt(o.batch, '--batch');
+  const batch = parseBatch(o.batch);
   const variants = parsePositiveInt(o.variants, '--variants');
   const task = o.task === undefined ? null : parseTask(o.task);
   if (o.path !== 'fast' && o.path !== 'naive') throw new ConfigError(`--path expects fast or naive, found "${o.path}"`);
@@ -101,6 +104,7 @@ async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
 
 function mergeAction(io: CliIO, files: string[], o: { out?: string }): void {
   if (!o.out) throw new ConfigError('score merge needs --out all.json');
+  checkOutputFile(o.out, '--out', files.map((f) => ({ flag: 'input', path: f })));
   const merged = mergeScores(files.map((name) => ({ name, file: readScoresFile(name) })));
   writeJsonAtomic(o.out, merged);
   if (!merged.complete) io.err.write(`warning: ${o.out} is incomplete: some shards are missing or unfinished\n`);

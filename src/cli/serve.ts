@@ -20,7 +20,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .action(async (dir: string, dir2: string | undefined, o) => {
       const models = dir2 ? [dir, dir2] : [dir];
       const srv = await startServer({
-        models, host: o.host, port: parseNonNegativeInt(o.port, '--port'),
+        models, host: o.host, port: parseNonNegativeInt(o.port, '--port', 65535),
         log: o.quiet ? undefined : (l) => io.err.write(l + '\n'),
       });
       if (!['127.0.0.1', '::1', 'localhost'].includes(o.host)) {

@@ -1,5 +1,6 @@
 // Flags shared by `train` and `distill` (data, schedule, optimiser, eval, checkpoints) and their parsing into
 // trainLoop options; also the run's JSON summary printed at the end. See docs/train.md.
+import { checkOutputDir } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { openDataset, SPEC_HELP } from '../data/spec.ts';
@@ -8,7 +9,8 @@ import type { Tower } from '../model/workspace.ts';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/optim.ts';
 import type { TrainLoopOptions, TrainResult } from '../train/loop.ts';
 import { addDataFlags, dataOptions } from './data-flags.ts';
-import { parseNonNegativeInt, parsePositiveInt, PRECISION_HELP } from './common.ts';
+import { parseBatch, parseNonNegativeInt, parsePositiveInt, PRECISION_HELP, specPath } from './common.ts';
+import { LIMITS } from '../io/limits.ts';
 
 export type Flags = Record<string, string | boolean | undefined>;
 
@@ -62,6 +64,8 @@ export function parseTrainFlags(o: Flags): Omit<TrainLoopOptions, 'student'> {
     optimizer: o.optimizer, lr: num(o.lr, '--lr'), minLr: num(o.minLr, '--min-lr'), weightDecay: num(o.weightDecay, '--weight-decay'),
     warmup: parseNonNegativeInt(String(o.warmup), '--warmup'), gradClip: num(o.gradClip, '--grad-clip'), momentum: num(o.momentum, '--momentum'),
   };
+  checkOutputDir(String(o.out), '--out', ['model', 'student', 'teacher', 'init'].map((k) => ({ flag: `--${k}`, path: o[k] as string | undefined }))
+    .concat([{ flag: '--data', path: specPath(o.data) }, { flag: '--eval', path: specPath(o.eval) }]));
   const dopts = dataOptions(o);
   const { dataset, bad } = openDataset(String(o.data), dopts);
   const templates = o.templates === undefined ? undefined : resolveTemplates(String(o.templates));
@@ -78,11 +82,11 @@ export function parseTrainFlags(o: Flags): Omit<TrainLoopOptions, 'student'> {
     data: dataset, bad,
     steps: o.steps === undefined ? undefined : parsePositiveInt(String(o.steps), '--steps'),
     epochs: o.epochs === undefined ? undefined : parsePositiveInt(String(o.epochs), '--epochs'),
-    batch: parsePositiveInt(String(o.batch), '--batch'), accum: parsePositiveInt(String(o.accum), '--accum'),
+    batch: parseBatch(String(o.batch)), accum: parsePositiveInt(String(o.accum), '--accum'),
     optim, freeze, shuffle: o.shuffle !== false, seed: dopts.seed ?? 0, eval: evalSpec, out: String(o.out),
     saveEvery: parseNonNegativeInt(String(o.saveEvery), '--save-every'), resume: Boolean(o.resume),
     logEvery: parsePositiveInt(String(o.logEvery), '--log-every'),
-    workers: o.workers === undefined ? undefined : parseNonNegativeInt(String(o.workers), '--workers'),
+    workers: o.workers === undefined ? undefined : parseNonNegativeInt(String(o.workers), '--workers', LIMITS.maxWorkers),
     flags: {
       data: o.data, limit: dopts.limit ?? null, batch: o.batch, accum: o.accum, optimizer: o.optimizer, lr: optim.lr, min_lr: optim.minLr,
       weight_decay: optim.weightDecay, warmup: optim.warmup, grad_clip: optim.gradClip, seed: dopts.seed ?? 0,

@@ -4,6 +4,7 @@ import type { Runtime } from '../engine/runtime.ts';
 import { ConfigError } from '../errors.ts';
 import { loadCheckpoint } from '../io/checkpoint.ts';
 import { loadPreprocessorConfig, outputShape } from '../io/preprocess.ts';
+import { checkBatchMemory } from '../model/config.ts';
 import { loadTokenizerFromFolder } from '../io/tokenizer.ts';
 import { openDataset, type OpenDataOptions } from '../data/spec.ts';
 import type { EvalModel, EvalOptions } from './embed-data.ts';
@@ -53,6 +54,7 @@ export async function runEval(rt: Runtime, o: RunEvalOptions): Promise<ZeroshotR
     throw new ConfigError(`--task retrieval needs image-text pairs (csv:, tsv:, jsonl:, coco: or builtin:fashion-scenes); "${o.data}" is a classification set — use --task zeroshot.`);
   }
   const m = await loadEvalModel(rt, o.modelDir);
+  if (o.batch !== undefined) checkBatchMemory(m.model.config, o.batch);
   const eopts: EvalOptions = { batch: o.batch, workers: o.workers, cacheDir: o.cacheDir, progress: o.progress, bad };
   const result = dataset.kind === 'classification'
     ? await evalZeroshot(m, dataset, { ...eopts, templates })

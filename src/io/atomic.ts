@@ -2,10 +2,42 @@
 // folder, so the final rename never crosses a file system and never lands in / or the working directory), flush
 // it to disk, then rename it over the target. A reader never sees a half-written file or folder, and a crash or
 // an error leaves the previous version intact.
-import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { OutputError } from '../errors.ts';
 
 let counter = 0;
+
+/** Creates `dir` (and parents); a file in the way or a permission problem is an OutputError naming it. */
+export function ensureDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new OutputError(`cannot create folder ${dir}: a file of that name (or of one of its parents) is in the way.`);
+    }
+    throw new OutputError(`cannot create folder ${dir}: ${(e as Error).message}.`);
+  }
+}
+
+const USER_FS_ERRORS = new Set(['ENOSPC', 'EACCES', 'EROFS', 'EISDIR', 'EPERM', 'EDQUOT']);
+
+/** File-system failures a user can cause or fix (full disk, permissions) become OutputErrors naming the path. */
+function asOutputError(path: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code && USER_FS_ERRORS.has(code) ? new OutputError(`cannot write ${path}: ${(e as Error).message}.`) : e;
+}
+
+function refuseFolder(path: string): void {
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    return; // does not exist yet
+  }
+  if (isDir) throw new OutputError(`cannot write ${path}: it is an existing folder; expected a file name.`);
+}
 
 /** A fresh hidden name beside `target`: DIR/.NAME.TAG-PID-N. */
 export function tempBeside(target: string, tag = 'tmp'): string {
@@ -24,9 +56,15 @@ function fsyncPath(path: string): void {
 
 /** Writes through `write(fd)` into a temporary file beside `path`, fsyncs it and renames it over `path`. */
 export function writeWithFdAtomic(path: string, write: (fd: number) => void): void {
-  mkdirSync(dirname(resolve(path)), { recursive: true });
+  ensureDir(dirname(resolve(path)));
+  refuseFolder(path);
   const tmp = tempBeside(path);
-  const fd = openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (e) {
+    throw asOutputError(path, e);
+  }
   let open = true;
   try {
     write(fd);
@@ -37,7 +75,7 @@ export function writeWithFdAtomic(path: string, write: (fd: number) => void): vo
   } catch (e) {
     if (open) closeSync(fd);
     rmSync(tmp, { force: true });
-    throw e;
+    throw asOutputError(path, e);
   }
 }
 
@@ -57,7 +95,8 @@ export function writeJsonAtomic(path: string, value: unknown): void {
 
 /** Copies `src` to `dst` through a temporary file beside `dst`. */
 export function copyFileAtomic(src: string, dst: string): void {
-  mkdirSync(dirname(resolve(dst)), { recursive: true });
+  ensureDir(dirname(resolve(dst)));
+  refuseFolder(dst);
   const tmp = tempBeside(dst);
   try {
     copyFileSync(src, tmp);
@@ -65,7 +104,7 @@ export function copyFileAtomic(src: string, dst: string): void {
     renameSync(tmp, dst);
   } catch (e) {
     rmSync(tmp, { force: true });
-    throw e;
+    throw asOutputError(dst, e);
   }
 }
 
@@ -85,7 +124,7 @@ export function replaceFolderAtomic<T>(target: string, build: (tmp: string) => T
   const dir = resolve(target);
   const tmp = names.tmp ?? tempBeside(dir, 'new');
   const old = names.old ?? tempBeside(dir, 'old');
-  mkdirSync(dirname(dir), { recursive: true });
+  ensureDir(dirname(dir));
   rmSync(tmp, { recursive: true, force: true });
   let result: T;
   try {
@@ -104,7 +143,7 @@ export async function replaceFolderAtomicAsync<T>(target: string, build: (tmp: s
   const dir = resolve(target);
   const tmp = names.tmp ?? tempBeside(dir, 'new');
   const old = names.old ?? tempBeside(dir, 'old');
-  mkdirSync(dirname(dir), { recursive: true });
+  ensureDir(dirname(dir));
   rmSync(tmp, { recursive: true, force: true });
   let result: T;
   try {

@@ -1,5 +1,6 @@
 // HF checkpoint folder (config.json + model.safetensors or sharded index; HF or OpenAI/OpenCLIP names) <-> ClipModel.
 // Dims: C hidden, A_l = NH_l·HS attention width of layer l, F_l FFN width, V vocab, T max positions, G patches, E projection.
+import { firstNonFinite } from './finite.ts';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CheckpointError, ConfigError, ShapeError } from '../errors.ts';
@@ -99,6 +100,13 @@ function buildModel(config: ClipConfig, store: TensorStore): ClipModel {
     }
     used.add(key);
     const data = e.ref.reader.readFloat32(e.src);
+    const bad = firstNonFinite(data);
+    if (bad >= 0) {
+      throw new CheckpointError(
+        `${e.ref.reader.path}: tensor '${e.src}' holds ${data[bad]} at element ${bad}; weights must be finite numbers ` +
+          '(a corrupt file or a diverged training run); mope-clip refuses to load it',
+      );
+    }
     if (e.transform !== 'transpose') return data;
     const [rows, cols] = [info.shape[0]!, info.shape[1]!]; // source [in, out] -> ours [out, in]
     const out = new Float32Array(data.length);

@@ -8,9 +8,10 @@
 // Known gaps: 16-bit images are reduced to 8 bits by sharp (PIL clips I;16 instead), and CMYK JPEGs
 // go through libvips' colour conversion rather than PIL's naive formula.
 
-import { readFile } from 'node:fs/promises';
 import sharp, { type OutputInfo } from 'sharp';
 import { DataError } from '../errors.ts';
+import { LIMITS } from './limits.ts';
+import { readRegularFile } from './read-bounded.ts';
 
 /** A decoded image: interleaved RGB, row-major, width*height*3 bytes. */
 export interface RgbImage {
@@ -68,25 +69,28 @@ export async function decodeImage(input: string | Uint8Array, label?: string): P
   const name = describe(input, label);
   let bytes: Uint8Array;
   if (typeof input === 'string') {
+    // A regular file of at most LIMITS.imageBytes: never a device, FIFO or directory (which could block or not end).
     try {
-      bytes = await readFile(input);
+      bytes = readRegularFile(input, 'image', LIMITS.imageBytes);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
-      throw new DataError(`cannot decode image ${name}: ${reason}`);
+      // "image X does not exist." / "image X must be a regular file, found a FIFO (named pipe)." / size limit
+      throw new DataError(`cannot decode image ${name}: ${(e as Error).message.replace(/^image \S+ /, '').replace(/^cannot read image \S+: /, '')}`);
     }
   } else {
     bytes = input;
+    if (bytes.length > LIMITS.imageBytes) throw new DataError(`cannot decode image ${name}: ${bytes.length} bytes, more than the ${LIMITS.imageBytes}-byte limit for one image`);
   }
   if (bytes.length === 0) throw new DataError(`cannot decode image ${name}: the file is empty`);
   let raw: { data: Buffer; info: OutputInfo };
   try {
-    raw = await sharp(bytes, { ignoreIcc: true, autoOrient: false, pages: 1, page: 0, failOn: 'warning' })
+    // limitInputPixels is checked from the header before decoding, vector formats (SVG) included.
+    raw = await sharp(bytes, { ignoreIcc: true, autoOrient: false, pages: 1, page: 0, failOn: 'warning', limitInputPixels: LIMITS.imagePixels })
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
     let reason = ((e as Error).message ?? String(e)).split('\n')[0]!.trim();
-    if (/unsupported image format/i.test(reason)) reason = `not a recognised image format (expected JPEG, PNG, GIF, WebP, TIFF, AVIF...; sharp says "${reason}")`;
+    if (/pixel limit/i.test(reason)) reason = `the image is larger than the ${LIMITS.imagePixels}-pixel budget (width × height; sharp says "${reason}")`;
+    else if (/unsupported image format/i.test(reason)) reason = `not a recognised image format (expected JPEG, PNG, GIF, WebP, TIFF, AVIF...; sharp says "${reason}")`;
     throw new DataError(`cannot decode image ${name}: ${reason || 'unknown sharp error'}`);
   }
   const { width, height, channels } = raw.info;

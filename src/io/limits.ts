@@ -1,5 +1,8 @@
 // Input limits: the largest file of each kind mope-clip reads, the deepest JSON it parses, the image pixel
-// budget, and the ranges of numeric flags. Documented in the README ("Limits and exit codes").
+// budget, and the ranges of numeric flags. Documented in docs/limits.md ("Limits and exit codes").
+import { MAX_THREADS } from '../engine/runtime.ts';
+import { MAX_BATCH_BYTES, MAX_DIM, MAX_LAYERS, MAX_PARAMS } from '../model/config.ts';
+
 const MiB = 1024 * 1024;
 
 export const LIMITS = {
@@ -18,11 +21,23 @@ export const LIMITS = {
   /** Nesting depth of any JSON file. */
   jsonDepth: 1000,
   /** --threads and MOPE_THREADS. */
-  maxThreads: 1024,
-  /** eval --workers (image decode threads). */
+  maxThreads: MAX_THREADS,
+  /** eval / train / score / compress --workers (image decode threads). */
   maxWorkers: 64,
-  /** Memory a single batch may ask for (bench --batch, embed/eval --batch), estimated before allocating. */
-  batchBytes: 8 * 1024 * MiB,
+  /** Activation memory a single batch may ask for (every --batch), estimated from the geometry before allocating. */
+  batchBytes: MAX_BATCH_BYTES,
+  /** Any --batch, before the memory estimate. */
+  maxBatch: 65_536,
+  /** Any other integer flag (--seed, --limit, --steps, --save-every, ...): a signed 32-bit integer at most. */
+  maxIntFlag: 2 ** 31 - 1,
+  /** bench --iters and --runs (timed repetitions). */
+  maxIters: 1_000_000,
+  /** Width of any model dimension (hidden, FFN, vocabulary, positions, image size) in a config or geometry. */
+  maxDim: MAX_DIM,
+  /** Layers per tower in a config or geometry. */
+  maxLayers: MAX_LAYERS,
+  /** Parameters of one model (fp32), checked from the config or geometry before any weight is allocated. */
+  maxParams: MAX_PARAMS,
 } as const;
 
 export function formatBytes(n: number): string {

@@ -47,9 +47,13 @@ export const LOGIT_SCALE_INIT = 2.6592;
 export const CLIP_EOS_ID = 49407;
 
 /** Largest accepted size of any one dimension (hidden, FFN, positions, image size, ...). */
-const MAX_DIM = 1 << 20;
+export const MAX_DIM = 1 << 20;
 /** Largest accepted layer count. */
-const MAX_LAYERS = 4096;
+export const MAX_LAYERS = 4096;
+/** Largest accepted parameter count of one model (2^31 floats = 8 GiB in fp32), checked before allocating weights. */
+export const MAX_PARAMS = 2 ** 31;
+/** Largest estimated activation memory of one batch (batchActivationBytes), 8 GiB. */
+export const MAX_BATCH_BYTES = 8 * 2 ** 30;
 /** Token ids are int32. */
 const MAX_ID = 2 ** 31 - 1;
 /** Fields where null means "unset" in HF configs. */
@@ -221,7 +225,36 @@ export function parseClipConfig(json: unknown, file = 'config.json'): ClipConfig
 
   const top = new Fields(file, '', raw, { projection_dim: DEFAULT_PROJECTION_DIM });
   const projectionDim = top.int('projection_dim', 1);
-  return { text, vision, projectionDim, raw: structuredClone(raw) };
+  const config = { text, vision, projectionDim, raw: structuredClone(raw) };
+  checkParameterBudget(config, file);
+  return config;
+}
+
+function towerLayerParams(t: TowerConfig): number {
+  const C = t.hidden;
+  let n = 0;
+  for (let l = 0; l < t.heads.length; l++) {
+    const A = t.heads[l]! * t.headDim, F = t.ffn[l]!;
+    n += 4 * C + 4 * A * C + 3 * A + C + 2 * F * C + F + C;
+  }
+  return n;
+}
+
+/** Parameters (floats) of a model of this config, counted from the shapes alone. */
+export function parameterCount(config: ClipConfig): number {
+  const { text: t, vision: v, projectionDim: E } = config;
+  const G = numVisionPositions(v);
+  return t.vocabSize * t.hidden + t.maxPositions * t.hidden + towerLayerParams(t) + 2 * t.hidden + E * t.hidden
+    + v.hidden * v.channels * v.patchSize * v.patchSize + v.hidden + G * v.hidden + 4 * v.hidden + towerLayerParams(v)
+    + E * v.hidden + 1;
+}
+
+/** Refuses a config whose weights would exceed MAX_PARAMS, before anything is allocated. */
+export function checkParameterBudget(config: ClipConfig, what: string): void {
+  const n = parameterCount(config);
+  if (n > MAX_PARAMS) {
+    throw new ConfigError(`${what}: these shapes need ${n.toExponential(2)} parameters (${(n * 4 / 2 ** 30).toFixed(1)} GiB in fp32), more than the limit of ${MAX_PARAMS.toExponential(2)}; check the layer counts and widths`);
+  }
 }
 
 /** Number of vision positions: patches (integer division, as HF) plus the class token. */
@@ -309,5 +342,36 @@ export function validateClipConfig(config: ClipConfig, what = 'config'): void {
     if (!Number.isInteger(t.hidden / t.headDim)) {
       throw new ConfigError(`${what}: ${name} tower hidden ${t.hidden} is not a multiple of head size ${t.headDim}`);
     }
+  }
+  checkParameterBudget(config, what);
+}
+
+function towerActivationFloats(t: TowerConfig, T: number, training: boolean): number {
+  const C = t.hidden;
+  const F = Math.max(0, ...t.ffn), A = Math.max(0, ...t.heads) * t.headDim, H = Math.max(0, ...t.heads);
+  const perLayer = T * (6 * C + 3 * A + 2 * F) + 2 * H * T * T;
+  return 4 * T * C + perLayer * (training ? Math.max(1, t.heads.length) : 1);
+}
+
+/**
+ * Estimated activation bytes of one batch of `batch` texts and images (fp32): one layer's buffers at a time for
+ * inference, every layer's for training (kept for backward). An estimate to refuse absurd --batch values early.
+ */
+export function batchActivationBytes(config: ClipConfig, batch: number, training = false): number {
+  const perSample = towerActivationFloats(config.text, config.text.maxPositions, training)
+    + towerActivationFloats(config.vision, numVisionPositions(config.vision), training);
+  return 4 * batch * perSample;
+}
+
+/**
+ * Refuses a batch whose estimated activation memory for this model is over MAX_BATCH_BYTES, before any
+ * allocation; `flag` names the flag in the message.
+ */
+export function checkBatchMemory(config: ClipConfig, batch: number, flag = '--batch', training = false): void {
+  const bytes = batchActivationBytes(config, batch, training);
+  if (bytes > MAX_BATCH_BYTES) {
+    const fit = Math.max(1, Math.floor(MAX_BATCH_BYTES / (bytes / batch)));
+    const gib = (bytes / 2 ** 30).toFixed(1);
+    throw new ConfigError(`${flag} ${batch}: one batch would need about ${gib} GiB of activations for this model${training ? ' in training' : ''}, more than the ${MAX_BATCH_BYTES / 2 ** 30} GiB limit; use ${flag} ${fit} or less`);
   }
 }

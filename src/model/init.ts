@@ -1,7 +1,7 @@
 // Random CLIP models from a small geometry description (seeded, deterministic), named standard geometries, zero models.
 // Dims: C hidden, L layers, NH_l heads, HS head size, F_l FFN width, V vocab, T max positions, P patch, G patches, E projection.
 import { ConfigError } from '../errors.ts';
-import { CLIP_EOS_ID, TEXT_DEFAULTS, numVisionPositions, validateClipConfig } from './config.ts';
+import { CLIP_EOS_ID, MAX_DIM, MAX_LAYERS, TEXT_DEFAULTS, numVisionPositions, validateClipConfig } from './config.ts';
 import { Rng } from './rng.ts';
 import type { Activation, ClipConfig, ClipModel, LayerWeights, TextWeights, TowerConfig, VisionWeights } from './types.ts';
 
@@ -69,7 +69,28 @@ function perLayer(v: number | number[], layers: number, what: string): number[] 
   return [...v];
 }
 
+/** Every size of a geometry is an integer in range before any array is sized from it. */
+function checkSize(v: unknown, where: string, min: number, max: number): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`geometry: ${where} must be an integer in [${min}, ${max}], found ${JSON.stringify(v)}`);
+  }
+}
+
+function checkTowerSizes(g: TowerGeometry, name: string): void {
+  checkSize(g.hidden, `${name}.hidden`, 1, MAX_DIM);
+  checkSize(g.layers, `${name}.layers`, 0, MAX_LAYERS);
+  for (const k of ['heads', 'ffn'] as const) {
+    const v = g[k];
+    if (Array.isArray(v)) {
+      if (v.length > MAX_LAYERS) throw new ConfigError(`geometry: ${name}.${k} lists ${v.length} values, more than ${MAX_LAYERS}`);
+      v.forEach((x, i) => checkSize(x, `${name}.${k}[${i}]`, 0, MAX_DIM));
+    } else checkSize(v, `${name}.${k}`, k === 'heads' ? 1 : 0, MAX_DIM);
+  }
+  if (g.headDim !== undefined) checkSize(g.headDim, `${name}.headDim`, 1, MAX_DIM);
+}
+
 function towerFromGeometry(g: TowerGeometry, name: string): TowerConfig {
+  checkTowerSizes(g, name);
   const heads = perLayer(g.heads, g.layers, `${name}.heads`);
   const ffn = perLayer(g.ffn, g.layers, `${name}.ffn`);
   const refHeads = typeof g.heads === 'number' ? g.heads : Math.max(1, ...heads);
@@ -88,6 +109,11 @@ function towerFromGeometry(g: TowerGeometry, name: string): TowerConfig {
 export function configFromGeometry(geometry: ClipGeometry | GeometryName): ClipConfig {
   const g = typeof geometry === 'string' ? GEOMETRIES[geometry] : geometry;
   if (!g) throw new ConfigError(`geometry: unknown name '${String(geometry)}'; known: ${Object.keys(GEOMETRIES).join(', ')}`);
+  for (const [k, v, min] of [['text.vocabSize', g.text.vocabSize, 1], ['text.maxPositions', g.text.maxPositions, 1],
+    ['vision.imageSize', g.vision.imageSize, 1], ['vision.patchSize', g.vision.patchSize, 1], ['vision.channels', g.vision.channels, 1],
+    ['projectionDim', g.projectionDim, 1]] as const) {
+    if (v !== undefined || k === 'vision.imageSize' || k === 'vision.patchSize' || k === 'projectionDim') checkSize(v, k, min, MAX_DIM);
+  }
   const config: ClipConfig = {
     text: {
       ...towerFromGeometry(g.text, 'text'),

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import type { Runtime } from '../engine/runtime.ts';
+import { checkBatchMemory } from '../model/config.ts';
 import type { ClipModel } from '../model/types.ts';
 import { magnitude, randomScore } from './baselines.ts';
 import { scoreMope, type Calibration } from './mope.ts';
@@ -41,6 +42,7 @@ export interface ScoreRunOptions {
 
 /** Runs (or resumes) a score run; returns the final file contents. Needs `cal` for metric mope. */
 export function runScore(rt: Runtime, model: ClipModel, cal: Calibration | null, o: ScoreRunOptions): ScoresFile {
+  if (o.batch !== undefined) checkBatchMemory(model.config, o.batch, '--batch', o.metric === 'taylor');
   const all = enumerateModules(model, { towers: o.towers, kinds: o.kinds, ffnGroupSize: o.ffnGroupSize });
   const mods = shardModules(all, o.shard);
   const header: ScoresFile = {

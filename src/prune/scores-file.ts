@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { assertFiniteOutput } from '../io/finite.ts';
 import type { ClipModel, LayerWeights, TowerConfig } from '../model/types.ts';
 import { compareModules, moduleKey, type ModuleKind, type ModuleRef, type TowerName } from './modules.ts';
 import type { Task } from './objective.ts';
@@ -172,6 +173,7 @@ export class ScoresWriter {
   add(e: ScoreEntry, cost?: ScoreCostTotals): void {
     const k = moduleKey(e);
     if (this.keys.has(k)) throw new Error(`scores writer: module ${k} written twice`);
+    assertFiniteOutput(e, `${this.path}: score of module ${k}`);
     this.keys.add(k);
     this.file.modules.push(e);
     if (cost) this.setCost(cost);

@@ -12,6 +12,7 @@ import type { EvalModel } from '../eval/embed-data.ts';
 import { evalRetrieval, type RetrievalResult } from '../eval/retrieval.ts';
 import { evalZeroshot, type ZeroshotResult } from '../eval/zeroshot.ts';
 import { loadCheckpoint } from '../io/checkpoint.ts';
+import { checkBatchMemory } from '../model/config.ts';
 import { toStateDict } from '../model/state-dict.ts';
 import { createGrads, paramList, zeroGrads } from '../model/grads.ts';
 import type { ClipModel, TowerMasks } from '../model/types.ts';
@@ -158,6 +159,7 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
   const t0 = performance.now();
   const { student, out } = opts;
   const model = student.model, cfg = model.config;
+  checkBatchMemory(cfg, opts.batch, '--batch', true);
   const seed = opts.seed ?? rt.seed;
   const batcher = new PairBatcher(opts.data, student.tokenizer, student.preprocess, {
     batch: opts.batch, accum: opts.accum, shuffle: opts.shuffle, seed, maxTokens: cfg.text.maxPositions,

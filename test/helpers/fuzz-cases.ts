@@ -75,6 +75,16 @@ export async function buildFixture(root: string, bin: string): Promise<Fixture> 
   return { root, model, tokModel, images, scores, csv, jsonl, coco };
 }
 
+/** A GEOMETRY.json of the tiny shape with `text` fields overridden; returns its path. */
+function geometryFile(dir: string, text: Record<string, number>): string {
+  const p = join(dir, 'geometry.json');
+  writeFileSync(p, JSON.stringify({
+    text: { hidden: 32, layers: 2, heads: 4, ffn: 64, ...text },
+    vision: { hidden: 48, layers: 2, heads: 4, ffn: 96, imageSize: 32, patchSize: 8 }, projectionDim: 16,
+  }));
+  return p;
+}
+
 /** A copy of the model folder (symlinks) with `file` replaced by `data`; returns the folder. */
 function variant(fx: Fixture, dir: string, file: string, data: string | Uint8Array, from = fx.model): string {
   mkdirSync(dir, { recursive: true });
@@ -252,6 +262,10 @@ export async function buildCases(fx: Fixture, seed: number, count: number): Prom
           { note: 'unknown command', args: ['frobnicate'], expect: 'usage' },
           { note: 'unknown flag', args: ['embed', '--model', fx.model, '--text', 'x', '--bogus'], expect: 'usage' },
           { note: 'missing --model', args: ['embed', '--text', 'x'], expect: 'usage' },
+          { note: 'init --geometry with 2^31 text layers', args: ['init', '--geometry', geometryFile(dir, { layers: 2 ** 31 }), '--out', join(dir, 'g')], expect: 'fail', isolate: true },
+          { note: 'bench --iters 1e308', args: ['bench', '--geometry', 'tiny', '--batch', '1', '--iters', '1e308'], expect: 'fail', isolate: true },
+          { note: 'config num_hidden_layers 2^31', args: embedBoth(variant(fx, join(dir, 'L'), 'config.json', JSON.stringify({ ...config, text_config: { ...(config.text_config as object), num_hidden_layers: 2 ** 31 } }))), expect: 'fail', isolate: true },
+          { note: 'init --geometry with hidden 65536 (2^12 GiB of weights)', args: ['init', '--geometry', geometryFile(dir, { hidden: 65536, heads: 1 }), '--out', join(dir, 'g')], expect: 'fail', isolate: true },
         ];
         if (k < named.length) { add(named[k]!); break; }
         const flag = pick(r, ['--threads', '--batch', '--seed', '--limit', '--workers', 'MOPE_THREADS', '--iters', '--keep-heads', '--keep-layers', '--min-heads']);
