@@ -21,6 +21,7 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./distill.ts'),
   () => import('./compress.ts'),
   () => import('./demo.ts'),
+  () => import('./study.ts'),
 ];
 
 export async function buildProgram(): Promise<Command> {
