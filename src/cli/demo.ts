@@ -2,7 +2,9 @@
 // small teacher compressed (both towers) to width50 and width50+depth50 with MoPE, magnitude, random and scratch, each
 // distilled with one budget, over several seeds; one table of mean ± std on stdout; study.json, table.md, report.html.
 import type { Command } from 'commander';
-import { DEMO_CALIB, DEMO_CRITERIA, DEMO_DISTILL, DEMO_EVAL, DEMO_SEEDS, DEMO_TARGETS, runDemo } from '../pipeline/demo.ts';
+import {
+  DEMO_CALIB, DEMO_CRITERIA, DEMO_DISTILL, DEMO_EVAL, DEMO_SEEDS, DEMO_TARGETS, runDemo,
+} from '../pipeline/demo.ts';
 import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { formatStudyTable } from '../pipeline/study.ts';
 import { makeRuntime, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
@@ -25,8 +27,9 @@ interface DemoFlags {
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('A small study: the shipped small CLIP teacher compressed (both towers) to half width, and half width + half depth, with ' +
-      'MoPE, magnitude, random and scratch, distilled with one budget, over several seeds; table of mean ± std')
+    .description('A small study: the shipped small CLIP teacher compressed (both towers) to half width, and ' +
+      'half width + half depth, with MoPE, magnitude, random and scratch, distilled with one budget, over several ' +
+      'seeds; table of mean ± std')
     .option('--out <dir>', 'output folder (a rerun skips finished runs)', '.cache/demo/study')
     .option('--retrain-teacher', 'train the teacher from scratch (≈ 25 min) instead of using the shipped or cached one')
     .option('--cache <dir>', 'teacher cache folder (default .cache/demo in the package)')
@@ -34,7 +37,8 @@ export function register(program: Command): void {
     .option('--targets <list>', 'comma list of widthNN or widthNN+depthMM', DEMO_TARGETS.join(','))
     .option('--seeds <list>', 'a count N (seeds 0…N−1) or a comma list', String(DEMO_SEEDS.length))
     .option('--steps <n>', `distillation steps per compressed model (default ${DEMO_DISTILL.steps})`)
-    .option('--zeroshot-limit <n>', 'items of each evaluation set (a fixed subset, seed 0; fashion-scenes test has 1,000)', String(DEMO_EVAL.limit))
+    .option('--zeroshot-limit <n>', 'items of each evaluation set (fixed subset, seed 0; fashion-scenes test: 1,000)',
+      String(DEMO_EVAL.limit))
     .option('--calib-limit <n>', 'MoPE calibration pairs (fashion-scenes val)', String(DEMO_CALIB.limit))
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .option('--precision <p>', PRECISION_HELP, 'auto')
@@ -42,10 +46,13 @@ export function register(program: Command): void {
       const rt = makeRuntime({ threads: o.threads, seed: 0, precision: o.precision });
       const f = await runDemo(rt, {
         out: o.out, cacheDir: o.cache, retrainTeacher: Boolean(o.retrainTeacher),
-        criteria: o.criteria.split(',').map((c) => parseCriterion(c.trim())), targets: o.targets.split(',').map((t) => t.trim()),
-        seeds: parseSeeds(o.seeds), distill: o.steps === undefined ? undefined : { steps: parseNonNegativeInt(o.steps, '--steps') },
-        zeroshotLimit: parsePositiveInt(o.zeroshotLimit, '--zeroshot-limit'), calibLimit: parsePositiveInt(o.calibLimit, '--calib-limit'),
+        criteria: o.criteria.split(',').map((c) => parseCriterion(c.trim())),
+        targets: o.targets.split(',').map((t) => t.trim()), seeds: parseSeeds(o.seeds),
+        distill: o.steps === undefined ? undefined : { steps: parseNonNegativeInt(o.steps, '--steps') },
+        zeroshotLimit: parsePositiveInt(o.zeroshotLimit, '--zeroshot-limit'),
+        calibLimit: parsePositiveInt(o.calibLimit, '--calib-limit'),
       });
-      process.stdout.write(`\n${formatStudyTable(f.table, f.teacher)}\n\nwall time ${(f.seconds / 60).toFixed(1)} min; report: ${o.out}/report.html\n`);
+      process.stdout.write(`\n${formatStudyTable(f.table, f.teacher)}\n\n` +
+        `wall time ${(f.seconds / 60).toFixed(1)} min; report: ${o.out}/report.html\n`);
     });
 }

@@ -23,31 +23,45 @@ function num(v: unknown, flag: string): number {
   return n;
 }
 
-/** Seeds as a list "0,1,2" or a count "3" (= 0,1,2). */
+/** Seeds as a count "3" (= 0,1,2) or a list "0,4" ("4," = seed 4 alone). */
 export function parseSeeds(s: string): number[] {
   if (!s.includes(',')) return Array.from({ length: parsePositiveInt(s, '--seeds') }, (_, i) => i);
-  return list(s).map((x) => parseNonNegativeInt(x, '--seeds'));
+  const seeds = list(s).map((x) => parseNonNegativeInt(x, '--seeds'));
+  if (seeds.length === 0 || new Set(seeds).size !== seeds.length) {
+    throw new ConfigError(`--seeds: expected distinct seeds, found "${s}"`);
+  }
+  return seeds;
 }
 
 async function studyAction(o: Flags): Promise<void> {
-  for (const f of ['model', 'data', 'out'] as const) if (o[f] === undefined) throw new ConfigError(`study needs --${f}`);
+  for (const f of ['model', 'data', 'out'] as const) {
+    if (o[f] === undefined) throw new ConfigError(`study needs --${f}`);
+  }
   const stage = String(o.stage);
-  if (stage !== 'finetune' && stage !== 'pretrain') throw new ConfigError(`--stage expects finetune or pretrain, found "${stage}"`);
+  if (stage !== 'finetune' && stage !== 'pretrain') {
+    throw new ConfigError(`--stage expects finetune or pretrain, found "${stage}"`);
+  }
   const tower = String(o.tower ?? (stage === 'pretrain' ? 'both' : ''));
-  if (tower !== 'vision' && tower !== 'text' && tower !== 'both') throw new ConfigError(`--tower expects vision, text or both, found "${tower}"`);
-  const rt = makeRuntime({ threads: o.threads as string | undefined, seed: 0, precision: o.precision as string | undefined });
+  if (tower !== 'vision' && tower !== 'text' && tower !== 'both') {
+    throw new ConfigError(`--tower expects vision, text or both, found "${tower}"`);
+  }
+  const str = (v: unknown) => (v === undefined ? undefined : String(v));
+  const rt = makeRuntime({ threads: str(o.threads), seed: 0, precision: str(o.precision) });
   const optSteps = (v: unknown, flag: string) => (v === undefined ? undefined : parseNonNegativeInt(String(v), flag));
   const out = String(o.out);
   const f = await runStudy(rt, {
     model: String(o.model), teacher: o.teacher === undefined ? undefined : String(o.teacher), data: String(o.data),
-    calib: o.calib === undefined ? null : String(o.calib), calibZeroshot: o.calibZeroshot === undefined ? null : String(o.calibZeroshot),
-    calibZeroshotWeight: o.calibZeroshotWeight === undefined ? undefined : num(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
+    calib: str(o.calib) ?? null, calibZeroshot: str(o.calibZeroshot) ?? null,
+    calibZeroshotWeight: o.calibZeroshotWeight === undefined
+      ? undefined : num(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
     calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'), stage, tower,
-    criteria: list(o.criteria).map(parseCriterion), targets: list(o.targets).map(parseTarget), seeds: parseSeeds(String(o.seeds)),
+    criteria: list(o.criteria).map(parseCriterion), targets: list(o.targets).map(parseTarget),
+    seeds: parseSeeds(String(o.seeds)),
     ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'), scope: parseScope(String(o.scope)),
     distill: {
       steps: parseNonNegativeInt(String(o.steps), '--steps'), widthSteps: optSteps(o.widthSteps, '--width-steps'),
-      finalSteps: optSteps(o.finalSteps, '--final-steps'), batch: parsePositiveInt(String(o.batch), '--batch'), lr: num(o.lr, '--lr'),
+      finalSteps: optSteps(o.finalSteps, '--final-steps'), batch: parsePositiveInt(String(o.batch), '--batch'),
+      lr: num(o.lr, '--lr'),
       weightDecay: num(o.weightDecay, '--weight-decay'), warmup: parseNonNegativeInt(String(o.warmup), '--warmup'),
       gradClip: num(o.gradClip, '--grad-clip'), loss: parseLossFlags(o),
     },
@@ -56,13 +70,15 @@ async function studyAction(o: Flags): Promise<void> {
     templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)), out,
   });
   writeFileAtomic(`${out}/table.md`, markdownStudyTable(f.table, f.teacher) + '\n');
-  process.stdout.write(`\n${formatStudyTable(f.table, f.teacher)}\n\n${f.runs.length} runs; ${out}/study.json, ${out}/table.md, ${out}/report.html\n`);
+  process.stdout.write(`\n${formatStudyTable(f.table, f.teacher)}\n\n${f.runs.length} runs; ` +
+    `${out}/study.json, ${out}/table.md, ${out}/report.html\n`);
 }
 
 export function register(program: Command): void {
   const cmd = program
     .command('study')
-    .description('Grid of resumable compress runs (criteria × targets × seeds, one budget): table of mean ± std, report.html with accuracy against GFLOPs')
+    .description('Grid of resumable compress runs (criteria × targets × seeds, one budget): table of mean ± std, ' +
+      'report.html with accuracy against GFLOPs')
     .option('--model <dir>', 'checkpoint folder of the model to compress')
     .option('--teacher <dir>', 'teacher to distil from (default: --model)')
     .option('--data <spec>', 'image-text pairs for distillation')
@@ -70,9 +86,11 @@ export function register(program: Command): void {
     .option('--calib-zeroshot <spec>', 'labelled images: mix zero-shot into Z')
     .option('--calib-zeroshot-weight <w>', 'weight of zero-shot Z in the mixed Z (default 0.5)')
     .option('--calib-limit <n>', 'calibration items', String(DEFAULT_CALIB_LIMIT))
-    .option('--stage <stage>', 'pretrain (both towers: width + depth, one distillation) | finetune (one tower)', 'pretrain')
+    .option('--stage <stage>', 'pretrain (both towers: width + depth, one distillation) | finetune (one tower)',
+      'pretrain')
     .option('--tower <tower>', 'vision | text (finetune) | both (pretrain)')
-    .option('--criteria <list>', 'comma list of mope, magnitude, taylor, random, scratch', 'mope,magnitude,random,scratch')
+    .option('--criteria <list>', 'comma list of mope, magnitude, taylor, random, scratch',
+      'mope,magnitude,random,scratch')
     .option('--targets <list>', 'comma list of widthNN or widthNN+depthMM (percent kept)', 'width50,width50+depth50')
     .option('--seeds <list>', 'a count N (seeds 0…N−1) or a comma list', '3')
     .option('--ffn-group-size <n>', 'FFN neurons per scored group', '32')

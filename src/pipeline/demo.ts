@@ -3,7 +3,8 @@
 // data: both towers compressed at once (pretrain stage) to two targets — half the heads and FFN groups (width50), and
 // that plus half the layers (width50+depth50) — with MoPE, magnitude, random and scratch (the same pruned shape
 // re-initialised), each distilled with one budget, over several seeds. Prints the table of mean ± std; OUT/study.json,
-// OUT/table.md, OUT/report.html. Resumable: a rerun skips finished runs; more --seeds extend the grid. Dims: see teacher.ts.
+// OUT/table.md, OUT/report.html. Resumable: a rerun skips finished runs; more --seeds extend the grid.
+// Dims: see teacher.ts.
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.ts';
@@ -33,8 +34,12 @@ export interface DemoOptions {
 export const DEMO_CRITERIA: Criterion[] = ['mope', 'magnitude', 'random', 'scratch'];
 export const DEMO_TARGETS = ['width50', 'width50+depth50'];
 export const DEMO_SEEDS = [0, 1, 2];
-export const DEMO_DISTILL: DistillSettings = { steps: 80, batch: 64, lr: 5e-4, weightDecay: 0.05, warmup: 5, gradClip: 1 };
-export const DEMO_EVAL = { zeroshot: 'builtin:fashion-mnist:test', retrieval: 'builtin:fashion-scenes:test', limit: 1000 };
+export const DEMO_DISTILL: DistillSettings = {
+  steps: 80, batch: 64, lr: 5e-4, weightDecay: 0.05, warmup: 5, gradClip: 1,
+};
+export const DEMO_EVAL = {
+  zeroshot: 'builtin:fashion-mnist:test', retrieval: 'builtin:fashion-scenes:test', limit: 1000,
+};
 export const DEMO_CALIB = { pairs: 'builtin:fashion-scenes:val', limit: 256 };
 export const DEMO_DATA = 'builtin:fashion-mix:train';
 
@@ -66,8 +71,9 @@ export async function runDemo(rt: Runtime, o: DemoOptions): Promise<StudyFile> {
   const { dir: teacher, source } = await teacherDir(rt, o);
   rt.log.info(`teacher: ${source}: ${teacher}`);
   const f = await runStudy(rt, {
-    model: teacher, data: DEMO_DATA, calib: DEMO_CALIB.pairs, calibLimit: o.calibLimit ?? DEMO_CALIB.limit, stage: 'pretrain', tower: 'both',
-    criteria: o.criteria ?? DEMO_CRITERIA, targets: (o.targets ?? DEMO_TARGETS).map(parseTarget), seeds: o.seeds ?? DEMO_SEEDS,
+    model: teacher, data: DEMO_DATA, calib: DEMO_CALIB.pairs, calibLimit: o.calibLimit ?? DEMO_CALIB.limit,
+    stage: 'pretrain', tower: 'both', criteria: o.criteria ?? DEMO_CRITERIA,
+    targets: (o.targets ?? DEMO_TARGETS).map(parseTarget), seeds: o.seeds ?? DEMO_SEEDS,
     ffnGroupSize: 32, distill: { ...DEMO_DISTILL, ...o.distill }, eval: [DEMO_EVAL.zeroshot, DEMO_EVAL.retrieval],
     evalLimit: o.zeroshotLimit ?? DEMO_EVAL.limit, out: o.out, logEvery: 20,
   });

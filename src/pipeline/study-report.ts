@@ -53,18 +53,22 @@ export interface StudyCell {
 }
 
 /** One cell per (target, criterion) that has runs, in grid order. GFLOPs and params: the mean over seeds. */
-export function studyTable(runs: StudyRun[], _teacher: ModelEval, grid: { criteria: Criterion[]; targets: string[] }): StudyCell[] {
+export function studyTable(
+  runs: StudyRun[], _teacher: ModelEval, grid: { criteria: Criterion[]; targets: string[] },
+): StudyCell[] {
   const cells: StudyCell[] = [];
   for (const target of grid.targets) {
     for (const criterion of grid.criteria) {
       const rs = runs.filter((r) => r.target === target && r.criterion === criterion).sort((a, b) => a.seed - b.seed);
       if (rs.length === 0) continue;
       const mean = (f: (r: StudyRun) => number) => rs.reduce((a, r) => a + f(r), 0) / rs.length;
+      const st = (f: (r: StudyRun) => number | null) => stat(rs.map(f));
       cells.push({
-        target, criterion, seeds: rs.map((r) => r.seed), gflops: mean((r) => r.distilled.gflops), params: mean((r) => r.distilled.params),
-        pruned_zeroshot: stat(rs.map((r) => r.pruned.zeroshot)), pruned_retrieval: stat(rs.map((r) => r.pruned.retrieval)),
-        zeroshot: stat(rs.map((r) => r.distilled.zeroshot)), retrieval: stat(rs.map((r) => r.distilled.retrieval)),
-        recovery_zeroshot: stat(rs.map((r) => r.recovery.zeroshot)), recovery_retrieval: stat(rs.map((r) => r.recovery.retrieval)),
+        target, criterion, seeds: rs.map((r) => r.seed),
+        gflops: mean((r) => r.distilled.gflops), params: mean((r) => r.distilled.params),
+        pruned_zeroshot: st((r) => r.pruned.zeroshot), pruned_retrieval: st((r) => r.pruned.retrieval),
+        zeroshot: st((r) => r.distilled.zeroshot), retrieval: st((r) => r.distilled.retrieval),
+        recovery_zeroshot: st((r) => r.recovery.zeroshot), recovery_retrieval: st((r) => r.recovery.retrieval),
       });
     }
   }
@@ -74,17 +78,25 @@ export function studyTable(runs: StudyRun[], _teacher: ModelEval, grid: { criter
 /** "45.8 ± 1.2" in percent (a fraction's mean and std), "45.8" for one seed, "–" for none. */
 export function fmtStat(s: Stat, scale = 100, digits = 1): string {
   if (s.mean === null) return '–';
-  return s.std === null ? (scale * s.mean).toFixed(digits) : `${(scale * s.mean).toFixed(digits)} ± ${(scale * s.std).toFixed(digits)}`;
+  const m = (scale * s.mean).toFixed(digits);
+  return s.std === null ? m : `${m} ± ${(scale * s.std).toFixed(digits)}`;
 }
 
-const HEAD = ['target', 'criterion', 'seeds', 'GFLOPs', 'zero-shot pruned', 'zero-shot distilled', 'R@1 pruned', 'R@1 distilled', 'R@1 recovery'];
+const HEAD = [
+  'target', 'criterion', 'seeds', 'GFLOPs', 'zero-shot pruned', 'zero-shot distilled', 'R@1 pruned', 'R@1 distilled',
+  'R@1 recovery',
+];
 
 function rows(cells: StudyCell[], teacher: ModelEval): string[][] {
   const pct = (v: number | null) => (v === null ? '–' : (100 * v).toFixed(1));
+  const rec = (c: StudyCell) =>
+    fmtStat(c.recovery_retrieval, 100, 0) + (c.recovery_retrieval.mean === null ? '' : ' %');
   return [
     ['teacher', '', '', teacher.gflops.toFixed(4), '', pct(teacher.zeroshot), '', pct(teacher.retrieval), ''],
-    ...cells.map((c) => [c.target, c.criterion, String(c.seeds.length), c.gflops.toFixed(4), fmtStat(c.pruned_zeroshot), fmtStat(c.zeroshot),
-      fmtStat(c.pruned_retrieval), fmtStat(c.retrieval), fmtStat(c.recovery_retrieval, 100, 0) + (c.recovery_retrieval.mean === null ? '' : ' %')]),
+    ...cells.map((c) => [
+      c.target, c.criterion, String(c.seeds.length), c.gflops.toFixed(4),
+      fmtStat(c.pruned_zeroshot), fmtStat(c.zeroshot), fmtStat(c.pruned_retrieval), fmtStat(c.retrieval), rec(c),
+    ]),
   ];
 }
 
@@ -109,34 +121,57 @@ interface ReportInput {
   seconds: number;
 }
 
-function plot(id: string, title: string, f: (c: StudyCell) => { mean: number | null; std: number | null }, r: ReportInput, ref: { name: string; y: number | null }): string {
+type Pick = (c: StudyCell) => Stat;
+
+function plot(id: string, title: string, f: Pick, r: ReportInput, ref: { name: string; y: number | null }): string {
   const series: ErrorSeries[] = r.grid.criteria.map((criterion, i) => ({
     name: criterion, color: PALETTE[i % PALETTE.length],
-    points: r.table.filter((c) => c.criterion === criterion && f(c).mean !== null)
-      .map((c) => ({ x: c.gflops, y: 100 * f(c).mean!, err: f(c).std === null ? null : 100 * f(c).std!, label: c.target })),
+    points: r.table.filter((c) => c.criterion === criterion && f(c).mean !== null).map((c) => {
+      const v = f(c);
+      return { x: c.gflops, y: 100 * v.mean!, err: v.std === null ? null : 100 * v.std, label: c.target };
+    }),
   }));
-  return `<figure class="fig">${errorPlot({ id, title, series, xAxis: 'GFLOPs (one image + one text)', yAxis: '%',
-    refs: ref.y === null ? [] : [{ name: ref.name, y: 100 * ref.y }] })}</figure>`;
+  const refs = ref.y === null ? [] : [{ name: ref.name, y: 100 * ref.y }];
+  const svg = errorPlot({ id, title, series, xAxis: 'GFLOPs (one image + one text)', yAxis: '%', refs });
+  return `<figure class="fig">${svg}</figure>`;
+}
+
+function runsTable(runs: StudyRun[]): string {
+  const pct = (v: number | null) => (v === null ? '–' : (100 * v).toFixed(1));
+  const head = ['target', 'criterion', 'seed', 'zero-shot (%)', 'R@1 (%)', 'seconds', 'report'];
+  let h = '<table><tr>' + head.map((x, i) => `<th${i < 2 || i === 6 ? ' class="l"' : ''}>${x}</th>`).join('') + '</tr>';
+  for (const x of runs) {
+    const link = escapeXml(`runs/${x.target}/${x.criterion}/seed-${x.seed}/report.html`);
+    h += `<tr><td class="l">${escapeXml(x.target)}</td><td class="l">${x.criterion}</td><td>${x.seed}</td>` +
+      `<td>${pct(x.distilled.zeroshot)}</td><td>${pct(x.distilled.retrieval)}</td><td>${x.seconds.toFixed(0)}</td>` +
+      `<td class="l"><a href="${link}">report</a></td></tr>`;
+  }
+  return h + '</table>';
 }
 
 export function writeStudyReport(path: string, r: ReportInput): void {
-  const s = r.settings as { distill?: { steps?: number; batch?: number }; stage?: string; tower?: string };
-  let body = '<h1>mope-clip study: importance criteria compared over seeds</h1>';
-  body += `<p class="note">${r.runs.length} of ${r.grid.criteria.length * r.grid.targets.length * r.grid.seeds.length} runs finished ` +
-    `(criteria ${escapeXml(r.grid.criteria.join(', '))}; targets ${escapeXml(r.grid.targets.join(', '))}; seeds ${r.grid.seeds.join(', ')}). ` +
-    `Stage ${escapeXml(String(s.stage))}, tower ${escapeXml(String(s.tower))}; one distillation budget for every run ` +
-    `(${escapeXml(JSON.stringify(s.distill ?? {}))}). Figures: mean ± sample standard deviation over seeds; ` +
-    `recovery = distilled / teacher. Wall time ${(r.seconds / 60).toFixed(1)} min.</p>`;
+  const s = r.settings as { distill?: unknown; stage?: string; tower?: string };
+  const g = r.grid, planned = g.criteria.length * g.targets.length * g.seeds.length;
+    let body = '<h1>mope-clip study: importance criteria compared over seeds</h1>';
+  body += `<p class="note">${r.runs.length} of ${planned} runs finished ` +
+    `(criteria ${escapeXml(g.criteria.join(', '))}; ` +
+    `targets ${escapeXml(g.targets.join(', '))}; seeds ${g.seeds.join(', ')}). Stage ${escapeXml(String(s.stage))}, ` +
+    `tower ${escapeXml(String(s.tower))}; one distillation budget for every run ` +
+    `(${escapeXml(JSON.stringify(s.distill ?? {}))}). ` +
+    `Figures: mean ± sample standard deviation over seeds; recovery = distilled / teacher. ` +
+    `Wall time ${(r.seconds / 60).toFixed(1)} min.</p>`;
   body += '<h2>Table</h2><pre>' + escapeXml(formatStudyTable(r.table, r.teacher)) + '</pre>';
   body += '<h2>Accuracy against compute</h2>';
-  body += plot('fig-retrieval', 'retrieval mean R@1 after distillation', (c) => c.retrieval, r, { name: 'teacher', y: r.teacher.retrieval });
-  body += plot('fig-zeroshot', 'zero-shot top-1 after distillation', (c) => c.zeroshot, r, { name: 'teacher', y: r.teacher.zeroshot });
-  body += plot('fig-retrieval-pruned', 'retrieval mean R@1 after pruning, before distillation', (c) => c.pruned_retrieval, r, { name: 'teacher', y: r.teacher.retrieval });
-  body += plot('fig-recovery', 'recovery: distilled / teacher retrieval R@1', (c) => c.recovery_retrieval, r, { name: '90 % (goal)', y: 0.9 });
-  body += '<h2>Runs</h2><table><tr><th class="l">target</th><th class="l">criterion</th><th>seed</th><th>zero-shot (%)</th><th>R@1 (%)</th>' +
-    '<th>seconds</th><th class="l">report</th></tr>' + r.runs.map((x) => `<tr><td class="l">${escapeXml(x.target)}</td><td class="l">${x.criterion}</td>` +
-      `<td>${x.seed}</td><td>${x.distilled.zeroshot === null ? '–' : (100 * x.distilled.zeroshot).toFixed(1)}</td>` +
-      `<td>${x.distilled.retrieval === null ? '–' : (100 * x.distilled.retrieval).toFixed(1)}</td><td>${x.seconds.toFixed(0)}</td>` +
-      `<td class="l"><a href="${escapeXml(`runs/${x.target}/${x.criterion}/seed-${x.seed}/report.html`)}">report</a></td></tr>`).join('') + '</table>';
+  const teacherRef = (y: number | null) => ({ name: 'teacher', y });
+  body += plot('fig-retrieval', 'retrieval mean R@1 after distillation', (c) => c.retrieval, r,
+    teacherRef(r.teacher.retrieval));
+  body += plot('fig-zeroshot', 'zero-shot top-1 after distillation', (c) => c.zeroshot, r,
+    teacherRef(r.teacher.zeroshot));
+  body += plot('fig-retrieval-pruned', 'retrieval mean R@1 after pruning, before distillation',
+    (c) => c.pruned_retrieval, r,
+    teacherRef(r.teacher.retrieval));
+  body += plot('fig-recovery', 'recovery: distilled / teacher retrieval R@1', (c) => c.recovery_retrieval, r,
+    { name: '90 % (goal)', y: 0.9 });
+  body += '<h2>Runs</h2>' + runsTable(r.runs);
   writeFileAtomic(path, page('mope-clip study', body));
 }

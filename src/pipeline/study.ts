@@ -1,5 +1,5 @@
-// `mope-clip study`: a grid of compress runs — criteria × targets × seeds — with one budget, resumable. Each run is a
-// compress run folder OUT/runs/<target>/<criterion>/seed-<s>/ (itself resumable stage by stage); a run whose
+// `mope-clip study`: a grid of compress runs — criteria × targets × seeds — with one budget, resumable. Each run is
+// a compress run folder OUT/runs/<target>/<criterion>/seed-<s>/ (itself resumable stage by stage); a run whose
 // summary.json exists is finished and skipped. After every run OUT/study.json (settings, every run, the table of
 // mean ± std per target and criterion) and OUT/report.html are rewritten, so a killed study loses at most the run in
 // progress. Targets: widthNN keeps NN % of the heads and FFN groups of every compressed tower; +depthMM also keeps
@@ -36,7 +36,8 @@ export interface StudyTarget {
 export function parseTarget(s: string): StudyTarget {
   const m = /^width(\d{1,3})(?:\+depth(\d{1,3}))?$/.exec(s.trim());
   const pc = (v: string) => Number(v) / 100;
-  if (!m || Number(m[1]) < 1 || Number(m[1]) > 100 || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 100))) {
+  const bad = (v: string | undefined) => v !== undefined && (Number(v) < 1 || Number(v) > 100);
+  if (!m || bad(m[1]) || bad(m[2])) {
     throw new ConfigError(`--targets expects widthNN or widthNN+depthMM (NN, MM percentages in 1…100), found "${s}"`);
   }
   return { name: s.trim(), width: pc(m[1]!), depth: m[2] === undefined ? null : pc(m[2]) };
@@ -81,7 +82,8 @@ export interface StudyFile {
   seconds: number;
 }
 
-const runDir = (out: string, target: string, criterion: string, seed: number) => join(out, 'runs', target, criterion, `seed-${seed}`);
+const runDir = (out: string, target: string, criterion: string, seed: number) =>
+  join(out, 'runs', target, criterion, `seed-${seed}`);
 
 function toRun(s: CompressSummary, target: string, seed: number, dir: string, teacher: ModelEval): StudyRun {
   const pruned = s.evals.depth ?? s.evals.width!;
@@ -89,7 +91,9 @@ function toRun(s: CompressSummary, target: string, seed: number, dir: string, te
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
   return {
     criterion: s.criterion, target, seed, dir, pruned, distilled,
-    recovery: { zeroshot: ratio(distilled.zeroshot, teacher.zeroshot), retrieval: ratio(distilled.retrieval, teacher.retrieval) },
+    recovery: {
+      zeroshot: ratio(distilled.zeroshot, teacher.zeroshot), retrieval: ratio(distilled.retrieval, teacher.retrieval),
+    },
     seconds: s.seconds,
   };
 }
@@ -97,17 +101,24 @@ function toRun(s: CompressSummary, target: string, seed: number, dir: string, te
 /** Runs (or resumes) the grid; returns the study file also written to OUT/study.json. */
 export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile> {
   const t0 = performance.now();
-  if (o.criteria.length === 0 || o.targets.length === 0 || o.seeds.length === 0) throw new ConfigError('study needs at least one criterion, target and seed');
+  if (o.criteria.length === 0 || o.targets.length === 0 || o.seeds.length === 0) {
+    throw new ConfigError('study needs at least one criterion, target and seed');
+  }
   const towers = parseTowers(o.tower);
-  if (o.criteria.some(needsCalibration) && o.calib === null) throw new ConfigError('study: criteria mope and taylor need --calib SPEC');
+  if (o.criteria.some(needsCalibration) && o.calib === null) {
+    throw new ConfigError('study: criteria mope and taylor need --calib SPEC');
+  }
   const teacherDir = o.teacher ?? o.model;
   const start = loadCheckpoint(o.model);
-  const L: Record<TowerName, number> = { text: start.config.text.heads.length, vision: start.config.vision.heads.length };
+  const L: Record<TowerName, number> = {
+    text: start.config.text.heads.length, vision: start.config.vision.heads.length,
+  };
   // Everything that decides a run's figures except the grid itself; a rerun with other settings is refused.
   const settings = {
     model: o.model, model_fingerprint: modelFingerprint(start), teacher: teacherDir, data: o.data, calib: o.calib,
-    calib_zeroshot: o.calibZeroshot ?? null, calib_zeroshot_weight: o.calibZeroshotWeight ?? null, calib_limit: o.calibLimit,
-    stage: o.stage, tower: o.tower, ffn_group_size: o.ffnGroupSize, scope: o.scope ?? 'per-layer', distill: o.distill, eval: o.eval,
+    calib_zeroshot: o.calibZeroshot ?? null, calib_zeroshot_weight: o.calibZeroshotWeight ?? null,
+    calib_limit: o.calibLimit, stage: o.stage, tower: o.tower, ffn_group_size: o.ffnGroupSize,
+    scope: o.scope ?? 'per-layer', distill: o.distill, eval: o.eval,
     eval_limit: o.evalLimit ?? null, templates: o.templates ?? null,
   };
   mkdirSync(o.out, { recursive: true });
@@ -115,17 +126,23 @@ export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile>
   let teacherEval: ModelEval | undefined;
   if (existsSync(path)) {
     const prev = JSON.parse(readFileSync(path, 'utf8')) as StudyFile;
-    if (prev.format !== STUDY_FORMAT) throw new ConfigError(`${path}: not a study file (format ${JSON.stringify(prev.format)})`);
-    const diff = Object.keys({ ...prev.settings, ...settings }).filter((k) => JSON.stringify(prev.settings[k]) !== JSON.stringify((settings as Record<string, unknown>)[k]));
+    if (prev.format !== STUDY_FORMAT) {
+      throw new ConfigError(`${path}: not a study file (format ${JSON.stringify(prev.format)})`);
+    }
+    const now = settings as Record<string, unknown>;
+    const diff = Object.keys({ ...prev.settings, ...now })
+      .filter((k) => JSON.stringify(prev.settings[k]) !== JSON.stringify(now[k]));
     if (diff.length > 0) {
-      throw new ConfigError(`${o.out} holds a study with other settings (${diff.join(', ')}); rerun with the same settings to resume it, or choose another --out.`);
+      throw new ConfigError(`${o.out} holds a study with other settings (${diff.join(', ')}); ` +
+        'rerun with the same settings to resume it, or choose another --out.');
     }
     teacherEval = prev.teacher;
   }
   if (teacherEval === undefined) {
     rt.log.info(`study: evaluating the teacher ${teacherDir} …`);
     const m = await loadEvalModel(rt, teacherDir);
-    teacherEval = await evaluateModel(rt, { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess },
+    const files = { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess };
+    teacherEval = await evaluateModel(rt, files,
       openEvalSets(o.eval, o.evalLimit, 0), { templates: o.templates });
   }
   const grid = { criteria: o.criteria, targets: o.targets.map((t) => t.name), seeds: o.seeds };
@@ -149,17 +166,21 @@ export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile>
         const dir = runDir(o.out, target.name, criterion, seed);
         const done = join(dir, SUMMARY_FILE);
         if (existsSync(done)) {
-          runs.push(toRun(JSON.parse(readFileSync(done, 'utf8')) as CompressSummary, target.name, seed, dir, teacherEval));
+          const summary = JSON.parse(readFileSync(done, 'utf8')) as CompressSummary;
+          runs.push(toRun(summary, target.name, seed, dir, teacherEval));
           rt.log.info(`study ${k}/${total}: ${target.name} ${criterion} seed ${seed}: finished earlier, skipped`);
           continue;
         }
         rt.log.info(`\n== study ${k}/${total}: ${target.name}, ${criterion}, seed ${seed} ==`);
         shareWidthScores(o, target, criterion, seed, dir);
-        const keepLayers = target.depth === null ? undefined : Object.fromEntries(towers.map((t) => [t, keptLayers(L[t], target.depth!)]));
+        const keepLayers = target.depth === null
+          ? undefined
+          : Object.fromEntries(towers.map((t) => [t, keptLayers(L[t], target.depth!)]));
         const s = await compress(rt, {
           model: o.model, teacher: o.teacher, data: o.data, calib: needsCalibration(criterion) ? o.calib : null,
           calibZeroshot: needsCalibration(criterion) ? o.calibZeroshot : null,
-          calibZeroshotWeight: needsCalibration(criterion) ? o.calibZeroshotWeight : undefined, calibLimit: o.calibLimit,
+          calibZeroshotWeight: needsCalibration(criterion) ? o.calibZeroshotWeight : undefined,
+          calibLimit: o.calibLimit,
           stage: o.stage, tower: o.tower, keepHeads: target.width, keepFfn: target.width, keepLayers, scope: o.scope,
           criterion, ffnGroupSize: o.ffnGroupSize, distill: o.distill, eval: o.eval, evalLimit: o.evalLimit,
           templates: o.templates, seed, out: dir, teacherEval, logEvery: o.logEvery,

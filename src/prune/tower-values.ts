@@ -16,10 +16,14 @@ export function towerValue(v: TowerValues | undefined, tower: TowerName): number
  * Parses "0.5" or "vision=0.5,text=0.75". `check` validates one number (throws with the flag's name); a tower named
  * twice or an unknown tower is refused.
  */
-export function parseTowerValues(s: string, flag: string, check: (n: number) => boolean, expected: string): TowerValues {
+export function parseTowerValues(
+  s: string, flag: string, check: (n: number) => boolean, expected: string,
+): TowerValues {
   const num = (t: string): number => {
     const n = Number(t.trim());
-    if (t.trim() === '' || !check(n)) throw new ConfigError(`${flag} expects ${expected}, found "${t.trim()}" in "${s}"`);
+    if (t.trim() === '' || !check(n)) {
+      throw new ConfigError(`${flag} expects ${expected}, found "${t.trim()}" in "${s}"`);
+    }
     return n;
   };
   if (!s.includes('=')) return num(s);

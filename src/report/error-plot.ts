@@ -43,43 +43,55 @@ export function errorPlot(s: ErrorPlotSpec): string {
   let lo = Math.min(0, ...ys), hi = Math.max(...ys, 1);
   hi += (hi - lo) * 0.05;
   if (!(hi > lo)) hi = lo + 1;
-  const X = (v: number) => left + ((v - x0) / (x1 - x0)) * pw, Y = (v: number) => top + ((hi - v) / (hi - lo)) * ph;
-  let out = `<svg xmlns="http://www.w3.org/2000/svg" id="${escapeXml(s.id)}" class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" ` +
-    `role="img" aria-label="${escapeXml(s.title)}" font-family="system-ui, sans-serif" font-size="11"><title>${escapeXml(s.title)}</title>` +
-    `<rect width="100%" height="100%" fill="#fff"/><text x="${r2(w / 2)}" y="16" text-anchor="middle" font-size="13" font-weight="600">${escapeXml(s.title)}</text>`;
+  const X = (v: number) => r2(left + ((v - x0) / (x1 - x0)) * pw);
+  const Y = (v: number) => r2(top + ((hi - v) / (hi - lo)) * ph);
+  const line = (xa: string, xb: string, ya: string, yb: string, stroke: string, extra = '') =>
+    `<line x1="${xa}" x2="${xb}" y1="${ya}" y2="${yb}" stroke="${stroke}"${extra}/>`;
+  const text = (x: string | number, y: string | number, anchor: string, t: string, extra = '') =>
+    `<text x="${x}" y="${y}" text-anchor="${anchor}"${extra}>${escapeXml(t)}</text>`;
+  let out = `<svg xmlns="http://www.w3.org/2000/svg" id="${escapeXml(s.id)}" class="chart" ` +
+    `width="${w}" height="${h}" ` +
+    `viewBox="0 0 ${w} ${h}" role="img" aria-label="${escapeXml(s.title)}" font-family="system-ui, sans-serif" ` +
+    `font-size="11"><title>${escapeXml(s.title)}</title><rect width="100%" height="100%" fill="#fff"/>` +
+    text(r2(w / 2), 16, 'middle', s.title, ' font-size="13" font-weight="600"');
   for (const t of niceTicks(lo, hi, 5)) {
-    out += `<line x1="${left}" x2="${r2(left + pw)}" y1="${r2(Y(t))}" y2="${r2(Y(t))}" stroke="#eee"/>` +
-      `<text x="${left - 5}" y="${r2(Y(t) + 4)}" text-anchor="end" fill="#555">${escapeXml(fmt(t))}</text>`;
+    out += line(String(left), r2(left + pw), Y(t), Y(t), '#eee');
+    out += text(left - 5, r2(Number(Y(t)) + 4), 'end', fmt(t), ' fill="#555"');
   }
-  for (const t of niceTicks(x0, x1, 5)) out += `<text x="${r2(X(t))}" y="${r2(top + ph + 14)}" text-anchor="middle" fill="#555">${escapeXml(fmt(t))}</text>`;
-  out += `<line x1="${left}" x2="${left}" y1="${top}" y2="${r2(top + ph)}" stroke="#888"/>` +
-    `<line x1="${left}" x2="${r2(left + pw)}" y1="${r2(top + ph)}" y2="${r2(top + ph)}" stroke="#888"/>` +
-    `<text x="${r2(left + pw / 2)}" y="${h - 6}" text-anchor="middle" fill="#555">${escapeXml(s.xAxis)}</text>` +
-    `<text transform="translate(13,${r2(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#555">${escapeXml(s.yAxis)}</text>`;
+  for (const t of niceTicks(x0, x1, 5)) out += text(X(t), r2(top + ph + 14), 'middle', fmt(t), ' fill="#555"');
+  out += line(String(left), String(left), String(top), r2(top + ph), '#888') +
+    line(String(left), r2(left + pw), r2(top + ph), r2(top + ph), '#888') +
+    text(r2(left + pw / 2), h - 6, 'middle', s.xAxis, ' fill="#555"') +
+    `<text transform="translate(13,${r2(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#555">` +
+    `${escapeXml(s.yAxis)}</text>`;
   let row = 0;
   const legend = (name: string, color: string, dashed: boolean) => {
     const ly = top + 8 + 16 * row++;
-    return `<line x1="${r2(left + pw + 12)}" x2="${r2(left + pw + 32)}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"` +
-      `${dashed ? ' stroke-dasharray="5 3"' : ''}/><text x="${r2(left + pw + 36)}" y="${ly + 4}">${escapeXml(name)}</text>`;
+    return line(r2(left + pw + 12), r2(left + pw + 32), String(ly), String(ly), color,
+      ` stroke-width="2"${dashed ? ' stroke-dasharray="5 3"' : ''}`) + text(r2(left + pw + 36), ly + 4, 'start', name);
   };
   for (const r of s.refs ?? []) {
-    out += `<line class="ref" x1="${left}" x2="${r2(left + pw)}" y1="${r2(Y(r.y))}" y2="${r2(Y(r.y))}" stroke="#555" stroke-dasharray="5 3">` +
-      `<title>${escapeXml(`${r.name}: ${fmt(r.y)}`)}</title></line>` + legend(r.name, '#555', true);
+    out += `<line class="ref" x1="${left}" x2="${r2(left + pw)}" y1="${Y(r.y)}" y2="${Y(r.y)}" stroke="#555" ` +
+      `stroke-dasharray="5 3"><title>${escapeXml(`${r.name}: ${fmt(r.y)}`)}</title></line>` +
+      legend(r.name, '#555', true);
   }
   s.series.forEach((r, i) => {
     const color = r.color ?? PALETTE[i % PALETTE.length]!;
     const ps = r.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
-    out += `<polyline class="series" data-series="${escapeXml(r.name)}" points="${ps.map((p) => `${r2(X(p.x))},${r2(Y(p.y))}`).join(' ')}" ` +
-      `fill="none" stroke="${color}" stroke-width="1.8"/>`;
+    out += `<polyline class="series" data-series="${escapeXml(r.name)}" ` +
+      `points="${ps.map((p) => `${X(p.x)},${Y(p.y)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="1.8"/>`;
     for (const p of ps) {
-      const e = p.err ?? 0, tip = `${r.name}${p.label ? ` (${p.label})` : ''}: ${fmt(p.y)}${e > 0 ? ` ± ${fmt(e)}` : ''} at ${fmt(p.x)}`;
+      const e = p.err ?? 0, x = Number(X(p.x));
+      const tip = `${r.name}${p.label ? ` (${p.label})` : ''}: ${fmt(p.y)}` +
+        `${e > 0 ? ` ± ${fmt(e)}` : ''} at ${fmt(p.x)}`;
       if (e > 0) {
-        out += `<line x1="${r2(X(p.x))}" x2="${r2(X(p.x))}" y1="${r2(Y(p.y - e))}" y2="${r2(Y(p.y + e))}" stroke="${color}"/>` +
-          `<line x1="${r2(X(p.x) - 4)}" x2="${r2(X(p.x) + 4)}" y1="${r2(Y(p.y - e))}" y2="${r2(Y(p.y - e))}" stroke="${color}"/>` +
-          `<line x1="${r2(X(p.x) - 4)}" x2="${r2(X(p.x) + 4)}" y1="${r2(Y(p.y + e))}" y2="${r2(Y(p.y + e))}" stroke="${color}"/>`;
+        out += line(r2(x), r2(x), Y(p.y - e), Y(p.y + e), color) +
+          line(r2(x - 4), r2(x + 4), Y(p.y - e), Y(p.y - e), color) +
+          line(r2(x - 4), r2(x + 4), Y(p.y + e), Y(p.y + e), color);
       }
-      out += `<circle class="point" data-series="${escapeXml(r.name)}" data-x="${p.x}" data-y="${p.y}" data-err="${e}" cx="${r2(X(p.x))}" ` +
-        `cy="${r2(Y(p.y))}" r="3.5" fill="${color}"><title>${escapeXml(tip)}</title></circle>`;
+      out += `<circle class="point" data-series="${escapeXml(r.name)}" data-x="${p.x}" data-y="${p.y}" ` +
+        `data-err="${e}" ` +
+        `cx="${r2(x)}" cy="${Y(p.y)}" r="3.5" fill="${color}"><title>${escapeXml(tip)}</title></circle>`;
     }
     out += legend(r.name, color, false);
   });
