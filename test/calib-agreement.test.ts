@@ -23,7 +23,8 @@ test('splitCalibration: two disjoint halves covering the items; class prompts sh
   assert.deepEqual([...a.retrieval!.pixels, ...b.retrieval!.pixels], [...cal.retrieval!.pixels]);
   assert.equal(a.retrieval!.pixels.length, 5 * per);
   assert.deepEqual([...a.retrieval!.captions, ...b.retrieval!.captions], cal.retrieval!.captions);
-  assert.deepEqual([...a.zeroshot!.labels as number[], ...b.zeroshot!.labels as number[]], Array.from(cal.zeroshot!.labels));
+  const labels = (c: Calibration) => Array.from(c.zeroshot!.labels);
+  assert.deepEqual([...labels(a), ...labels(b)], labels(cal));
   assert.equal(a.zeroshot!.prompts, cal.zeroshot!.prompts);
   assert.equal(canSplit(cal), false, '5 items per half is below the minimum');
 });
@@ -34,7 +35,9 @@ test('split-half agreement: identical halves rank alike (ρ = 1), different halv
   const r = base.retrieval!;
   const twice: Calibration = {
     task: 'retrieval',
-    retrieval: { pixels: Float32Array.from([...r.pixels, ...r.pixels]), n: 32, captions: [...r.captions, ...r.captions] },
+    retrieval: {
+      pixels: Float32Array.from([...r.pixels, ...r.pixels]), n: 32, captions: [...r.captions, ...r.captions],
+    },
   };
   const mods = enumerateModules(model, { towers: ['vision', 'text'], kinds: ['head', 'ffn'], ffnGroupSize: 4 });
   const same = splitHalfAgreement(rt, model, twice, mods, { ffnGroupSize: 4 });
@@ -60,8 +63,9 @@ test('score prints rank_agreement when the calibration set allows a split', asyn
       return (write as (...a: unknown[]) => boolean)(s, ...rest);
     }) as typeof process.stdout.write;
     try {
-      await program.parseAsync(['score', '--model', modelDir, '--data', 'builtin:fashion-scenes:val', '--limit', limit, '--task', 'retrieval',
-        '--tower', 'vision', '--granularity', 'heads', '--threads', '1', '--out', join(dir, out)], { from: 'user' });
+      await program.parseAsync(['score', '--model', modelDir, '--data', 'builtin:fashion-scenes:val', '--limit', limit,
+        '--task', 'retrieval', '--tower', 'vision', '--granularity', 'heads', '--threads', '1', '--out', join(dir, out)],
+      { from: 'user' });
     } finally {
       process.stdout.write = write;
     }

@@ -31,7 +31,8 @@ function options(model: string, out: string, over: Partial<CompressOptions> = {}
 
 test('tower values: a bare number or vision=X,text=Y; bad input refused', () => {
   assert.equal(parseTowerValues('0.5', '--keep-heads', isFraction, 'f'), 0.5);
-  assert.deepEqual(parseTowerValues('vision=0.5,text=0.75', '--keep-heads', isFraction, 'f'), { vision: 0.5, text: 0.75 });
+  assert.deepEqual(parseTowerValues('vision=0.5,text=0.75', '--keep-heads', isFraction, 'f'),
+    { vision: 0.5, text: 0.75 });
   for (const bad of ['vision=2', 'audio=0.5', 'vision=0.5,vision=0.6', 'vision', '']) {
     assert.throws(() => parseTowerValues(bad, '--keep-heads', isFraction, 'f'), ConfigError, bad);
   }
@@ -53,11 +54,12 @@ test('per-tower ratios prune each tower by its own fraction and layer count', as
   const b = await compress(rt, options(join(dir, 'teacher'), join(dir, 'run2'), { keepHeads: 0.5, keepLayers: 1 }));
   const mb = loadCheckpoint(b.final_model);
   assert.deepEqual([mb.config.vision.heads, mb.config.text.heads], [[2], [2]]);
-  await assert.rejects(compress(rt, options(join(dir, 'teacher'), join(dir, 'x'), { stage: 'finetune', tower: 'vision', keepHeads: { text: 0.5 } })),
+  const textOnly = { stage: 'finetune' as const, tower: 'vision' as const, keepHeads: { text: 0.5 } };
+  await assert.rejects(compress(rt, options(join(dir, 'teacher'), join(dir, 'x'), textOnly)),
     (e: unknown) => e instanceof ConfigError && /names the text tower/.test((e as Error).message));
 });
 
-test('global scope keeps the tower-wide best heads (at least one per layer); per-layer keeps half of each layer', async (t) => {
+test('global scope keeps the tower-wide best heads (≥ 1 per layer); per-layer keeps half of each layer', async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const teacherDir = join(dir, 'teacher');
@@ -69,17 +71,19 @@ test('global scope keeps the tower-wide best heads (at least one per layer); per
   const opts = { stage: 'finetune' as const, tower: 'vision' as const, keepHeads: 0.5 };
   const g = await compress(rt, options(teacherDir, join(dir, 'global'), { ...opts, scope: 'global' }));
   const p = await compress(rt, options(teacherDir, join(dir, 'per-layer'), opts));
-  assert.deepEqual(loadCheckpoint(g.final_model).config.vision.heads, [3, 1], '4 of 8 heads: 3 from layer 0, the minimum 1 from layer 1');
+  assert.deepEqual(loadCheckpoint(g.final_model).config.vision.heads, [3, 1],
+    '4 of 8 heads: 3 from layer 0, the minimum 1 from layer 1');
   assert.deepEqual(loadCheckpoint(p.final_model).config.vision.heads, [2, 2]);
   // The one head kept in layer 1 is that layer's largest by magnitude: its out_proj columns are the teacher's.
   const mags = [0, 1, 2, 3].map((i) => magnitude(m0, { tower: 'vision', kind: 'head', layer: 1, index: i }, 16));
   const best = mags.indexOf(Math.max(...mags));
   const C = m0.config.vision.hidden, HS = m0.config.vision.headDim, D = 4 * HS;
   const kept = loadCheckpoint(g.final_model).weights.vision.layers[1]!.outW;
-  for (let c = 0; c < C; c++) for (let j = 0; j < HS; j++) assert.equal(kept[c * HS + j], m0.weights.vision.layers[1]!.outW[c * D + best * HS + j]);
+  const orig = m0.weights.vision.layers[1]!.outW;
+  for (let c = 0; c < C; c++) for (let j = 0; j < HS; j++) assert.equal(kept[c * HS + j], orig[c * D + best * HS + j]);
 });
 
-test('scratch: the magnitude-pruned shape with fresh weights in the compressed tower, the other tower kept', async (t) => {
+test('scratch: the magnitude-pruned shape, fresh weights in the compressed tower, the other tower kept', async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const teacherDir = join(dir, 'teacher');
@@ -96,8 +100,9 @@ test('scratch: the magnitude-pruned shape with fresh weights in the compressed t
   const expect = reinitTowers(loadCheckpoint(join(dir, 'mag', 'width')), ['vision'], 3);
   assert.deepEqual(width.weights.vision.layers[0]!.qkvW, expect.weights.vision.layers[0]!.qkvW);
   assert.deepEqual(width.weights.vision.patchEmbedding, expect.weights.vision.patchEmbedding);
-  assert.notDeepEqual(width.weights.vision.layers[0]!.qkvW, loadCheckpoint(join(dir, 'mag', 'width')).weights.vision.layers[0]!.qkvW);
-  assert.deepEqual(b.weights.text.layers[0]!.qkvW, teacher.weights.text.layers[0]!.qkvW, 'the text tower is the teacher\'s');
+  const magWidth = loadCheckpoint(join(dir, 'mag', 'width'));
+  assert.notDeepEqual(width.weights.vision.layers[0]!.qkvW, magWidth.weights.vision.layers[0]!.qkvW);
+  assert.deepEqual(b.weights.text.layers[0]!.qkvW, teacher.weights.text.layers[0]!.qkvW, 'text tower = teacher’s');
 });
 
 test('width and final distillation budgets are separate; --teacher may differ from --model', async (t) => {
@@ -122,9 +127,13 @@ test('calibration settings: the zero-shot weight needs zero-shot data and lies i
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   writeTinyCheckpoint(join(dir, 'teacher'), { withTokenizer: true });
-  const o = { stage: 'finetune' as const, tower: 'vision' as const, criterion: 'mope' as const, calib: 'builtin:fashion-scenes:val', keepHeads: 0.5 };
+  const o = {
+    stage: 'finetune' as const, tower: 'vision' as const, criterion: 'mope' as const,
+    calib: 'builtin:fashion-scenes:val', keepHeads: 0.5,
+  };
   await assert.rejects(compress(rt, options(join(dir, 'teacher'), join(dir, 'a'), { ...o, calibZeroshotWeight: 0.3 })),
     (e: unknown) => e instanceof ConfigError && /needs --calib-zeroshot/.test((e as Error).message));
-  await assert.rejects(compress(rt, options(join(dir, 'teacher'), join(dir, 'b'), { ...o, calibZeroshot: 'builtin:fashion-mnist:val', calibZeroshotWeight: 2 })),
+  const heavy = { ...o, calibZeroshot: 'builtin:fashion-mnist:val', calibZeroshotWeight: 2 };
+  await assert.rejects(compress(rt, options(join(dir, 'teacher'), join(dir, 'b'), heavy)),
     (e: unknown) => e instanceof ConfigError && /\[0, 1\]/.test((e as Error).message));
 });

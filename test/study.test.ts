@@ -21,23 +21,27 @@ const rt: Runtime = { kernels, threads: 1, seed: 0, log: { info: (m) => logs.pus
 test('targets: widthNN and widthNN+depthMM', () => {
   assert.deepEqual(parseTarget('width50'), { name: 'width50', width: 0.5, depth: null });
   assert.deepEqual(parseTarget('width50+depth50'), { name: 'width50+depth50', width: 0.5, depth: 0.5 });
-  for (const bad of ['width0', 'depth50', 'width50+depth', 'width101', 'w50']) assert.throws(() => parseTarget(bad), ConfigError, bad);
+  for (const bad of ['width0', 'depth50', 'width50+depth', 'width101', 'w50']) {
+    assert.throws(() => parseTarget(bad), ConfigError, bad);
+  }
 });
 
-test('study: killed after a run, resumes without redoing finished runs; table = mean ± std of the runs\' JSON', async (t) => {
+test('study: killed, resumes without redoing finished runs; table = mean ± std of the runs’ JSON', async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const teacherDir = join(dir, 'teacher');
   writeTinyCheckpoint(teacherDir, { withTokenizer: true });
   const out = join(dir, 'study');
   const o: StudyOptions = {
-    model: teacherDir, data: 'builtin:fashion-scenes:train', calib: 'builtin:fashion-scenes:val', calibLimit: 8, stage: 'pretrain', tower: 'both',
+    model: teacherDir, data: 'builtin:fashion-scenes:train', calib: 'builtin:fashion-scenes:val', calibLimit: 8,
+    stage: 'pretrain', tower: 'both',
     criteria: ['mope', 'scratch'], targets: [parseTarget('width50'), parseTarget('width50+depth50')], seeds: [0, 1],
     ffnGroupSize: 16, distill: { steps: 1, batch: 4, lr: 1e-3, weightDecay: 0, warmup: 0, gradClip: 1 },
     eval: ['builtin:fashion-scenes:test', 'builtin:fashion-mnist:test'], evalLimit: 16, out,
   };
   let finished = 0;
-  await assert.rejects(runStudy(rt, { ...o, afterRun: () => { if (++finished === 3) throw new Error('killed'); } }), /killed/);
+  const kill = () => { if (++finished === 3) throw new Error('killed'); };
+  await assert.rejects(runStudy(rt, { ...o, afterRun: kill }), /killed/);
   const partial = JSON.parse(readFileSync(join(out, 'study.json'), 'utf8')) as StudyFile;
   assert.equal(partial.runs.length, 3);
   const firstDir = partial.runs[0]!.dir;
@@ -48,18 +52,21 @@ test('study: killed after a run, resumes without redoing finished runs; table = 
   assert.equal(logs.filter((l) => /finished earlier, skipped/.test(l)).length, 3);
   assert.equal(statSync(join(firstDir, 'summary.json')).mtimeMs, mtime, 'a finished run is not redone');
   // The mope run of the depth target reused the width scores of the width target (same criterion, seed, width).
-  const widthScores = (target: string) => JSON.parse(readFileSync(join(out, 'runs', target, 'mope', 'seed-1', 'scores', 'width.json'), 'utf8')) as
+  const json = (...p: string[]) => JSON.parse(readFileSync(join(out, 'runs', ...p), 'utf8')) as unknown;
+  const widthScores = (target: string) => json(target, 'mope', 'seed-1', 'scores', 'width.json') as
     { cost: { seconds: number }; modules: unknown[] };
   assert.deepEqual(widthScores('width50+depth50'), widthScores('width50'));
 
   // The table from the runs' own summary files, computed here independently.
   for (const c of f.table) {
-    const sums = c.seeds.map((s) => JSON.parse(readFileSync(join(out, 'runs', c.target, c.criterion, `seed-${s}`, 'summary.json'), 'utf8')) as CompressSummary);
+    const sums = c.seeds.map((s) => json(c.target, c.criterion, `seed-${s}`, 'summary.json') as CompressSummary);
     assert.deepEqual(c.seeds, [0, 1]);
     const fin = sums.map((s) => s.evals.final!);
-    for (const [k, vals] of [['zeroshot', fin.map((e) => e.zeroshot!)], ['retrieval', fin.map((e) => e.retrieval!)]] as const) {
+    const pairs = [['zeroshot', fin.map((e) => e.zeroshot!)], ['retrieval', fin.map((e) => e.retrieval!)]] as const;
+    for (const [k, vals] of pairs) {
       const m = (vals[0] + vals[1]) / 2, sd = Math.abs(vals[0] - vals[1]) / Math.SQRT2;
-      assert.ok(Math.abs(c[k].mean! - m) < 1e-12 && Math.abs(c[k].std! - sd) < 1e-12, `${c.target}/${c.criterion} ${k}`);
+      const ok = Math.abs(c[k].mean! - m) < 1e-12 && Math.abs(c[k].std! - sd) < 1e-12;
+      assert.ok(ok, `${c.target}/${c.criterion} ${k}`);
     }
     const pr = sums.map((s) => (s.evals.depth ?? s.evals.width)!.retrieval!);
     assert.ok(Math.abs(c.pruned_retrieval.mean! - (pr[0]! + pr[1]!) / 2) < 1e-12);
@@ -72,5 +79,6 @@ test('study: killed after a run, resumes without redoing finished runs; table = 
   assert.deepEqual([deep.config.vision.heads, deep.config.text.heads], [[2], [2]]);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.equal((html.match(/<polyline class="series" data-series="mope"/g) ?? []).length, 4, 'one mope line per chart');
-  await assert.rejects(runStudy(rt, { ...o, calibLimit: 9 }), (e: unknown) => e instanceof ConfigError && /other settings/.test((e as Error).message));
+  await assert.rejects(runStudy(rt, { ...o, calibLimit: 9 }),
+    (e: unknown) => e instanceof ConfigError && /other settings/.test((e as Error).message));
 });
