@@ -20,20 +20,17 @@ import { batchActivationBytes, checkBatchMemory, MAX_PARAMS, parameterCount } fr
 import { configFromGeometry, GEOMETRIES } from '../src/model/init.ts';
 import { countConfigParameters } from '../src/io/checkpoint.ts';
 import { makeTempDir, removeDir, writeTinyCheckpoint } from './helpers/tiny.ts';
+import { captureIO } from './helpers/cli.ts';
 
-/** Runs main() with stdout/stderr captured. */
+/** Runs main() with its output captured through the CliIO it is given. */
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const wo = process.stdout.write.bind(process.stdout), we = process.stderr.write.bind(process.stderr);
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
-  process.stdout.write = ((s: string | Uint8Array, ...r: unknown[]) => (typeof s === 'string' ? ((out += s), true) : (wo as (...a: unknown[]) => boolean)(s, ...r))) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
+  const io = captureIO();
   try {
-    return { code: await main(args), out, err };
+    const code = await main(args, io);
+    return { code, out: io.stdout, err: io.stderr };
   } finally {
-    process.stdout.write = wo;
-    process.stderr.write = we;
     for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
   }
 }

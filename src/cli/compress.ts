@@ -4,9 +4,11 @@ import { checkOutputDir } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { resolveTemplates } from '../eval/templates.ts';
-import { compress, fmtEval } from '../pipeline/compress.ts';
+import { compress, DEFAULT_CALIB_LIMIT, fmtEval } from '../pipeline/compress.ts';
 import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
+import { parseScope } from '../prune/plan.ts';
+import { isFraction, isPositiveInt, parseTowerValues } from '../prune/tower-values.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
 import { collect, emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt, specPath } from './common.ts';
 import { processIO, type CliIO } from './io.ts';
@@ -30,15 +32,21 @@ async function compressAction(io: CliIO, o: Flags): Promise<void> {
     { flag: '--calib', path: specPath(o.calib) }]);
   const seed = parseNonNegativeInt(String(o.seed), '--seed');
   const rt = makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined });
+  const fractions = (v: unknown, flag: string) => parseTowerValues(String(v), flag, isFraction, 'a number in (0, 1]');
+  const optSteps = (v: unknown, flag: string) => (v === undefined ? undefined : parseNonNegativeInt(String(v), flag));
   const s = await compress(rt, {
-    model: String(o.model), data: String(o.data), calib: o.calib === undefined ? null : String(o.calib),
+    model: String(o.model), teacher: o.teacher === undefined ? undefined : String(o.teacher), data: String(o.data),
+    calib: o.calib === undefined ? null : String(o.calib),
     calibZeroshot: o.calibZeroshot === undefined ? null : String(o.calibZeroshot),
+    calibZeroshotWeight: o.calibZeroshotWeight === undefined ? undefined : num(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
     calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'), stage, tower,
-    keepHeads: parseFraction(String(o.keepHeads), '--keep-heads'), keepFfn: parseFraction(String(o.keepFfn), '--keep-ffn'),
-    keepLayers: o.keepLayers === undefined ? undefined : parsePositiveInt(String(o.keepLayers), '--keep-layers'),
+    keepHeads: fractions(o.keepHeads, '--keep-heads'), keepFfn: fractions(o.keepFfn, '--keep-ffn'),
+    keepLayers: o.keepLayers === undefined ? undefined : parseTowerValues(String(o.keepLayers), '--keep-layers', isPositiveInt, 'an integer ≥ 1'),
+    scope: parseScope(String(o.scope)),
     criterion: parseCriterion(String(o.criterion)), ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'),
     distill: {
-      steps: parseNonNegativeInt(String(o.steps), '--steps'), batch: parseBatch(String(o.batch)), lr: num(o.lr, '--lr'),
+      steps: parseNonNegativeInt(String(o.steps), '--steps'), widthSteps: optSteps(o.widthSteps, '--width-steps'),
+      finalSteps: optSteps(o.finalSteps, '--final-steps'), batch: parseBatch(String(o.batch)), lr: num(o.lr, '--lr'),
       weightDecay: num(o.weightDecay, '--weight-decay'), warmup: parseNonNegativeInt(String(o.warmup), '--warmup'), gradClip: num(o.gradClip, '--grad-clip'),
       loss: parseLossFlags(o),
     },
@@ -55,19 +63,24 @@ export function register(program: Command, io: CliIO = processIO): void {
   const cmd = program
     .command('compress')
     .description('MoPE-CLIP pipeline: score → prune width → distil → prune depth (re-scoring after each layer) → distil → evaluate, resumable')
-    .option('--model <dir>', 'teacher checkpoint folder (the model to compress)')
+    .option('--model <dir>', 'checkpoint folder of the model to compress')
+    .option('--teacher <dir>', 'teacher to distil from and compare with (default: --model)')
     .option('--data <spec>', 'image-text pairs for distillation')
     .option('--calib <spec>', 'calibration data: pairs (retrieval MoPE) or labelled images (zero-shot MoPE)')
     .option('--calib-zeroshot <spec>', 'labelled images: with --calib pairs, score on both tasks')
-    .option('--calib-limit <n>', 'calibration items', '256')
+    .option('--calib-zeroshot-weight <w>', 'weight w of zero-shot Z in Z = (1 − w)·Z_retrieval + w·Z_zeroshot (with --calib-zeroshot; default 0.5)')
+    .option('--calib-limit <n>', 'calibration items (a deterministic subset per --seed)', String(DEFAULT_CALIB_LIMIT))
     .option('--stage <stage>', 'finetune (one tower, width → distil → depth → distil) | pretrain (both towers, width + depth → distil)')
     .option('--tower <tower>', 'vision | text (finetune) | both (pretrain, the default there)')
-    .option('--keep-heads <f>', 'fraction of attention heads kept per layer', '1')
-    .option('--keep-ffn <f>', 'fraction of FFN neuron groups kept per layer', '1')
-    .option('--keep-layers <n>', 'layers kept per compressed tower (removed one at a time, re-scored after each)')
-    .option('--criterion <c>', 'module importance: mope | magnitude | taylor | random', 'mope')
+    .option('--keep-heads <f>', 'fraction of attention heads kept: 0.5, or per tower vision=0.5,text=0.75', '1')
+    .option('--keep-ffn <f>', 'fraction of FFN neuron groups kept: 0.5, or per tower vision=0.5,text=0.75', '1')
+    .option('--keep-layers <n>', 'layers kept per compressed tower: 2, or per tower vision=2,text=3 (removed one at a time, re-scored after each)')
+    .option('--scope <s>', 'per-layer (the fraction in every layer) | global (the fraction of the whole tower, at least one head per layer)', 'per-layer')
+    .option('--criterion <c>', 'module importance: mope | magnitude | taylor | random | scratch (the pruned shape, fresh weights)', 'mope')
     .option('--ffn-group-size <n>', 'FFN neurons per scored group', '32')
     .option('--steps <n>', 'distillation steps per distil stage (0 = prune only)', '200')
+    .option('--width-steps <n>', 'steps of the distillation after width pruning (finetune stage; default --steps)')
+    .option('--final-steps <n>', 'steps of the final distillation (after depth pruning, or the pretrain stage; default --steps)')
     .option('--batch <n>', 'distillation pairs per step', '64')
     .option('--lr <x>', 'distillation peak learning rate', '5e-4')
     .option('--weight-decay <x>', 'decoupled weight decay', '0.05')

@@ -1,23 +1,27 @@
-// `mope-clip demo [--retrain-teacher] [--out DIR]`: the README's main command (src/pipeline/demo.ts) — the small
-// teacher, half-width compression of each tower with MoPE, magnitude, Taylor and random importance, distillation,
-// and one table on stdout; report.html and demo.json in --out.
+// `mope-clip demo [--seeds N] [--retrain-teacher] [--out DIR]`: the README's main command (src/pipeline/demo.ts) — the
+// small teacher compressed (both towers) to width50 and width50+depth50 with MoPE, magnitude, random and scratch, each
+// distilled with one budget, over several seeds; one table of mean ± std on stdout; study.json, table.md, report.html.
 import type { Command } from 'commander';
-import { runDemo } from '../pipeline/demo.ts';
-import { parseCriterion, type Criterion } from '../pipeline/prune-steps.ts';
+import {
+  DEMO_CALIB, DEMO_CRITERIA, DEMO_DISTILL, DEMO_EVAL, DEMO_SEEDS, DEMO_TARGETS, runDemo,
+} from '../pipeline/demo.ts';
+import { parseCriterion } from '../pipeline/prune-steps.ts';
+import { formatStudyTable } from '../pipeline/study.ts';
 import { makeRuntime, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
-import { demoTable } from '../pipeline/demo.ts';
-import { ConfigError } from '../errors.ts';
+import { parseSeeds } from './study.ts';
 import { processIO, type CliIO } from './io.ts';
+import { ConfigError } from '../errors.ts';
 
 interface DemoFlags {
   out: string;
   retrainTeacher?: boolean;
   cache?: string;
-  criteria?: string;
-  towers?: string;
+  criteria: string;
+  targets: string;
+  seeds: string;
   steps?: string;
-  zeroshotLimit?: string;
-  seed: string;
+  zeroshotLimit: string;
+  calibLimit: string;
   threads?: string;
   precision?: string;
 }
@@ -25,28 +29,32 @@ interface DemoFlags {
 export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('demo')
-    .description('Train (or unpack) a small CLIP teacher, compress each tower to half width with MoPE, magnitude, Taylor and random importance, distil, and compare')
-    .option('--out <dir>', 'output folder (a rerun resumes finished runs)', '.cache/demo/run')
+    .description('A small study: the shipped small CLIP teacher compressed (both towers) to half width, and ' +
+      'half width + half depth, with MoPE, magnitude, random and scratch, distilled with one budget, over several ' +
+      'seeds; table of mean ± std')
+    .option('--out <dir>', 'output folder (a rerun skips finished runs)', '.cache/demo/study')
     .option('--retrain-teacher', 'train the teacher from scratch (≈ 25 min) instead of using the shipped or cached one')
     .option('--cache <dir>', 'teacher cache folder (default .cache/demo in the package)')
-    .option('--criteria <list>', 'comma list of mope, magnitude, taylor, random', 'mope,magnitude,taylor,random')
-    .option('--towers <list>', 'comma list of vision, text', 'vision,text')
-    .option('--steps <n>', 'distillation steps per compressed model')
-    .option('--zeroshot-limit <n>', 'zero-shot on a fixed subset (seed 0) of N of the 7,000 fashion-mnist test images', '2000')
-    .option('--seed <s>', 'seed of calibration subsets, the random criterion and distillation order', '0')
+    .option('--criteria <list>', 'comma list of mope, magnitude, taylor, random, scratch', DEMO_CRITERIA.join(','))
+    .option('--targets <list>', 'comma list of widthNN or widthNN+depthMM', DEMO_TARGETS.join(','))
+    .option('--seeds <list>', 'a count N (seeds 0…N−1) or a comma list', String(DEMO_SEEDS.length))
+    .option('--steps <n>', `distillation steps per compressed model (default ${DEMO_DISTILL.steps})`)
+    .option('--zeroshot-limit <n>', 'items of each evaluation set (fixed subset, seed 0; fashion-scenes test: 1,000)',
+      String(DEMO_EVAL.limit))
+    .option('--calib-limit <n>', 'MoPE calibration pairs (fashion-scenes val)', String(DEMO_CALIB.limit))
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
-    .option('--precision <p>', PRECISION_HELP)
+    .option('--precision <p>', PRECISION_HELP, 'auto')
     .action(async (o: DemoFlags) => {
-      const criteria: Criterion[] = String(o.criteria).split(',').map((c) => parseCriterion(c.trim()));
-      const towers = String(o.towers).split(',').map((t) => t.trim());
-      for (const t of towers) if (t !== 'vision' && t !== 'text') throw new ConfigError(`--towers expects vision and/or text, found "${t}"`);
-      const seed = parseNonNegativeInt(o.seed, '--seed');
-      const rt = makeRuntime({ threads: o.threads, seed, precision: o.precision });
-      const r = await runDemo(rt, {
-        out: o.out, cacheDir: o.cache, retrainTeacher: Boolean(o.retrainTeacher), criteria, towers: towers as Array<'vision' | 'text'>,
+      const rt = makeRuntime({ threads: o.threads, seed: 0, precision: o.precision });
+      const f = await runDemo(rt, {
+        out: o.out, cacheDir: o.cache, retrainTeacher: Boolean(o.retrainTeacher),
+        criteria: o.criteria.split(',').map((c) => parseCriterion(c.trim())),
+        targets: o.targets.split(',').map((t) => t.trim()), seeds: parseSeeds(o.seeds),
         distill: o.steps === undefined ? undefined : { steps: parseNonNegativeInt(o.steps, '--steps') },
-        zeroshotLimit: parsePositiveInt(String(o.zeroshotLimit), '--zeroshot-limit'), seed,
+        zeroshotLimit: parsePositiveInt(o.zeroshotLimit, '--zeroshot-limit'),
+        calibLimit: parsePositiveInt(o.calibLimit, '--calib-limit'),
       });
-      io.out.write(`\n${demoTable(r.teacher, r.rows)}\n\nwall time ${(r.seconds / 60).toFixed(1)} min; report: ${o.out}/report.html\n`);
+      io.out.write(`\n${formatStudyTable(f.table, f.teacher)}\n\n` +
+        `wall time ${(f.seconds / 60).toFixed(1)} min; report: ${o.out}/report.html\n`);
     });
 }

@@ -22,6 +22,7 @@ const COMMANDS: Array<() => Promise<{ register: Register }>> = [
   () => import('./distill.ts'),
   () => import('./compress.ts'),
   () => import('./demo.ts'),
+  () => import('./study.ts'),
 ];
 
 export async function buildProgram(io: CliIO = processIO): Promise<Command> {

@@ -9,6 +9,7 @@ import { loadCalibration } from '../prune/calibration.ts';
 import { parseGranularity, parseShard, parseTowers } from '../prune/modules.ts';
 import { parseTask } from '../prune/objective.ts';
 import { runScore } from '../prune/score-run.ts';
+import { canSplit, MIN_SPLIT_HALF, splitHalfAgreement } from '../prune/rank-agreement.ts';
 import { mergeScores, readScoresFile, type Metric, type ScoresFile } from '../prune/scores-file.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt, specPath } from './common.ts';
@@ -34,6 +35,7 @@ interface ScoreFlags {
   threads?: string;
   precision?: string;
   templates?: string;
+  agreement?: boolean;
 }
 
 function parseMetric(s: string): Metric {
@@ -99,7 +101,19 @@ async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
     },
   });
   bar?.finish();
-  emitJson(io, summary(file, o.out));
+  // Split-half check: do two disjoint halves of the calibration set rank the modules alike?
+  let agreement: Record<string, number> | null = null;
+  if (metric === 'mope' && cal !== null && o.agreement !== false && shard === null && file.complete) {
+    if (canSplit(cal)) {
+      io.err.write('rank agreement: scoring the modules on each half of the calibration set …\n');
+      agreement = splitHalfAgreement(rt, model, cal, file.modules, { ffnGroupSize, batch, variants });
+      io.err.write(`rank agreement of two disjoint calibration halves (Spearman): ${Object.entries(agreement)
+        .map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
+    } else {
+      io.err.write(`rank agreement: skipped (each half needs ≥ ${MIN_SPLIT_HALF} calibration items)\n`);
+    }
+  }
+  emitJson(io, { ...summary(file, o.out), rank_agreement: agreement });
 }
 
 function mergeAction(io: CliIO, files: string[], o: { out?: string }): void {
@@ -132,6 +146,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--path <path>', 'fast (reuse what a module does not change) or naive (whole model per module; the reference)', 'fast')
     .option('--variants <k>', 'masked variants of one layer stacked into one batch', '1')
     .option('--templates <name|file>', 'zero-shot prompt templates: openai-7 (default), openai-80 or a file')
+    .option('--no-agreement', 'skip the split-half check (MoPE: the modules scored again on each half of the calibration set, Spearman of the rankings)')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .option('--precision <p>', PRECISION_HELP)
     .action(async (o: ScoreFlags) => scoreAction(io, o));

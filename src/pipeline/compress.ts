@@ -2,6 +2,8 @@
 // width scores → prune width → distil from the teacher → remove layers one at a time, re-scoring after each removal →
 // distil → evaluate. Pre-training stage (both towers): width scores → prune width → depth removal → one distillation.
 // Every stage writes into RUN_DIR (scores/, model folders, eval/*.json, report.html) and is recorded in stages.json.
+// The model compressed (--model) and the teacher it is distilled from (--teacher, default the same) may differ; the
+// width and the final distillation have their own step budgets. Criterion scratch re-initialises the pruned towers.
 // Dims: per tower L layers, NH_l heads, F_l FFN width.
 import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.ts';
@@ -15,6 +17,9 @@ import type { ClipModel } from '../model/types.ts';
 import { loadCalibration } from '../prune/calibration.ts';
 import type { Calibration } from '../prune/mope.ts';
 import { parseTowers, type TowerName } from '../prune/modules.ts';
+import type { Scope } from '../prune/plan.ts';
+import { reinitTowers } from '../prune/scratch.ts';
+import { isFraction, isPositiveInt, towerValue, type TowerValues } from '../prune/tower-values.ts';
 import type { Task } from '../prune/objective.ts';
 import { modelFingerprint, readScoresFile } from '../prune/scores-file.ts';
 import { writeModelFolder, type ModelFiles } from '../train/checkpoint.ts';
@@ -27,7 +32,12 @@ export type { CompressSummary } from './compress-report.ts';
 import { StageLedger } from './stages.ts';
 
 export interface DistillSettings {
+  /** Steps of each distil stage unless widthSteps / finalSteps say otherwise. */
   steps: number;
+  /** Steps of the distillation after width pruning (finetune stage; default steps). */
+  widthSteps?: number;
+  /** Steps of the final distillation (after depth pruning, or the pretrain stage's only one; default steps). */
+  finalSteps?: number;
   batch: number;
   lr: number;
   weightDecay: number;
@@ -38,20 +48,27 @@ export interface DistillSettings {
 }
 
 export interface CompressOptions {
-  /** Teacher checkpoint folder (the model being compressed). */
+  /** Checkpoint folder of the model being compressed. */
   model: string;
+  /** Teacher checkpoint folder the students are distilled from and compared with (default: model). */
+  teacher?: string;
   /** Distillation pairs. */
   data: string;
   /** Calibration SPEC: pairs → retrieval MoPE, classification → zero-shot MoPE; with calibZeroshot → both. */
   calib: string | null;
   calibZeroshot?: string | null;
+  /** Weight w of zero-shot Z in the mixed Z = (1 − w)·Z_retrieval + w·Z_zeroshot (with calibZeroshot; default ½). */
+  calibZeroshotWeight?: number;
   calibLimit: number;
   stage: 'finetune' | 'pretrain';
   tower: 'vision' | 'text' | 'both';
-  keepHeads: number;
-  keepFfn: number;
-  /** Layers kept per compressed tower (undefined = no depth pruning). */
-  keepLayers?: number;
+  /** Fraction of heads kept: one for every compressed tower or per tower. */
+  keepHeads: TowerValues;
+  keepFfn: TowerValues;
+  /** Layers kept per compressed tower, one count or per tower (undefined = no depth pruning). */
+  keepLayers?: TowerValues;
+  /** Width fractions per layer (default) or over all layers of a tower. */
+  scope?: Scope;
   criterion: Criterion;
   ffnGroupSize: number;
   distill: DistillSettings;
@@ -69,9 +86,19 @@ export interface CompressOptions {
 
 export const SUMMARY_FILE = 'summary.json';
 
+/**
+ * Default calibration items: enough that two disjoint halves of the set rank the modules alike (split-half Spearman
+ * measured on the builtin data in docs/calibration.md: attention heads ≥ 0.88 at 1,000 items; smaller sets give
+ * MoPE scores that are mostly noise). 1,000 = all of builtin:fashion-scenes:val.
+ */
+export const DEFAULT_CALIB_LIMIT = 1000;
+
 function taskOf(o: CompressOptions): { task: Task; pairs: string | null; cls: string | null } {
   if (o.calib === null) return { task: 'retrieval', pairs: null, cls: null };
   const kind = openDataset(o.calib, { limit: 1 }).dataset.kind;
+  if (o.calibZeroshotWeight !== undefined && !o.calibZeroshot) {
+    throw new ConfigError('--calib-zeroshot-weight needs --calib-zeroshot SPEC (labelled images) for the zero-shot part of Z.');
+  }
   if (o.calibZeroshot) {
     if (kind !== 'pairs') throw new ConfigError(`--calib ${o.calib} must hold image-text pairs when --calib-zeroshot is given.`);
     return { task: 'both', pairs: o.calib, cls: o.calibZeroshot };
@@ -85,18 +112,33 @@ function validate(o: CompressOptions, L: Record<TowerName, number>): TowerName[]
   if (o.stage === 'finetune' && towers.length !== 1) {
     throw new ConfigError('--stage finetune compresses one tower: pass --tower vision or --tower text (--tower both is the pretrain stage).');
   }
+  const named = (v: TowerValues | undefined, flag: string) => {
+    if (v === undefined || typeof v === 'number') return;
+    for (const t of Object.keys(v)) {
+      if (!towers.includes(t as TowerName)) throw new ConfigError(`${flag} names the ${t} tower, which this run does not compress (--tower ${o.tower})`);
+    }
+  };
   for (const [v, f] of [[o.keepHeads, '--keep-heads'], [o.keepFfn, '--keep-ffn']] as const) {
-    if (!(v > 0 && v <= 1)) throw new ConfigError(`${f} expects a number in (0, 1], found ${v}`);
-  }
-  if (o.keepLayers !== undefined) {
+    named(v, f);
     for (const t of towers) {
-      if (!Number.isInteger(o.keepLayers) || o.keepLayers < 1 || o.keepLayers > L[t]) {
-        throw new ConfigError(`--keep-layers expects an integer in [1, ${L[t]}] (the ${t} tower has ${L[t]} layers), found ${o.keepLayers}`);
-      }
+      const x = towerValue(v, t);
+      if (x !== undefined && !isFraction(x)) throw new ConfigError(`${f} expects a number in (0, 1] for the ${t} tower, found ${x}`);
     }
   }
+  named(o.keepLayers, '--keep-layers');
+  for (const t of towers) {
+    const k = towerValue(o.keepLayers, t);
+    if (k !== undefined && (!isPositiveInt(k) || k > L[t])) {
+      throw new ConfigError(`--keep-layers expects an integer in [1, ${L[t]}] (the ${t} tower has ${L[t]} layers), found ${k}`);
+    }
+  }
+  if (o.scope !== undefined && o.scope !== 'per-layer' && o.scope !== 'global') throw new ConfigError(`--scope expects per-layer or global, found "${o.scope}"`);
+  const w = o.calibZeroshotWeight;
+  if (w !== undefined && !(w >= 0 && w <= 1)) throw new ConfigError(`--calib-zeroshot-weight expects a number in [0, 1], found ${w}`);
   if (needsCalibration(o.criterion) && o.calib === null) throw new ConfigError(`--criterion ${o.criterion} needs --calib SPEC (calibration data).`);
-  if (!Number.isInteger(o.distill.steps) || o.distill.steps < 0) throw new ConfigError(`--steps expects an integer ≥ 0, found ${o.distill.steps}`);
+  for (const [v, f] of [[o.distill.steps, '--steps'], [o.distill.widthSteps, '--width-steps'], [o.distill.finalSteps, '--final-steps']] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new ConfigError(`${f} expects an integer ≥ 0, found ${v}`);
+  }
   return towers;
 }
 
@@ -108,22 +150,26 @@ async function loadFiles(rt: Runtime, dir: string): Promise<ModelFiles> {
 /** Runs (or resumes) the pipeline; returns the summary also written to RUN_DIR/summary.json. */
 export async function compress(rt: Runtime, o: CompressOptions): Promise<CompressSummary> {
   const t0 = performance.now();
-  const teacher = await loadFiles(rt, o.model);
-  const tc = teacher.model.config;
-  const towers = validate(o, { text: tc.text.heads.length, vision: tc.vision.heads.length });
+  const start = await loadFiles(rt, o.model);
+  const teacherDir = o.teacher ?? o.model;
+  const teacher = teacherDir === o.model ? start : await loadFiles(rt, teacherDir);
+  const sc = start.model.config, tc = teacher.model.config;
+  const towers = validate(o, { text: sc.text.heads.length, vision: sc.vision.heads.length });
   const { task, pairs, cls } = taskOf(o);
-  const depth = o.keepLayers !== undefined && towers.some((t) => tc[t].heads.length > o.keepLayers!);
+  const depth = towers.some((t) => (towerValue(o.keepLayers, t) ?? sc[t].heads.length) < sc[t].heads.length);
   const finetune = o.stage === 'finetune';
-  const distilSteps = o.distill.steps > 0;
+  const widthSteps = o.distill.widthSteps ?? o.distill.steps, finalSteps = o.distill.finalSteps ?? o.distill.steps;
   const plan = ['eval-teacher', 'score-width', 'prune-width', 'eval-width'];
-  if (finetune && distilSteps) plan.push('distill-width', 'eval-width-distilled');
+  if (finetune && widthSteps > 0) plan.push('distill-width', 'eval-width-distilled');
   if (depth) plan.push('prune-depth', 'eval-depth');
-  if (distilSteps && (depth || !finetune)) plan.push('distill-final', 'eval-final');
+  if (finalSteps > 0 && (depth || !finetune)) plan.push('distill-final', 'eval-final');
   plan.push('report');
   const options = {
-    model: o.model, teacher_fingerprint: modelFingerprint(teacher.model), data: o.data, calib: o.calib, calib_zeroshot: o.calibZeroshot ?? null, calib_limit: o.calibLimit, stage: o.stage,
-    tower: o.tower, keep_heads: o.keepHeads, keep_ffn: o.keepFfn, keep_layers: o.keepLayers ?? null, criterion: o.criterion,
-    ffn_group_size: o.ffnGroupSize, distill: o.distill, eval: o.eval, eval_limit: o.evalLimit ?? null, seed: o.seed,
+    model: o.model, model_fingerprint: modelFingerprint(start.model), teacher: teacherDir, teacher_fingerprint: modelFingerprint(teacher.model),
+    data: o.data, calib: o.calib, calib_zeroshot: o.calibZeroshot ?? null, calib_zeroshot_weight: o.calibZeroshotWeight ?? null,
+    calib_limit: o.calibLimit, templates: o.templates ?? null, stage: o.stage, tower: o.tower, keep_heads: o.keepHeads, keep_ffn: o.keepFfn,
+    keep_layers: o.keepLayers ?? null, scope: o.scope ?? 'per-layer', criterion: o.criterion, ffn_group_size: o.ffnGroupSize,
+    distill: { ...o.distill, widthSteps, finalSteps }, eval: o.eval, eval_limit: o.evalLimit ?? null, seed: o.seed,
   };
   const ledger = new StageLedger(o.out, options, plan, rt.log);
   const R = (...p: string[]) => join(o.out, ...p);
@@ -141,8 +187,9 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
     if (cal !== undefined) return cal;
     if (!needsCalibration(o.criterion)) return (cal = null);
     rt.log.info(`  loading calibration data (${o.calib}${o.calibZeroshot ? ` + ${o.calibZeroshot}` : ''}, ${o.calibLimit} items)`);
-    return (cal = await loadCalibration(teacher.model, {
+    return (cal = await loadCalibration(start.model, {
       modelDir: o.model, task, data: pairs ?? undefined, zeroshotData: cls ?? undefined, limit: o.calibLimit, seed: o.seed,
+      templates: o.templates, zeroshotWeight: o.calibZeroshotWeight,
     }));
   };
   const scoreBase: Omit<ScoreStepOptions, 'out' | 'towers' | 'kinds' | 'modelPath'> = {
@@ -151,43 +198,45 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
 
   const teacherEval = await ledger.run('eval-teacher', async () => {
     const e = o.teacherEval ?? await evaluateModel(rt, teacher, sets(), { templates: o.templates });
-    writeJsonAtomic(R('eval', 'teacher.json'), { model: o.model, ...e });
+    writeJsonAtomic(R('eval', 'teacher.json'), { model: teacherDir, ...e });
     rt.log.info(`  teacher: ${fmtEval(e)}`);
-    return { model: o.model, eval: e };
+    return { model: teacherDir, eval: e };
   });
 
   await ledger.run('score-width', async () => {
     const out = R('scores', 'width.json');
-    const f = scoreStep(rt, teacher.model, await calibration(), { ...scoreBase, out, towers, kinds: ['head', 'ffn'], modelPath: o.model });
+    const f = scoreStep(rt, start.model, await calibration(), { ...scoreBase, out, towers, kinds: ['head', 'ffn'], modelPath: o.model });
     return { scores: out, modules: f.modules.length, seconds: f.cost.seconds };
   });
 
   const widthDir = R('width');
   await ledger.run('prune-width', async () => {
-    const pruned = pruneWidth(teacher.model, readScoresFile(R('scores', 'width.json')), towers, o.keepHeads, o.keepFfn);
-    writeModelFolder({ ...teacher, model: pruned }, widthDir);
-    return { model: widthDir, heads: shape(pruned, towers, 'heads'), ffn: shape(pruned, towers, 'ffn') };
+    let pruned = pruneWidth(start.model, readScoresFile(R('scores', 'width.json')), towers, o.keepHeads, o.keepFfn, o.scope);
+    // scratch: the same pruned shape with fresh weights in the compressed towers (seeded by --seed).
+    if (o.criterion === 'scratch') pruned = reinitTowers(pruned, towers, o.seed);
+    writeModelFolder({ ...start, model: pruned }, widthDir);
+    return { model: widthDir, heads: shape(pruned, towers, 'heads'), ffn: shape(pruned, towers, 'ffn'), reinitialised: o.criterion === 'scratch' };
   });
   const ev: Record<string, ModelEval> = { teacher: teacherEval.eval as ModelEval };
   ev.width = ((await evalStage('eval-width', widthDir)).eval) as ModelEval;
 
-  const distil = async (name: string, from: string, dir: string) => ledger.run(name, async () => {
+  const distil = async (name: string, from: string, dir: string, steps: number) => ledger.run(name, async () => {
     const student = await loadFiles(rt, from);
     const freeze = finetune ? { text: !towers.includes('text'), vision: !towers.includes('vision') } : undefined;
-    checkDistillable(tc, student.model.config, { wHid: lossWeights(o.distill).wHid, freeze, teacherName: o.model, studentName: from });
+    checkDistillable(tc, student.model.config, { wHid: lossWeights(o.distill).wHid, freeze, teacherName: teacherDir, studentName: from });
     const d = o.distill;
     const r = await trainLoop(rt, {
-      student, teacher: teacher.model, data: openDataset(o.data).dataset, steps: d.steps, batch: d.batch,
+      student, teacher: teacher.model, data: openDataset(o.data).dataset, steps, batch: d.batch,
       optim: { lr: d.lr, weightDecay: d.weightDecay, warmup: d.warmup, gradClip: d.gradClip },
-      loss: lossWeights(d), freeze, seed: o.seed, out: dir, resume: true, saveEvery: Math.max(50, Math.ceil(d.steps / 4)),
-      logEvery: o.logEvery ?? 25, flags: { command: 'compress', teacher: o.model, data: o.data, batch: d.batch, lr: d.lr, seed: o.seed },
+      loss: lossWeights(d), freeze, seed: o.seed, out: dir, resume: true, saveEvery: Math.max(50, Math.ceil(steps / 4)),
+      logEvery: o.logEvery ?? 25, flags: { command: 'compress', teacher: teacherDir, data: o.data, batch: d.batch, lr: d.lr, seed: o.seed },
     });
     return { model: dir, steps: r.steps, seconds: r.seconds, pairs_per_s: r.pairsPerSecond, last_loss: r.lastLoss };
   });
 
   let current = widthDir;
   if (plan.includes('distill-width')) {
-    await distil('distill-width', widthDir, R('distill-width'));
+    await distil('distill-width', widthDir, R('distill-width'), widthSteps);
     current = R('distill-width');
     ev['width-distilled'] = ((await evalStage('eval-width-distilled', current)).eval) as ModelEval;
   }
@@ -196,9 +245,9 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
     const depthDir = R('depth');
     const from = current;
     const r = await ledger.run('prune-depth', async () => {
-      const start = await loadFiles(rt, from);
-      const d = pruneDepth(rt, start.model, await calibration(), towers, o.keepLayers!, R('scores'), scoreBase, (m) => rt.log.info(m));
-      writeModelFolder({ ...start, model: d.model }, depthDir);
+      const from0 = await loadFiles(rt, from);
+      const d = pruneDepth(rt, from0.model, await calibration(), towers, o.keepLayers!, R('scores'), scoreBase, (m) => rt.log.info(m));
+      writeModelFolder({ ...from0, model: d.model }, depthDir);
       return { model: depthDir, steps: d.steps };
     });
     depthSteps = r.steps as unknown[];
@@ -206,7 +255,7 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
     ev.depth = ((await evalStage('eval-depth', depthDir)).eval) as ModelEval;
   }
   if (plan.includes('distill-final')) {
-    await distil('distill-final', current, R('distill-final'));
+    await distil('distill-final', current, R('distill-final'), finalSteps);
     current = R('distill-final');
     ev.final = ((await evalStage('eval-final', current)).eval) as ModelEval;
   }

@@ -1,6 +1,7 @@
 // The pruning steps of the compress pipeline: score modules with a criterion (MoPE, magnitude, Taylor, random) into a
-// scores file, prune width (heads and FFN groups, the same fraction per layer), and prune depth one layer at a time,
-// re-scoring the layers of the pruned model after every removal (one-shot layer scores misjudge joint removals).
+// scores file, prune width (heads and FFN groups: a fraction per tower, per layer or over the whole tower), and prune
+// depth one layer at a time, re-scoring the layers of the pruned model after every removal (one-shot layer scores
+// misjudge joint removals). Criterion scratch: the shape magnitude would choose, weights re-initialised afterwards.
 // Dims: per tower L layers, NH_l heads, F_l FFN width, N FFN group size.
 import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.ts';
@@ -9,13 +10,17 @@ import type { ClipModel } from '../model/types.ts';
 import type { Calibration } from '../prune/mope.ts';
 import { towerConfig, type ModuleKind, type TowerName } from '../prune/modules.ts';
 import type { Task } from '../prune/objective.ts';
-import { makePlan } from '../prune/plan.ts';
+import { makePlan, type PrunePlan, type Scope } from '../prune/plan.ts';
 import { runScore } from '../prune/score-run.ts';
 import type { Metric, ScoresFile } from '../prune/scores-file.ts';
 import { pruneModel } from '../prune/structural.ts';
+import { towerValue, type TowerValues } from '../prune/tower-values.ts';
 
-export type Criterion = 'mope' | 'magnitude' | 'taylor' | 'random';
-export const CRITERIA: readonly Criterion[] = ['mope', 'magnitude', 'taylor', 'random'];
+export type Criterion = 'mope' | 'magnitude' | 'taylor' | 'random' | 'scratch';
+export const CRITERIA: readonly Criterion[] = ['mope', 'magnitude', 'taylor', 'random', 'scratch'];
+
+/** The scores metric a criterion ranks modules by (scratch: magnitude picks the shape; the weights are then fresh). */
+export const metricOf = (c: Criterion): Metric => (c === 'scratch' ? 'magnitude' : c);
 
 export function parseCriterion(s: string): Criterion {
   if ((CRITERIA as readonly string[]).includes(s)) return s as Criterion;
@@ -47,18 +52,27 @@ export function scoreStep(rt: Runtime, model: ClipModel, cal: Calibration | null
   if (needsCalibration(o.criterion) && cal === null) throw new ConfigError(`--criterion ${o.criterion} needs --calib SPEC`);
   return runScore(rt, model, cal, {
     out: o.out, modelPath: o.modelPath, data: o.calibSpec, zeroshotData: o.calibZeroshotSpec, limit: o.calibLimit,
-    task: needsCalibration(o.criterion) ? o.task : null, metric: o.criterion as Metric, seed: o.seed, towers: o.towers,
+    task: needsCalibration(o.criterion) ? o.task : null, metric: metricOf(o.criterion), seed: o.seed, towers: o.towers,
     kinds: o.kinds, ffnGroupSize: o.ffnGroupSize, shard: null, resume: true, onProgress: o.onProgress,
   });
 }
 
-/** Removes the lowest-ranked heads and FFN groups of each tower (per-layer fractions). */
-export function pruneWidth(model: ClipModel, scores: ScoresFile, towers: TowerName[], keepHeads: number, keepFfn: number): ClipModel {
-  if (keepHeads >= 1 && keepFfn >= 1) return model;
-  const plan = makePlan(model, scores, {
-    towers, keepHeads: keepHeads < 1 ? keepHeads : undefined, keepFfn: keepFfn < 1 ? keepFfn : undefined, scope: 'per-layer', minHeads: 1,
-  });
-  return pruneModel(model, plan);
+/**
+ * Removes the lowest-ranked heads and FFN groups of each tower: keepHeads / keepFfn are fractions (one for every
+ * tower, or per tower; 1 or absent = keep all), taken in every layer (per-layer) or over the tower's layers (global).
+ */
+export function pruneWidth(
+  model: ClipModel, scores: ScoresFile, towers: TowerName[], keepHeads: TowerValues, keepFfn: TowerValues, scope: Scope = 'per-layer',
+): ClipModel {
+  const plan: PrunePlan = {};
+  for (const t of towers) {
+    const h = towerValue(keepHeads, t) ?? 1, f = towerValue(keepFfn, t) ?? 1;
+    if (h >= 1 && f >= 1) continue;
+    Object.assign(plan, makePlan(model, scores, {
+      towers: [t], keepHeads: h < 1 ? h : undefined, keepFfn: f < 1 ? f : undefined, scope, minHeads: 1,
+    }));
+  }
+  return Object.keys(plan).length === 0 ? model : pruneModel(model, plan);
 }
 
 export interface DepthStep {
@@ -72,16 +86,18 @@ export interface DepthStep {
 }
 
 /**
- * Removes layers from each tower, one at a time, until `keepLayers` remain: score the tower's layers on the current
+ * Removes layers from each tower, one at a time, until `keepLayers` remain (one count for every tower or per tower;
+ * a tower without a count keeps its layers): score the tower's layers on the current
  * model, drop the lowest-ranked one, repeat. Scores files go to dir/depth-<tower>-<k>.json.
  */
 export function pruneDepth(
-  rt: Runtime, model: ClipModel, cal: Calibration | null, towers: TowerName[], keepLayers: number, dir: string,
+  rt: Runtime, model: ClipModel, cal: Calibration | null, towers: TowerName[], keepLayersIn: TowerValues, dir: string,
   base: Omit<ScoreStepOptions, 'out' | 'towers' | 'kinds' | 'modelPath'>, log: (msg: string) => void,
 ): { model: ClipModel; steps: DepthStep[] } {
   const steps: DepthStep[] = [];
   for (const tower of towers) {
     const L0 = towerConfig(model, tower).heads.length;
+    const keepLayers = towerValue(keepLayersIn, tower) ?? L0;
     if (!Number.isInteger(keepLayers) || keepLayers < 1 || keepLayers > L0) {
       throw new ConfigError(`--keep-layers expects an integer in [1, ${L0}] (the ${tower} tower has ${L0} layers), found ${keepLayers}`);
     }

@@ -1,6 +1,11 @@
 // Spearman rank correlation of two score lists over the same modules: how alike two calibration subsets rank the
-// modules (1 = the same order). Ties get their average rank. Dims: n modules.
+// modules (1 = the same order), and the split-half agreement of a calibration set. Ties get their average rank.
+// Dims: n modules.
 import { ShapeError } from '../errors.ts';
+import type { Runtime } from '../engine/runtime.ts';
+import type { ClipModel } from '../model/types.ts';
+import { splitCalibration } from './calibration.ts';
+import { scoreMope, type Calibration, type ModuleScore, type ScoreOptions } from './mope.ts';
 import type { ModuleRef } from './modules.ts';
 import type { ScoresFile } from './scores-file.ts';
 
@@ -49,4 +54,34 @@ export function scoreAgreement(a: ScoresFile, b: ScoresFile): Record<string, num
     }
   }
   return Object.fromEntries([...byKind].map(([k, [x, y]]) => [k, spearman(x, y)]));
+}
+
+/** Smallest half (items per task part) for which the split-half agreement is computed. */
+export const MIN_SPLIT_HALF = 16;
+
+/** Whether both halves of the calibration set hold at least MIN_SPLIT_HALF items of each part. */
+export function canSplit(cal: Calibration): boolean {
+  return [cal.retrieval?.n, cal.zeroshot?.n].every((n) => n === undefined || Math.floor(n / 2) >= MIN_SPLIT_HALF);
+}
+
+/**
+ * Split-half agreement: the modules scored by MoPE on each of two disjoint halves of the calibration set
+ * (splitCalibration), then the Spearman correlation of the two rankings per module kind and over all. Costs about one
+ * more full scoring pass. Near 1: the calibration set is large enough for a stable ranking.
+ */
+export function splitHalfAgreement(
+  rt: Runtime, model: ClipModel, cal: Calibration, modules: ModuleRef[], opts: ScoreOptions,
+): Record<string, number> {
+  const [a, b] = splitCalibration(cal);
+  const plain = { ffnGroupSize: opts.ffnGroupSize, batch: opts.batch, variants: opts.variants };
+  const sa = scoreMope(rt, model, a, modules, plain).modules, sb = scoreMope(rt, model, b, modules, plain).modules;
+  const v = (m: ModuleScore) => m.mope + 1e-6 * m.loss_increase;
+  const out: Record<string, [number[], number[]]> = {};
+  sa.forEach((m, i) => {
+    for (const k of [`${m.tower}/${m.kind}`, 'all']) {
+      (out[k] ??= [[], []])[0].push(v(m));
+      out[k][1].push(v(sb[i]!));
+    }
+  });
+  return Object.fromEntries(Object.entries(out).map(([k, [x, y]]) => [k, spearman(x, y)]));
 }

@@ -72,7 +72,9 @@ export function runScore(rt: Runtime, model: ClipModel, cal: Calibration | null,
   o.onProgress?.(doneBefore, mods.length);
   const mag = (m: ModuleRef) => magnitude(model, m, o.ffnGroupSize);
 
-  if (o.metric === 'mope') {
+  if (o.metric === 'mope' && todo.length === 0 && file.base !== null) {
+    // A resumed run with every module already scored: nothing to compute (its cost stays as recorded).
+  } else if (o.metric === 'mope') {
     if (cal === null) throw new ConfigError('--metric mope needs calibration data (--data)');
     const res = scoreMope(rt, model, cal, todo, {
       ffnGroupSize: o.ffnGroupSize, batch: o.batch, variants: o.variants, naive: o.naive,
