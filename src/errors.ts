@@ -20,3 +20,5 @@ export class ShapeError extends MopeError {}
 export function isUserError(e: unknown): e is MopeError {
   return e instanceof MopeError;
 }
+/** A failure of the multi-process (MPI) run: a collective that timed out or failed, or a rank that could not start. */
+export class DistError extends MopeError {}
