@@ -7,6 +7,8 @@ import { compress, fmtEval } from '../pipeline/compress.ts';
 import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
+import { rankRuntime, withWorld } from '../dist/launch.ts';
+import type { World } from '../dist/world.ts';
 import { collect, emitJson, makeRuntime, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
@@ -17,7 +19,7 @@ function num(v: unknown, flag: string, min = 0): number {
   return n;
 }
 
-async function compressAction(o: Flags): Promise<void> {
+async function compressAction(o: Flags, world: World): Promise<void> {
   for (const f of ['model', 'data', 'out'] as const) if (o[f] === undefined) throw new ConfigError(`compress needs --${f}`);
   if (o.stage === undefined) throw new ConfigError('compress needs --stage finetune|pretrain');
   const stage = String(o.stage);
@@ -25,8 +27,9 @@ async function compressAction(o: Flags): Promise<void> {
   const tower = String(o.tower ?? (stage === 'pretrain' ? 'both' : ''));
   if (tower !== 'vision' && tower !== 'text' && tower !== 'both') throw new ConfigError(`--tower expects vision, text or both, found "${tower}"`);
   const seed = parseNonNegativeInt(String(o.seed), '--seed');
-  const rt = makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined });
+  const rt = rankRuntime(makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined }), world);
   const s = await compress(rt, {
+    world,
     model: String(o.model), data: String(o.data), calib: o.calib === undefined ? null : String(o.calib),
     calibZeroshot: o.calibZeroshot === undefined ? null : String(o.calibZeroshot),
     calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'), stage, tower,
@@ -44,7 +47,8 @@ async function compressAction(o: Flags): Promise<void> {
     seed, out: String(o.out),
   });
   for (const [k, e] of Object.entries(s.evals)) rt.log.info(`${k}: ${fmtEval(e)}`);
-  emitJson({ out: s.out, final_model: s.final_model, report: `${s.out}/report.html`, evals: s.evals, seconds: s.seconds });
+  if (world.rank === 0) emitJson({ out: s.out, final_model: s.final_model, report: `${s.out}/report.html`, evals: s.evals, seconds: s.seconds, world_size: world.size,
+    batch_per_rank: Math.floor(parsePositiveInt(String(o.batch), '--batch') / world.size) });
 }
 
 export function register(program: Command): void {
@@ -76,6 +80,6 @@ export function register(program: Command): void {
     .option('--out <dir>', 'run folder (a rerun resumes at the first unfinished stage)')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .option('--precision <p>', PRECISION_HELP)
-    .action(async (o: Flags) => compressAction(o));
+    .action((o: Flags) => withWorld((world) => compressAction(o, world)));
   addLossFlags(cmd, DEFAULT_LOSS_WEIGHTS);
 }
