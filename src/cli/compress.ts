@@ -7,8 +7,8 @@ import { compress, fmtEval } from '../pipeline/compress.ts';
 import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
-import { rankRuntime, withWorld } from '../dist/launch.ts';
-import type { World } from '../dist/world.ts';
+import { rankRuntime, withWorld } from '../parallel/launch.ts';
+import type { World } from '../parallel/world.ts';
 import { collect, emitJson, makeRuntime, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;

@@ -8,7 +8,7 @@ import { loadCheckpoint, loadConfig } from '../io/checkpoint.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
 import { checkDistillable } from '../train/distill-check.ts';
 import { trainLoop } from '../train/loop.ts';
-import { rankRuntime, withWorld } from '../dist/launch.ts';
+import { rankRuntime, withWorld } from '../parallel/launch.ts';
 import { emitJson, makeRuntime } from './common.ts';
 import { addTrainFlags, parseFreeze, parseTrainFlags, resultJson, type Flags } from './train-flags.ts';
 

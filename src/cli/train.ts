@@ -7,7 +7,7 @@ import { initModelFiles, readGeometry } from '../train/init-geometry.ts';
 import { trainLoop } from '../train/loop.ts';
 import type { ModelFiles } from '../train/checkpoint.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
-import { rankRuntime, withWorld } from '../dist/launch.ts';
+import { rankRuntime, withWorld } from '../parallel/launch.ts';
 import { emitJson, makeRuntime } from './common.ts';
 import { addTrainFlags, parseTrainFlags, resultJson, type Flags } from './train-flags.ts';
 

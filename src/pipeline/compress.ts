@@ -25,8 +25,8 @@ import { needsCalibration, pruneDepth, pruneWidth, scoreStep, type Criterion, ty
 import { writeCompressReport, type CompressSummary } from './compress-report.ts';
 export type { CompressSummary } from './compress-report.ts';
 import { StageLedger } from './stages.ts';
-import { RankedStages } from '../dist/stages.ts';
-import { SINGLE_WORLD, type World } from '../dist/world.ts';
+import { RankedStages } from './ranked-stages.ts';
+import { SINGLE_WORLD, type World } from '../parallel/world.ts';
 
 export interface DistillSettings {
   steps: number;
@@ -35,7 +35,7 @@ export interface DistillSettings {
   weightDecay: number;
   warmup: number;
   gradClip: number;
-  /** Loss weights given (the rest: the defaults of src/distill/losses.ts). */
+  /** Loss weights given (the rest: the defaults of src/parallelill/losses.ts). */
   loss?: Partial<LossWeights>;
 }
 

@@ -19,8 +19,8 @@ import type { Tower } from '../model/workspace.ts';
 import { DEFAULT_OPTIM, Optimizer, type OptimConfig } from './optim.ts';
 import { NonFiniteLossError, TrainStep, accumulateStep } from './step.ts';
 import { PairBatcher, type DataPosition } from './data.ts';
-import { GradSync } from '../dist/grads.ts';
-import { SINGLE_WORLD, type World } from '../dist/world.ts';
+import { GradSync } from '../parallel/grads.ts';
+import { SINGLE_WORLD, type World } from '../parallel/world.ts';
 import {
   CHECKPOINT_DIR, findTrainCheckpoint, loadOptimizerState, readTrainState, writeModelFolder, writeTrainCheckpoint, TRAIN_STATE_FORMAT,
   type ModelFiles, type TrainState, type WriteHook,

@@ -12,8 +12,8 @@ import { textBackward, visionBackward } from '../model/backward.ts';
 import {
   DEFAULT_LOSS_WEIGHTS, distillationLoss, mapLayers, type HiddenTower, type LossParts, type LossWeights, type PairEmbeddings,
 } from '../distill/losses.ts';
-import { shardedLoss, type LossFn } from '../dist/loss.ts';
-import type { World } from '../dist/world.ts';
+import { shardedLoss, type LossFn } from '../parallel/loss.ts';
+import type { World } from '../parallel/world.ts';
 import type { Optimizer, StepInfo } from './optim.ts';
 
 /** B image-text pairs. */
@@ -41,7 +41,7 @@ export interface StepSetup {
   /** Student masks (pruning by masking); masked modules get zero gradient. */
   masks?: Partial<Record<Tower, TowerMasks>>;
   loss?: Partial<LossWeights>;
-  /** Data-parallel group: each batch is this rank's shard and the loss is that of the global batch (src/dist). */
+  /** Data-parallel group: each batch is this rank's shard and the loss is that of the global batch (src/parallel). */
   world?: World;
 }
 

@@ -12,8 +12,8 @@ import { ConfigError } from '../../src/errors.ts';
 import { GEOMETRIES } from '../../src/model/init.ts';
 import { initModelFiles } from '../../src/train/init-geometry.ts';
 import { trainLoop, type TrainLoopOptions } from '../../src/train/loop.ts';
-import { rankRuntime, withWorld } from '../../src/dist/launch.ts';
-import type { World } from '../../src/dist/world.ts';
+import { rankRuntime, withWorld } from '../../src/parallel/launch.ts';
+import type { World } from '../../src/parallel/world.ts';
 
 export interface MpiJob {
   out: string;
