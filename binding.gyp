@@ -11,11 +11,61 @@
         "native/optim.c",
         "native/threads.c"
       ],
-      "include_dirs": ["native", "/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
-      "cflags": ["-O3", "-march=native", "-fopenmp", "-std=c11", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
-      "cflags!": ["-O2"],
-      "ldflags": ["-fopenmp"],
-      "libraries": ["-lopenblas", "-ldnnl", "-lm"]
+      "include_dirs": [
+        "native",
+        "/usr/include/x86_64-linux-gnu/openblas-pthread",
+        "/usr/include/openblas"
+      ],
+      "cflags": [
+        "-O3",
+        "-march=native",
+        "-fopenmp",
+        "-std=c11",
+        "-fno-math-errno",
+        "-Wall",
+        "-Wno-unused-parameter"
+      ],
+      "cflags!": [
+        "-O2"
+      ],
+      "ldflags": [
+        "-fopenmp"
+      ],
+      "libraries": [
+        "-lopenblas",
+        "-ldnnl",
+        "-lm"
+      ]
     }
+  ],
+  "variables": {
+    "has_mpi": "<!(sh -c 'command -v mpicc >/dev/null 2>&1 && echo 1 || echo 0')"
+  },
+  "conditions": [
+    [
+      "has_mpi==1",
+      {
+        "targets": [
+          {
+            "target_name": "mope_mpi",
+            "sources": [
+              "native/mpi.c"
+            ],
+            "include_dirs": [
+              "<!@(sh -c 'mpicc --showme:incdirs')"
+            ],
+            "cflags": [
+              "-O2",
+              "-std=c11",
+              "-Wall",
+              "-Wno-unused-parameter"
+            ],
+            "libraries": [
+              "<!@(sh -c 'mpicc --showme:link')"
+            ]
+          }
+        ]
+      }
+    ]
   ]
 }

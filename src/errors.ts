@@ -29,3 +29,6 @@ export function isUserError(e: unknown): e is MopeError {
 export function exitCodeOf(e: MopeError): 1 | 2 {
   return e instanceof UsageError ? 2 : 1;
 }
+
+/** A failure of the multi-process (MPI) run: a collective that timed out or failed, or a rank that could not start. */
+export class DistError extends MopeError {}

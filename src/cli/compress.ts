@@ -10,6 +10,8 @@ import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { parseScope } from '../prune/plan.ts';
 import { isFraction, isPositiveInt, parseTowerValues } from '../prune/tower-values.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
+import { rankRuntime, withWorld } from '../parallel/launch.ts';
+import type { World } from '../parallel/world.ts';
 import { collect, emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt, specPath } from './common.ts';
 import { processIO, type CliIO } from './io.ts';
 
@@ -21,7 +23,7 @@ function num(v: unknown, flag: string, min = 0): number {
   return n;
 }
 
-async function compressAction(io: CliIO, o: Flags): Promise<void> {
+async function compressAction(io: CliIO, o: Flags, world: World): Promise<void> {
   for (const f of ['model', 'data', 'out'] as const) if (o[f] === undefined) throw new ConfigError(`compress needs --${f}`);
   if (o.stage === undefined) throw new ConfigError('compress needs --stage finetune|pretrain');
   const stage = String(o.stage);
@@ -31,10 +33,11 @@ async function compressAction(io: CliIO, o: Flags): Promise<void> {
   checkOutputDir(String(o.out), '--out', [{ flag: '--model', path: String(o.model) }, { flag: '--data', path: specPath(o.data) },
     { flag: '--calib', path: specPath(o.calib) }]);
   const seed = parseNonNegativeInt(String(o.seed), '--seed');
-  const rt = makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined });
+  const rt = rankRuntime(makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined }), world);
   const fractions = (v: unknown, flag: string) => parseTowerValues(String(v), flag, isFraction, 'a number in (0, 1]');
   const optSteps = (v: unknown, flag: string) => (v === undefined ? undefined : parseNonNegativeInt(String(v), flag));
   const s = await compress(rt, {
+    world,
     model: String(o.model), teacher: o.teacher === undefined ? undefined : String(o.teacher), data: String(o.data),
     calib: o.calib === undefined ? null : String(o.calib),
     calibZeroshot: o.calibZeroshot === undefined ? null : String(o.calibZeroshot),
@@ -56,7 +59,10 @@ async function compressAction(io: CliIO, o: Flags): Promise<void> {
     seed, out: String(o.out),
   });
   for (const [k, e] of Object.entries(s.evals)) rt.log.info(`${k}: ${fmtEval(e)}`);
-  emitJson(io, { out: s.out, final_model: s.final_model, report: `${s.out}/report.html`, evals: s.evals, seconds: s.seconds });
+  if (world.rank === 0) {
+    emitJson(io, { out: s.out, final_model: s.final_model, report: `${s.out}/report.html`, evals: s.evals, seconds: s.seconds,
+      world_size: world.size, batch_per_rank: Math.floor(parseBatch(String(o.batch)) / world.size) });
+  }
 }
 
 export function register(program: Command, io: CliIO = processIO): void {
@@ -93,6 +99,6 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--out <dir>', 'run folder (a rerun resumes at the first unfinished stage)')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .option('--precision <p>', PRECISION_HELP)
-    .action(async (o: Flags) => compressAction(io, o));
+    .action((o: Flags) => withWorld((world) => compressAction(io, o, world)));
   addLossFlags(cmd, DEFAULT_LOSS_WEIGHTS);
 }

@@ -8,6 +8,7 @@ import { loadCheckpoint, loadConfig } from '../io/checkpoint.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
 import { checkDistillable } from '../train/distill-check.ts';
 import { trainLoop } from '../train/loop.ts';
+import { rankRuntime, withWorld } from '../parallel/launch.ts';
 import { emitJson, makeRuntime } from './common.ts';
 import { addTrainFlags, parseFreeze, parseTrainFlags, resultJson, type Flags } from './train-flags.ts';
 import { processIO, type CliIO } from './io.ts';
@@ -20,7 +21,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .requiredOption('--teacher <dir>', 'teacher checkpoint folder (frozen)')
     .requiredOption('--student <dir>', 'student checkpoint folder (e.g. a pruned copy of the teacher)');
   addLossFlags(cmd, d);
-  addTrainFlags(cmd).action(async (o: Flags) => {
+  addTrainFlags(cmd).action((o: Flags) => withWorld(async (world) => {
     const loss = { ...d, ...parseLossFlags(o) };
     const freeze = parseFreeze(o.freeze);
     // Configs only: a mismatch is reported before any weights or data are read.
@@ -28,14 +29,14 @@ export function register(program: Command, io: CliIO = processIO): void {
       wHid: loss.wHid, freeze, teacherName: String(o.teacher), studentName: String(o.student),
     });
     const parsed = parseTrainFlags(o);
-    const rt = makeRuntime({ threads: o.threads as string | undefined, seed: parsed.seed, precision: o.precision as string | undefined });
+    const rt = rankRuntime(makeRuntime({ threads: o.threads as string | undefined, seed: parsed.seed, precision: o.precision as string | undefined }), world);
     const teacher = loadCheckpoint(String(o.teacher));
     const m = await loadEvalModel(rt, String(o.student));
     const r = await trainLoop(rt, {
-      ...parsed, loss, teacher,
+      ...parsed, loss, teacher, world,
       student: { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess, auxFrom: String(o.student) },
       flags: { command: 'distill', teacher: o.teacher, student: o.student, loss, ...parsed.flags },
     });
-    emitJson(io, resultJson(r));
-  });
+    if (world.rank === 0) emitJson(io, resultJson(r));
+  }));
 }

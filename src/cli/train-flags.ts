@@ -101,6 +101,6 @@ export function resultJson(r: TrainResult): Record<string, unknown> {
     out: r.out, checkpoint: r.checkpoint, steps: r.steps, total_steps: r.totalSteps, resumed_from: r.startStep, epoch: r.epoch,
     first_loss: r.firstLoss, last_loss: r.lastLoss, recent_loss: r.recentLoss,
     eval: r.finalEval ? { step: r.finalEval.step, task: r.finalEval.task, score: r.finalEval.score } : null,
-    seconds: r.seconds, pairs_per_s: r.pairsPerSecond,
+    seconds: r.seconds, pairs_per_s: r.pairsPerSecond, world_size: r.worldSize, batch_per_rank: r.rankBatch,
   };
 }

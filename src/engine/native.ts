@@ -10,7 +10,7 @@ import { bf16Kernels, type DnnlKernels, type Precision } from './precision.ts';
 const require = createRequire(import.meta.url);
 
 /** The folder holding this package's package.json, found by walking up from this file. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, 'package.json'))) return dir;

@@ -30,6 +30,8 @@ import { needsCalibration, pruneDepth, pruneWidth, scoreStep, type Criterion, ty
 import { writeCompressReport, type CompressSummary } from './compress-report.ts';
 export type { CompressSummary } from './compress-report.ts';
 import { StageLedger } from './stages.ts';
+import { RankedStages } from './ranked-stages.ts';
+import { SINGLE_WORLD, type World } from '../parallel/world.ts';
 
 export interface DistillSettings {
   /** Steps of each distil stage unless widthSteps / finalSteps say otherwise. */
@@ -43,11 +45,16 @@ export interface DistillSettings {
   weightDecay: number;
   warmup: number;
   gradClip: number;
-  /** Loss weights given (the rest: the defaults of src/distill/losses.ts). */
+  /** Loss weights given (the rest: the defaults of src/parallelill/losses.ts). */
   loss?: Partial<LossWeights>;
 }
 
 export interface CompressOptions {
+  /**
+   * Data-parallel group (default: this process alone): distil stages train on every rank, every other stage runs
+   * on rank 0 alone, and only rank 0 writes the run folder.
+   */
+  world?: World;
   /** Checkpoint folder of the model being compressed. */
   model: string;
   /** Teacher checkpoint folder the students are distilled from and compared with (default: model). */
@@ -171,11 +178,15 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
     keep_layers: o.keepLayers ?? null, scope: o.scope ?? 'per-layer', criterion: o.criterion, ffn_group_size: o.ffnGroupSize,
     distill: { ...o.distill, widthSteps, finalSteps }, eval: o.eval, eval_limit: o.evalLimit ?? null, seed: o.seed,
   };
-  const ledger = new StageLedger(o.out, options, plan, rt.log);
+  const world = o.world ?? SINGLE_WORLD, lead = world.rank === 0;
+  // rank 0 owns the ledger (creates or checks it first); the others follow it read-only
+  const ledger = lead ? new StageLedger(o.out, options, plan, rt.log) : null;
+  world.barrier();
+  const stages = new RankedStages(world, ledger ?? new StageLedger(o.out, options, plan, rt.log, true));
   const R = (...p: string[]) => join(o.out, ...p);
   let evalSets: EvalSet[] | null = null;
   const sets = () => (evalSets ??= openEvalSets(o.eval, o.evalLimit, o.seed));
-  const evalStage = (name: string, dir: string) => ledger.run(name, async () => {
+  const evalStage = (name: string, dir: string) => stages.lead(name, async () => {
     const e = await evaluateModel(rt, await loadFiles(rt, dir), sets(), { templates: o.templates });
     writeJsonAtomic(R('eval', `${name.replace(/^eval-/, '')}.json`), { model: dir, ...e });
     rt.log.info(`  ${name}: ${fmtEval(e)}`);
@@ -196,21 +207,21 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
     criterion: o.criterion, ffnGroupSize: o.ffnGroupSize, seed: o.seed, task, calibSpec: pairs, calibZeroshotSpec: cls, calibLimit: o.calibLimit,
   };
 
-  const teacherEval = await ledger.run('eval-teacher', async () => {
+  const teacherEval = await stages.lead('eval-teacher', async () => {
     const e = o.teacherEval ?? await evaluateModel(rt, teacher, sets(), { templates: o.templates });
     writeJsonAtomic(R('eval', 'teacher.json'), { model: teacherDir, ...e });
     rt.log.info(`  teacher: ${fmtEval(e)}`);
     return { model: teacherDir, eval: e };
   });
 
-  await ledger.run('score-width', async () => {
+  await stages.lead('score-width', async () => {
     const out = R('scores', 'width.json');
     const f = scoreStep(rt, start.model, await calibration(), { ...scoreBase, out, towers, kinds: ['head', 'ffn'], modelPath: o.model });
     return { scores: out, modules: f.modules.length, seconds: f.cost.seconds };
   });
 
   const widthDir = R('width');
-  await ledger.run('prune-width', async () => {
+  await stages.lead('prune-width', async () => {
     let pruned = pruneWidth(start.model, readScoresFile(R('scores', 'width.json')), towers, o.keepHeads, o.keepFfn, o.scope);
     // scratch: the same pruned shape with fresh weights in the compressed towers (seeded by --seed).
     if (o.criterion === 'scratch') pruned = reinitTowers(pruned, towers, o.seed);
@@ -220,7 +231,7 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   const ev: Record<string, ModelEval> = { teacher: teacherEval.eval as ModelEval };
   ev.width = ((await evalStage('eval-width', widthDir)).eval) as ModelEval;
 
-  const distil = async (name: string, from: string, dir: string, steps: number) => ledger.run(name, async () => {
+  const distil = async (name: string, from: string, dir: string, steps: number) => stages.all(name, async () => {
     const student = await loadFiles(rt, from);
     const freeze = finetune ? { text: !towers.includes('text'), vision: !towers.includes('vision') } : undefined;
     checkDistillable(tc, student.model.config, { wHid: lossWeights(o.distill).wHid, freeze, teacherName: teacherDir, studentName: from });
@@ -229,9 +240,12 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
       student, teacher: teacher.model, data: openDataset(o.data).dataset, steps, batch: d.batch,
       optim: { lr: d.lr, weightDecay: d.weightDecay, warmup: d.warmup, gradClip: d.gradClip },
       loss: lossWeights(d), freeze, seed: o.seed, out: dir, resume: true, saveEvery: Math.max(50, Math.ceil(steps / 4)),
-      logEvery: o.logEvery ?? 25, flags: { command: 'compress', teacher: teacherDir, data: o.data, batch: d.batch, lr: d.lr, seed: o.seed },
+      logEvery: o.logEvery ?? 25, world, flags: { command: 'compress', teacher: teacherDir, data: o.data, batch: d.batch, lr: d.lr, seed: o.seed },
     });
-    return { model: dir, steps: r.steps, seconds: r.seconds, pairs_per_s: r.pairsPerSecond, last_loss: r.lastLoss };
+    return {
+      model: dir, steps: r.steps, seconds: r.seconds, pairs_per_s: r.pairsPerSecond, last_loss: r.lastLoss,
+      world_size: r.worldSize, batch_per_rank: r.rankBatch,
+    };
   });
 
   let current = widthDir;
@@ -244,7 +258,7 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   if (depth) {
     const depthDir = R('depth');
     const from = current;
-    const r = await ledger.run('prune-depth', async () => {
+    const r = await stages.lead('prune-depth', async () => {
       const from0 = await loadFiles(rt, from);
       const d = pruneDepth(rt, from0.model, await calibration(), towers, o.keepLayers!, R('scores'), scoreBase, (m) => rt.log.info(m));
       writeModelFolder({ ...from0, model: d.model }, depthDir);
@@ -262,12 +276,12 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   const summary: CompressSummary = {
     out: o.out, criterion: o.criterion, towers, final_model: current, evals: ev, depth: depthSteps, seconds: 0,
   };
-  await ledger.run('report', async () => {
-    writeCompressReport(R('report.html'), { options, summary, ledger: ledger.file, runDir: o.out });
+  await stages.lead('report', async () => {
+    writeCompressReport(R('report.html'), { options, summary, ledger: ledger!.file, runDir: o.out });
     return { report: R('report.html') };
   });
   summary.seconds = (performance.now() - t0) / 1000;
-  writeJsonAtomic(R(SUMMARY_FILE), summary);
+  if (lead) writeJsonAtomic(R(SUMMARY_FILE), summary);
   return summary;
 }
 

@@ -35,9 +35,15 @@ export class StageLedger {
   readonly path: string;
   readonly file: StagesFile;
 
-  constructor(readonly dir: string, options: Record<string, unknown>, plan: string[], private readonly log: Logger) {
+  /**
+   * readOnly: a follower of another process that owns the ledger (the ranks > 0 of a data-parallel run): it reads
+   * the file (reload() after each stage) but never writes it.
+   */
+  constructor(
+    readonly dir: string, options: Record<string, unknown>, plan: string[], private readonly log: Logger, private readonly readOnly = false,
+  ) {
     this.path = join(dir, STAGES_FILE);
-    mkdirSync(dir, { recursive: true });
+    if (!readOnly) mkdirSync(dir, { recursive: true });
     if (existsSync(this.path)) {
       let prev: StagesFile;
       try {
@@ -63,7 +69,12 @@ export class StageLedger {
   }
 
   private flush(): void {
-    writeJsonAtomic(this.path, this.file);
+    if (!this.readOnly) writeJsonAtomic(this.path, this.file);
+  }
+
+  /** Rereads the completed stages from the file (a follower, after the owner ran a stage). */
+  reload(): void {
+    if (existsSync(this.path)) this.file.completed = (JSON.parse(readFileSync(this.path, 'utf8')) as StagesFile).completed;
   }
 
   done(name: string): StageRecord | undefined {

@@ -35,6 +35,8 @@ export interface BatcherOptions {
   bad?: BadItemLog;
   /** Prompts for classification sets (default OpenAI's 7 simple templates). */
   templates?: readonly string[];
+  /** Data-parallel shard: this rank loads rows [rank·B/size, (rank+1)·B/size) of every micro-batch. */
+  shard?: { rank: number; size: number };
 }
 
 export interface StepData {
@@ -96,6 +98,10 @@ export class PairBatcher {
           'use a smaller batch or more data.',
       );
     }
+    const n = o.shard?.size ?? 1;
+    if (this.B % n !== 0 || this.B / n < 1) {
+      throw new ConfigError(`--batch ${this.B} must be a multiple of the ${n} ranks (each rank takes an equal shard of every batch).`);
+    }
     this.shuffle = o.shuffle ?? true;
     this.inMemory = ds.size > 0 && ds.get(0).image.kind === 'rgb';
     this.templates = o.templates ?? OPENAI_SIMPLE_TEMPLATES;
@@ -120,6 +126,15 @@ export class PairBatcher {
     return fillTemplate(this.templates[rng.int(this.templates.length)]!, ds.classnames[it.label]!);
   }
 
+  /** This rank's items of a block of B (all of them without a shard). */
+  private mine(block: number[]): number[] {
+    const sh = this.o.shard;
+    if (!sh || sh.size === 1) return block;
+    const b = this.B / sh.size;
+    return block.slice(sh.rank * b, (sh.rank + 1) * b);
+  }
+
+  /** Pixels of `indices` (this rank's part of the B items at `pos`). */
   private async pixels(indices: number[], pos: DataPosition): Promise<ImageBatch> {
     const per = 3 * this.o.imageSize * this.o.imageSize;
     if (this.inMemory) {
@@ -142,15 +157,17 @@ export class PairBatcher {
       await this.close();
       const order = this.orderOf(pos.epoch);
       const end = this.stepsPerEpoch * this.B * this.K;
+      const mine: number[] = [];
+      for (let i = pos.index; i < end; i += this.B) mine.push(...this.mine(order.slice(i, i + this.B)));
       const gen = imageBatches(this.ds, {
-        batch: this.B, preprocess: this.preprocess, imageSize: this.o.imageSize, workers: this.o.workers,
-        indices: order.slice(pos.index, end), bad: this.o.bad,
+        batch: this.mine(order.slice(0, this.B)).length, preprocess: this.preprocess, imageSize: this.o.imageSize,
+        workers: this.o.workers, indices: mine, bad: this.o.bad,
       });
       this.stream = { gen, epoch: pos.epoch, index: pos.index };
     }
     const r = await this.stream.gen.next();
     if (r.done) throw new Error('training data stream ended early');
-    this.stream.index += indices.length;
+    this.stream.index += this.B;
     return r.value;
   }
 
@@ -166,11 +183,17 @@ export class PairBatcher {
     const micro: TrainBatch[] = [];
     let pairs = 0;
     for (let k = 0; k < this.K; k++) {
-      const want = order.slice(index, index + this.B);
-      const img = await this.pixels(want, { epoch, index });
+      const block = order.slice(index, index + this.B);
+      const img = await this.pixels(this.mine(block), { epoch, index });
       index += this.B;
-      if (img.indices.length < 2) continue; // all but one undecodable (--skip-bad): nothing to contrast
-      const captions = img.indices.map((i) => this.caption(i, rng));
+      // captions are drawn for the whole block in order, so a rank's shard gets the captions of the whole batch
+      const caption = new Map(block.map((i) => [i, this.caption(i, rng)]));
+      if ((this.o.shard?.size ?? 1) > 1) {
+        if (img.indices.length === 0) {
+          throw new DataError(`step ${step}: every image of rank ${this.o.shard!.rank}'s shard was skipped as bad; no data to train on.`);
+        }
+      } else if (img.indices.length < 2) continue; // all but one undecodable (--skip-bad): nothing to contrast
+      const captions = img.indices.map((i) => caption.get(i)!);
       const rows = captions.map((c) => this.tokenizer.encode(c));
       const long = rows.find((r) => r.length > this.o.maxTokens);
       if (long) throw new ConfigError(`the tokenizer's context length (${long.length} tokens) exceeds the text tower's ${this.o.maxTokens} positions`);

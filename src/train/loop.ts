@@ -20,8 +20,10 @@ import type { Tower } from '../model/workspace.ts';
 import { DEFAULT_OPTIM, Optimizer, type OptimConfig } from './optim.ts';
 import { NonFiniteLossError, TrainStep, accumulateStep } from './step.ts';
 import { PairBatcher, type DataPosition } from './data.ts';
+import { GradSync } from '../parallel/grads.ts';
+import { SINGLE_WORLD, type World } from '../parallel/world.ts';
 import {
-  findTrainCheckpoint, loadOptimizerState, readTrainState, writeModelFolder, writeTrainCheckpoint, TRAIN_STATE_FORMAT,
+  CHECKPOINT_DIR, findTrainCheckpoint, loadOptimizerState, readTrainState, writeModelFolder, writeTrainCheckpoint, TRAIN_STATE_FORMAT,
   type ModelFiles, type TrainState, type WriteHook,
 } from './checkpoint.ts';
 
@@ -76,6 +78,12 @@ export interface TrainLoopOptions {
   stopAfter?: number;
   /** Called after each checkpoint file is written (fault injection in tests). */
   writeHook?: WriteHook;
+  /**
+   * Data-parallel group (default: this process alone). With N ranks every micro-batch of `batch` pairs is split
+   * into N equal shards, the loss is that of the whole batch, gradients are summed over ranks before the same
+   * optimiser step everywhere, and rank 0 alone writes checkpoints, metrics and the model.
+   */
+  world?: World;
 }
 
 export interface StepRecord {
@@ -115,6 +123,9 @@ export interface TrainResult {
   pairsPerSecond: number;
   /** True when stopAfter ended the run early. */
   stopped: boolean;
+  /** Ranks of the data-parallel group, and the pairs of each rank's shard of a micro-batch. */
+  worldSize: number;
+  rankBatch: number;
 }
 
 function fmtTime(s: number): string {
@@ -161,9 +172,11 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
   const model = student.model, cfg = model.config;
   checkBatchMemory(cfg, opts.batch, '--batch', true);
   const seed = opts.seed ?? rt.seed;
+  const world = opts.world ?? SINGLE_WORLD, lead = world.rank === 0;
   const batcher = new PairBatcher(opts.data, student.tokenizer, student.preprocess, {
     batch: opts.batch, accum: opts.accum, shuffle: opts.shuffle, seed, maxTokens: cfg.text.maxPositions,
     imageSize: cfg.vision.imageSize, workers: opts.workers, bad: opts.bad,
+    shard: world.size > 1 ? { rank: world.rank, size: world.size } : undefined,
   });
   if ((opts.steps === undefined) === (opts.epochs === undefined)) throw new ConfigError('give exactly one of --steps N or --epochs N.');
   const total = opts.steps ?? opts.epochs! * batcher.stepsPerEpoch;
@@ -178,9 +191,14 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
   const flags: Record<string, unknown> = { ...opts.flags, steps: total, settings };
 
   const grads = createGrads(cfg);
-  const setup = { student: model, grads, teacher: opts.teacher ?? null, freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale, masks: opts.masks, loss: opts.loss };
+  const setup = {
+    student: model, grads, teacher: opts.teacher ?? null, freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale, masks: opts.masks,
+    loss: opts.loss, world,
+  };
   const step = new TrainStep(rt, setup);
-  const opt = new Optimizer(rt, paramList(model, grads, { freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale }), { ...opts.optim, totalSteps: total });
+  const params = paramList(model, grads, { freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale });
+  const opt = new Optimizer(rt, params, { ...opts.optim, totalSteps: total });
+  const sync = world.size > 1 ? new GradSync(world, params) : null;
 
   // Resume or start fresh.
   let pos: DataPosition = { epoch: 0, index: 0 };
@@ -203,9 +221,9 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
     if (opt.step !== st.step) throw new CheckpointError(`${found}: optimiser state is at step ${opt.step} but train_state.json at ${st.step}.`);
     pos = { epoch: st.data.epoch, index: st.data.index };
     lastSaved = st.step;
-    trimMetrics(metricsPath, st.step);
+    if (lead) trimMetrics(metricsPath, st.step);
     rt.log.info(`resuming ${out} at step ${st.step} of ${total} (epoch ${pos.epoch + 1}, item ${pos.index})`);
-  } else {
+  } else if (lead) {
     mkdirSync(out, { recursive: true });
     writeFileSync(metricsPath, '');
   }
@@ -217,18 +235,18 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
     rng: { seed, scheme: 'per-step' }, flags, loss: loss ? { ...loss } : null, time: new Date().toISOString(),
   });
   const save = (s: number, loss: LossParts | null): string => {
-    const dir = writeTrainCheckpoint(out, student, opt, state(s, loss), opts.writeHook);
+    const dir = lead ? writeTrainCheckpoint(out, student, opt, state(s, loss), opts.writeHook) : join(out, CHECKPOINT_DIR);
     lastSaved = s;
     return dir;
   };
-  const log = (o: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(o) + '\n');
+  const log = (o: Record<string, unknown>) => { if (lead) appendFileSync(metricsPath, JSON.stringify(o) + '\n'); };
 
   const evals: EvalRecord[] = [];
   const doEval = async (s: number) => {
     const r = await runEvalOn(rt, student, opts.eval!, s, opts.workers);
     evals.push(r);
     log({ type: 'eval', step: s, score: r.score, ...r.result });
-    rt.log.info(`eval at step ${s}: ${r.task === 'zeroshot' ? 'zero-shot top-1' : 'retrieval mean R@1'} ${(100 * r.score).toFixed(2)} %`);
+    if (lead) rt.log.info(`eval at step ${s}: ${r.task === 'zeroshot' ? 'zero-shot top-1' : 'retrieval mean R@1'} ${(100 * r.score).toFixed(2)} %`);
     return r;
   };
 
@@ -252,13 +270,13 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
       empty = 0;
       let r;
       try {
-        r = accumulateStep(step, opt, d.micro, () => zeroGrads(cfg, grads));
+        r = accumulateStep(step, opt, d.micro, () => zeroGrads(cfg, grads), sync ? () => sync.sum() : undefined);
       } catch (e) {
         if (!(e instanceof NonFiniteLossError)) throw e;
         const keep = lastSaved === null ? 'no checkpoint had been written yet' : `the last good checkpoint (step ${lastSaved}) is in ${join(out, 'checkpoint')}`;
         throw new NonFiniteLossError(`step ${s}: ${e.message}; training stopped, ${keep}. Try a lower --lr or --grad-clip.`);
       }
-      pairsDone += d.pairs;
+      pairsDone += d.pairs * world.size;
       firstLoss ??= r.loss;
       lastLoss = r.loss;
       recent.push(r.loss.total);
@@ -266,10 +284,10 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
       const elapsed = (performance.now() - tRun) / 1000;
       const rate = pairsDone / Math.max(elapsed, 1e-9);
       const rec: StepRecord = {
-        step: s, totalSteps: total, epoch: pos.epoch, loss: r.loss, lr: r.info.lr, gradNorm: r.info.gradNorm, pairs: d.pairs, pairsPerSecond: rate,
+        step: s, totalSteps: total, epoch: pos.epoch, loss: r.loss, lr: r.info.lr, gradNorm: r.info.gradNorm, pairs: d.pairs * world.size, pairsPerSecond: rate,
       };
       log({ type: 'train', step: s, epoch: pos.epoch, ...r.loss, lr: r.info.lr, grad_norm: r.info.gradNorm, pairs_per_s: rate, step_s: (performance.now() - ts) / 1000 });
-      if (s === startStep + 1 || s === total || s % logEvery === 0) {
+      if (lead && (s === startStep + 1 || s === total || s % logEvery === 0)) {
         const l = r.loss, eta = ((total - s) * elapsed) / (s - startStep);
         const parts = setup.teacher ? ` (con ${l.con.toFixed(3)} kd ${l.kd.toFixed(3)} emb ${l.emb.toFixed(4)} hid ${l.hid.toFixed(4)})` : '';
         rt.log.info(`step ${s}/${total}  loss ${l.total.toFixed(4)}${parts}  lr ${r.info.lr.toExponential(2)}  ${rate.toFixed(1)} pairs/s  ETA ${fmtTime(eta)}`);
@@ -281,7 +299,7 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
     }
     if (!stopped) {
       if (lastSaved !== total) checkpoint = save(total, lastLoss);
-      writeModelFolder(student, out);
+      if (lead) writeModelFolder(student, out);
     }
   } finally {
     await batcher.close();
@@ -293,5 +311,6 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
     out, checkpoint, startStep, steps: opt.step, totalSteps: total, epoch: pos.epoch, firstLoss, lastLoss,
     recentLoss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : null,
     evals, finalEval, seconds, pairsPerSecond: pairsDone / Math.max((performance.now() - tRun) / 1000, 1e-9), stopped,
+    worldSize: world.size, rankBatch: batcher.B / world.size,
   };
 }

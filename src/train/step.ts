@@ -12,6 +12,8 @@ import { textBackward, visionBackward } from '../model/backward.ts';
 import {
   DEFAULT_LOSS_WEIGHTS, distillationLoss, mapLayers, type HiddenTower, type LossParts, type LossWeights, type PairEmbeddings,
 } from '../distill/losses.ts';
+import { shardedLoss, type LossFn } from '../parallel/loss.ts';
+import type { World } from '../parallel/world.ts';
 import type { Optimizer, StepInfo } from './optim.ts';
 
 /** B image-text pairs. */
@@ -39,6 +41,8 @@ export interface StepSetup {
   /** Student masks (pruning by masking); masked modules get zero gradient. */
   masks?: Partial<Record<Tower, TowerMasks>>;
   loss?: Partial<LossWeights>;
+  /** Data-parallel group: each batch is this rank's shard and the loss is that of the global batch (src/parallel). */
+  world?: World;
 }
 
 /** Loss of a non-finite value: the caller should stop and keep its last good checkpoint. */
@@ -53,9 +57,11 @@ export class TrainStep {
   private textTape: TextTape | undefined;
   private visionTape: VisionTape | undefined;
   private readonly layerMap: Partial<Record<Tower, number[]>> = {};
+  private readonly lossFn: LossFn;
 
   constructor(readonly rt: Runtime, readonly setup: StepSetup) {
     this.weights = { ...DEFAULT_LOSS_WEIGHTS, ...setup.loss };
+    this.lossFn = setup.world && setup.world.size > 1 ? shardedLoss(setup.world) : distillationLoss;
     const t = setup.teacher;
     if (t) {
       const E = setup.student.config.projectionDim;
@@ -124,7 +130,7 @@ export class TrainStep {
     }
 
     const w = this.weights, g = gradScale;
-    const r = distillationLoss(rt, { student: st, teacher: te, hidden }, B, E, {
+    const r = this.lossFn(rt, { student: st, teacher: te, hidden }, B, E, {
       wCon: w.wCon * g, wKd: w.wKd * g, wEmb: w.wEmb * g, wHid: w.wHid * g, temperature: w.temperature,
     });
     const parts: LossParts = {
@@ -176,9 +182,12 @@ export interface AccumulatedStep {
 /**
  * One optimiser step over k micro-batches: zero-based accumulation of (1/k)·gradients, then opt.stepOnce().
  * `zero` clears the gradients first (pass the container's zeroGrads). Model weights are untouched when a loss is
- * non-finite (NonFiniteLossError propagates before the optimiser runs).
+ * non-finite (NonFiniteLossError propagates before the optimiser runs). `beforeUpdate` runs between the last
+ * backward and the optimiser (the gradient all-reduce of a data-parallel run).
  */
-export function accumulateStep(step: TrainStep, opt: Optimizer, micro: TrainBatch[], zero: () => void): AccumulatedStep {
+export function accumulateStep(
+  step: TrainStep, opt: Optimizer, micro: TrainBatch[], zero: () => void, beforeUpdate?: () => void,
+): AccumulatedStep {
   if (micro.length === 0) throw new ConfigError('accumulateStep: no micro-batches');
   zero();
   const k = micro.length;
@@ -187,5 +196,6 @@ export function accumulateStep(step: TrainStep, opt: Optimizer, micro: TrainBatc
     const p = step.forwardBackward(b, 1 / k);
     for (const key of Object.keys(sum) as (keyof LossParts)[]) sum[key] += p[key] / k;
   }
+  beforeUpdate?.();
   return { loss: sum, info: opt.stepOnce() };
 }
