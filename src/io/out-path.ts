@@ -58,9 +58,11 @@ function checkParents(path: string, flag: string): void {
   }
 }
 
-function checkNotInput(out: string, flag: string, inputs: NamedInput[]): void {
+function checkNotInput(out: string, flag: string, inputs: NamedInput[], file: boolean): void {
   for (const i of inputs) {
     if (!i.path || !existsSync(i.path)) continue;
+    // A new file beside the inputs of a folder (scores.json in the model folder) overwrites nothing it reads.
+    if (file && !existsSync(out) && canonicalPath(out) !== canonicalPath(i.path)) continue;
     if (isSameOrInside(out, i.path)) {
       const same = canonicalPath(out) === canonicalPath(i.path);
       throw new OutputError(
@@ -70,13 +72,16 @@ function checkNotInput(out: string, flag: string, inputs: NamedInput[]): void {
   }
 }
 
-/** Checks an output file path: not an existing folder or non-regular file, parent not a file, not an input. */
+/**
+ * Checks an output file path: not an existing folder or non-regular file, parent not a file, not an input, and not
+ * an existing file inside an input folder (a new file there is fine: it replaces nothing the command reads).
+ */
 export function checkOutputFile(out: string, flag: string, inputs: NamedInput[] = []): void {
   const k = kindOf(out);
   if (k === 'dir') throw new OutputError(`${flag} ${out} is an existing folder; expected a file name (for example ${join(out, 'out.json')}).`);
   if (k === 'other') throw new OutputError(`${flag} ${out} exists and is not a regular file (a device, FIFO or socket); expected a file name.`);
   checkParents(out, flag);
-  checkNotInput(out, flag, inputs);
+  checkNotInput(out, flag, inputs, true);
 }
 
 /** Checks an output folder path: not an existing file, parent not a file, not an input nor inside one. */
@@ -84,5 +89,5 @@ export function checkOutputDir(out: string, flag: string, inputs: NamedInput[] =
   const k = kindOf(out);
   if (k === 'file' || k === 'other') throw new OutputError(`${flag} ${out} is an existing file; expected a folder (missing, empty or one this command wrote before).`);
   checkParents(out, flag);
-  checkNotInput(out, flag, inputs);
+  checkNotInput(out, flag, inputs, false);
 }
