@@ -1,6 +1,7 @@
 // safetensors reader (lazy: header first, tensor bytes on demand via fs.readSync) and atomic writer (F32/F16/BF16/I64).
 // Dims: none of the model's; a tensor is a dtype, a row-major shape and a byte range [BEGIN, END) of the data buffer.
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { ensureDir } from './atomic.ts';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../errors.ts';
@@ -389,7 +390,7 @@ export function writeSafetensors(path: string, tensors: Map<string, TensorToWrit
   assertLittleEndianHost();
   const { header, order } = planSafetensors(tensors, opts);
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`);
   const fd = openSync(tmp, 'w');
   try {
