@@ -10,7 +10,9 @@ export function ensureDir(dir: string): void {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' || code === 'ENOTDIR') throw new OutputError(`cannot create folder ${dir}: a file of that name (or of one of its parents) is in the way.`);
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new OutputError(`cannot create folder ${dir}: a file of that name (or of one of its parents) is in the way.`);
+    }
     throw new OutputError(`cannot create folder ${dir}: ${(e as Error).message}.`);
   }
 }
@@ -21,7 +23,9 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const dir = dirname(target);
   ensureDir(dir);
   try {
-    if (statSync(target).isDirectory()) throw new OutputError(`cannot write ${path}: it is an existing folder; expected a file name.`);
+    if (statSync(target).isDirectory()) {
+      throw new OutputError(`cannot write ${path}: it is an existing folder; expected a file name.`);
+    }
   } catch (e) {
     if (e instanceof OutputError) throw e;
   }
@@ -32,7 +36,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   } catch (e) {
     rmSync(tmp, { force: true });
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EISDIR' || code === 'EPERM' || code === 'EDQUOT') {
+    if (['ENOSPC', 'EACCES', 'EROFS', 'EISDIR', 'EPERM', 'EDQUOT'].includes(code ?? '')) {
       throw new OutputError(`cannot write ${path}: ${(e as Error).message}.`);
     }
     throw e;

@@ -51,7 +51,9 @@ function checkParents(path: string, flag: string): void {
   for (;;) {
     const k = kindOf(p);
     if (k === 'dir') return;
-    if (k !== null) throw new OutputError(`${flag} ${path}: ${p} is an existing file, not a folder, so nothing can be written under it.`);
+    if (k !== null) {
+      throw new OutputError(`${flag} ${path}: ${p} is an existing file, not a folder, so nothing can be written under it.`);
+    }
     const parent = dirname(p);
     if (parent === p) return;
     p = parent;
@@ -66,7 +68,8 @@ function checkNotInput(out: string, flag: string, inputs: NamedInput[], file: bo
     if (isSameOrInside(out, i.path)) {
       const same = canonicalPath(out) === canonicalPath(i.path);
       throw new OutputError(
-        `${flag} ${out} ${same ? 'is' : 'lies inside'} the input ${i.flag} ${i.path}; writing there would overwrite what this command reads. Choose another output path.`,
+        `${flag} ${out} ${same ? 'is' : 'lies inside'} the input ${i.flag} ${i.path}; writing there would ` +
+          'overwrite what this command reads. Choose another output path.',
       );
     }
   }
@@ -78,8 +81,12 @@ function checkNotInput(out: string, flag: string, inputs: NamedInput[], file: bo
  */
 export function checkOutputFile(out: string, flag: string, inputs: NamedInput[] = []): void {
   const k = kindOf(out);
-  if (k === 'dir') throw new OutputError(`${flag} ${out} is an existing folder; expected a file name (for example ${join(out, 'out.json')}).`);
-  if (k === 'other') throw new OutputError(`${flag} ${out} exists and is not a regular file (a device, FIFO or socket); expected a file name.`);
+  if (k === 'dir') {
+    throw new OutputError(`${flag} ${out} is an existing folder; expected a file name (for example ${join(out, 'out.json')}).`);
+  }
+  if (k === 'other') {
+    throw new OutputError(`${flag} ${out} exists and is not a regular file (a device, FIFO or socket); expected a file name.`);
+  }
   checkParents(out, flag);
   checkNotInput(out, flag, inputs, true);
 }
@@ -87,7 +94,9 @@ export function checkOutputFile(out: string, flag: string, inputs: NamedInput[] 
 /** Checks an output folder path: not an existing file, parent not a file, not an input nor inside one. */
 export function checkOutputDir(out: string, flag: string, inputs: NamedInput[] = []): void {
   const k = kindOf(out);
-  if (k === 'file' || k === 'other') throw new OutputError(`${flag} ${out} is an existing file; expected a folder (missing, empty or one this command wrote before).`);
+  if (k === 'file' || k === 'other') {
+    throw new OutputError(`${flag} ${out} is an existing file; expected a folder (missing, empty or one this command wrote before).`);
+  }
   checkParents(out, flag);
   checkNotInput(out, flag, inputs, false);
 }
