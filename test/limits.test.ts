@@ -119,7 +119,10 @@ test('output paths: not an input, not inside one, and of the right kind; temp fi
   writeFileSync(join(model, 'config.json'), '{}');
   assert.throws(() => checkOutputFile(join(model, 'config.json'), '--out', ins), /lies inside the input --model/);
   assert.throws(() => checkOutputFile(file, '--out', [{ flag: '--texts-file', path: file }]), /is the input --texts-file/);
-  checkOutputFile(join(model, 'scores.json'), '--out', ins); // a new file beside the model replaces nothing
+  checkOutputFile(join(model, 'scores.json'), '--out', ins); // a file beside the model replaces nothing it reads
+  writeFileSync(join(model, 'scores.json'), '{}');
+  checkOutputFile(join(model, 'scores.json'), '--out', ins); // also when it exists (score --resume)
+  assert.throws(() => checkOutputFile(join(model, 'model.safetensors'), '--out', ins), /lies inside the input --model/);
   assert.throws(() => checkOutputFile('/dev/null', '--out'), /not a regular file/);
   checkOutputDir(join(dir, 'new'), '--out', ins);
   checkOutputFile(join(dir, 'new.json'), '--out', ins);
@@ -127,7 +130,7 @@ test('output paths: not an input, not inside one, and of the right kind; temp fi
   assert.throws(() => writeFileAtomic(model, 'x'), (e: unknown) => e instanceof OutputError && /existing folder/.test((e as Error).message));
   assert.throws(() => writeFileAtomic(join(file, 'x.json'), 'x'), (e: unknown) => e instanceof OutputError && /a file .* is in the way/.test((e as Error).message));
   writeFileAtomic(join(model, 'ok.json'), '{}');
-  assert.deepEqual(readdirSync(model).sort(), ['config.json', 'ok.json'], 'no temp file left behind');
+  assert.deepEqual(readdirSync(model).sort(), ['config.json', 'ok.json', 'scores.json'], 'no temp file left behind');
 });
 
 test('images: devices, FIFOs and folders refused without reading; an SVG over the pixel budget refused before decoding', async (t) => {

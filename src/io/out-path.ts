@@ -5,6 +5,9 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { OutputError } from '../errors.ts';
 
+/** Names of the files mope-clip reads from a checkpoint folder. */
+const FOLDER_INPUTS = /^(config\.json|preprocessor_config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|vocab\.json|merges\.txt|.*\.safetensors(\.index\.json)?)$/;
+
 /** Absolute path with symlinks resolved in its longest existing prefix (the rest kept as written). */
 export function canonicalPath(p: string): string {
   let head = resolve(p);
@@ -63,8 +66,9 @@ function checkParents(path: string, flag: string): void {
 function checkNotInput(out: string, flag: string, inputs: NamedInput[], file: boolean): void {
   for (const i of inputs) {
     if (!i.path || !existsSync(i.path)) continue;
-    // A new file beside the inputs of a folder (scores.json in the model folder) overwrites nothing it reads.
-    if (file && !existsSync(out) && canonicalPath(out) !== canonicalPath(i.path)) continue;
+    // A file beside the inputs of a folder (scores.json in the model folder) is fine unless it has the name of a
+    // file the commands read there (config.json, *.safetensors, tokenizer and preprocessor files).
+    if (file && canonicalPath(out) !== canonicalPath(i.path) && !FOLDER_INPUTS.test(basename(out))) continue;
     if (isSameOrInside(out, i.path)) {
       const same = canonicalPath(out) === canonicalPath(i.path);
       throw new OutputError(
@@ -77,7 +81,7 @@ function checkNotInput(out: string, flag: string, inputs: NamedInput[], file: bo
 
 /**
  * Checks an output file path: not an existing folder or non-regular file, parent not a file, not an input, and not
- * an existing file inside an input folder (a new file there is fine: it replaces nothing the command reads).
+ * named like a checkpoint file inside an input folder (scores.json there is fine: it replaces nothing read).
  */
 export function checkOutputFile(out: string, flag: string, inputs: NamedInput[] = []): void {
   const k = kindOf(out);
