@@ -113,7 +113,13 @@ test('output paths: not an input, not inside one, and of the right kind; temp fi
   assert.throws(() => checkOutputDir(file, '--out', ins), /is an existing file; expected a folder/);
   assert.throws(() => checkOutputDir(join(file, 'sub'), '--out', ins), /is an existing file, not a folder/);
   assert.throws(() => checkOutputFile(dir, '--out'), /is an existing folder; expected a file name/);
+  writeFileSync(join(model, 'config.json'), '{}');
   assert.throws(() => checkOutputFile(join(model, 'config.json'), '--out', ins), /lies inside the input --model/);
+  assert.throws(() => checkOutputFile(file, '--out', [{ flag: '--texts-file', path: file }]), /is the input --texts-file/);
+  checkOutputFile(join(model, 'scores.json'), '--out', ins); // a file beside the model replaces nothing it reads
+  writeFileSync(join(model, 'scores.json'), '{}');
+  checkOutputFile(join(model, 'scores.json'), '--out', ins); // also when it exists (score --resume)
+  assert.throws(() => checkOutputFile(join(model, 'model.safetensors'), '--out', ins), /lies inside the input --model/);
   assert.throws(() => checkOutputFile('/dev/null', '--out'), /not a regular file/);
   checkOutputDir(join(dir, 'new'), '--out', ins);
   checkOutputFile(join(dir, 'new.json'), '--out', ins);
@@ -121,7 +127,7 @@ test('output paths: not an input, not inside one, and of the right kind; temp fi
   assert.throws(() => writeFileAtomic(model, 'x'), (e: unknown) => e instanceof OutputError && /existing folder/.test((e as Error).message));
   assert.throws(() => writeFileAtomic(join(file, 'x.json'), 'x'), (e: unknown) => e instanceof OutputError && /a file .* is in the way/.test((e as Error).message));
   writeFileAtomic(join(model, 'ok.json'), '{}');
-  assert.deepEqual(readdirSync(model), ['ok.json'], 'no temp file left behind');
+  assert.deepEqual(readdirSync(model).sort(), ['config.json', 'ok.json', 'scores.json'], 'no temp file left behind');
 });
 
 test('images: devices, FIFOs and folders refused without reading; an SVG over the pixel budget refused before decoding', async (t) => {
@@ -131,7 +137,7 @@ test('images: devices, FIFOs and folders refused without reading; an SVG over th
   spawnSync('mkfifo', [fifo]);
   const svg = join(dir, 'big.svg');
   writeFileSync(svg, '<svg xmlns="http://www.w3.org/2000/svg" width="16000" height="16000"><rect width="16000" height="16000"/></svg>');
-  for (const [p, why] of [['/dev/zero', /character device/], [fifo, /FIFO/], [dir, /directory/], [svg, /pixel budget/], [join(dir, 'none.png'), /does not exist/]] as const) {
+  for (const [p, why] of [['/dev/zero', /character device/], [fifo, /FIFO/], [dir, /directory/], [svg, /pixel budget/], [join(dir, 'none.png'), /file not found/]] as const) {
     const t0 = Date.now();
     await assert.rejects(decodeImage(p), (e: unknown) => e instanceof DataError && (e as Error).message.startsWith(`cannot decode image ${p}: `) && why.test((e as Error).message));
     assert.ok(Date.now() - t0 < 10_000, `${p} refused quickly`);

@@ -74,7 +74,9 @@ export async function decodeImage(input: string | Uint8Array, label?: string): P
       bytes = readRegularFile(input, 'image', LIMITS.imageBytes);
     } catch (e) {
       // "image X does not exist." / "image X must be a regular file, found a FIFO (named pipe)." / size limit
-      throw new DataError(`cannot decode image ${name}: ${(e as Error).message.replace(/^image \S+ /, '').replace(/^cannot read image \S+: /, '')}`);
+      const m = (e as Error).message;
+      const reason = /does not exist\.$/.test(m) ? 'file not found' : m.replace(/^image \S+ /, '').replace(/^cannot read image \S+: /, '');
+      throw new DataError(`cannot decode image ${name}: ${reason}`);
     }
   } else {
     bytes = input;

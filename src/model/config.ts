@@ -253,7 +253,11 @@ export function parameterCount(config: ClipConfig): number {
 export function checkParameterBudget(config: ClipConfig, what: string): void {
   const n = parameterCount(config);
   if (n > MAX_PARAMS) {
-    throw new ConfigError(`${what}: these shapes need ${n.toExponential(2)} parameters (${(n * 4 / 2 ** 30).toFixed(1)} GiB in fp32), more than the limit of ${MAX_PARAMS.toExponential(2)}; check the layer counts and widths`);
+    const gib = (n * 4 / 2 ** 30).toFixed(1);
+    throw new ConfigError(
+      `${what}: these shapes need ${n.toExponential(2)} parameters (${gib} GiB in fp32), more than the limit of ` +
+        `${MAX_PARAMS.toExponential(2)}; check the layer counts and widths`,
+    );
   }
 }
 
@@ -372,6 +376,9 @@ export function checkBatchMemory(config: ClipConfig, batch: number, flag = '--ba
   if (bytes > MAX_BATCH_BYTES) {
     const fit = Math.max(1, Math.floor(MAX_BATCH_BYTES / (bytes / batch)));
     const gib = (bytes / 2 ** 30).toFixed(1);
-    throw new ConfigError(`${flag} ${batch}: one batch would need about ${gib} GiB of activations for this model${training ? ' in training' : ''}, more than the ${MAX_BATCH_BYTES / 2 ** 30} GiB limit; use ${flag} ${fit} or less`);
+    throw new ConfigError(
+      `${flag} ${batch}: one batch would need about ${gib} GiB of activations for this model${training ? ' in training' : ''}, ` +
+        `more than the ${MAX_BATCH_BYTES / 2 ** 30} GiB limit; use ${flag} ${fit} or less`,
+    );
   }
 }

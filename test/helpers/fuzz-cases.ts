@@ -77,7 +77,7 @@ export async function buildFixture(root: string, bin: string): Promise<Fixture> 
 
 /** A GEOMETRY.json of the tiny shape with `text` fields overridden; returns its path. */
 function geometryFile(dir: string, text: Record<string, number>): string {
-  const p = join(dir, 'geometry.json');
+  const p = join(dir, `geometry-${Object.entries(text).map(([k, v]) => `${k}${v}`).join('-')}.json`);
   writeFileSync(p, JSON.stringify({
     text: { hidden: 32, layers: 2, heads: 4, ffn: 64, ...text },
     vision: { hidden: 48, layers: 2, heads: 4, ffn: 96, imageSize: 32, patchSize: 8 }, projectionDim: 16,
