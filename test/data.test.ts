@@ -255,7 +255,8 @@ test('loader: batches in order with workers and in-process alike, bad images nam
 });
 
 test('loader: bounded prefetch — with a slow consumer, items are requested at most `prefetch` batches ahead of the '
-  + 'batch being consumed, and that far ahead (in-process: prefetch 1, 3 and the default 2; 2 workers: prefetch 3)', async () => {
+  + 'batch being consumed, and that far ahead (in-process: prefetch 1, 3 and the default 2; 2 workers: prefetch 3)',
+async () => {
   const B = 2, N = 20, batches = N / B;
   const rgb = new Uint8Array(8 * 8 * 3).fill(128);
   let highest = -1;
@@ -280,14 +281,14 @@ test('loader: bounded prefetch — with a slow consumer, items are requested at 
       for (let wait = 0; wait < 3; wait++) {
         await new Promise((r) => setTimeout(r, 5));
         const ahead = Math.floor(highest / B) - k;
-        assert.ok(ahead <= bound, `workers ${workers} prefetch ${prefetch}: at batch ${k} the loader asked for item ${highest} `
-          + `(batch ${k + ahead}), more than ${bound} batches ahead`);
+        assert.ok(ahead <= bound, `workers ${workers} prefetch ${prefetch}: at batch ${k} the loader asked for `
+          + `item ${highest} (batch ${k + ahead}), more than ${bound} batches ahead`);
         maxAhead = Math.max(maxAhead, ahead);
       }
       k++;
     }
     assert.equal(k, batches);
-    assert.equal(maxAhead, bound, `workers ${workers} prefetch ${prefetch}: the loader never ran ${bound} batches ahead`);
+    assert.equal(maxAhead, bound, `workers ${workers} prefetch ${prefetch}: never ran ${bound} batches ahead`);
   }
 });
 

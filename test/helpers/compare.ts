@@ -19,7 +19,9 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function rowCosines(a: Float32Array, b: Float32Array, E: number): number[] {
   assert.equal(a.length, b.length, 'rowCosines: lengths differ');
   const out: number[] = [];
-  for (let r = 0; r * E < a.length; r++) out.push(cosine(a.subarray(r * E, (r + 1) * E), b.subarray(r * E, (r + 1) * E)));
+  for (let r = 0; r * E < a.length; r++) {
+    out.push(cosine(a.subarray(r * E, (r + 1) * E), b.subarray(r * E, (r + 1) * E)));
+  }
   return out;
 }
 
