@@ -2,8 +2,7 @@
 // --skip-bad counts, builtin sets deterministic with disjoint splits, --limit/--seed, the loader, export round trip.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ConfigError, DataError } from '../src/errors.ts';
@@ -19,9 +18,10 @@ import { Progress } from '../src/ui/progress.ts';
 import { cacheKey, cachedEmbeddings, readCache } from '../src/data/cache.ts';
 import { defaultPreprocessorConfig, preprocessImage, preprocessRgb } from '../src/io/preprocess.ts';
 import { decodeImage } from '../src/io/image.ts';
+import { makeTempDir, removeDir } from './helpers/temp.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'mope-data-'));
-process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+const root = makeTempDir('mope-data-');
+test.after(() => removeDir(root));
 
 async function png(path: string, value: number, w = 8, h = 6): Promise<void> {
   const data = Buffer.alloc(w * h * 3);
