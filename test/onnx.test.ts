@@ -19,6 +19,7 @@ import { exportModel, type ExportReport } from '../src/export/export.ts';
 import { ConfigError } from '../src/errors.ts';
 import { runEval } from '../src/eval/run.ts';
 import { maxAbsDiff, rowCosines } from './helpers/compare.ts';
+import { lcgUniform } from './helpers/random.ts';
 import type { ZeroshotResult } from '../src/eval/zeroshot.ts';
 
 const rt: Runtime = { kernels: loadNativeKernels(), threads: 2, seed: 0, log: silentLogger };
@@ -33,15 +34,7 @@ async function session(path: string): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(path);
 }
 
-function randomPixels(n: number, seed: number): Float32Array {
-  const px = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    px[i] = (s / 2 ** 32) * 4 - 2;
-  }
-  return px;
-}
+const randomPixels = (n: number, seed: number) => lcgUniform(n, seed, -2, 2);
 
 /** How far an ONNX output is from the engine's: max |difference| / max(1, max |engine|), and the least row cosine. */
 interface Agreement { scaledMaxAbs: number; minCos: number }

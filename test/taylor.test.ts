@@ -19,25 +19,40 @@ import { makeRuntime } from '../src/cli/common.ts';
 import { calibration, rt, tinyModel } from './helpers/prune-fixtures.ts';
 import { makeTempDir, removeDir } from './helpers/tiny.ts';
 
-/** Σ|w·g| over named tensors, each restricted to rows [r0, r1) or columns [c0, c1) of an [R, Ccols] matrix. */
-function direct(model: ReturnType<typeof tinyModel>, batches: ReturnType<typeof calibrationBatches>, parts: Array<[string, 'rows' | 'cols' | 'all', number, number]>): number {
+/** Weights of a module: a named tensor, all of it, or rows [a, e) or columns [a, e) of an [R, C] matrix. */
+type Part = [name: string, how: 'rows' | 'cols' | 'all', a: number, e: number];
+
+/** Flat indices of the part's elements in its tensor of the given shape. */
+function partIndices(shape: number[], [, how, a, e]: Part): number[] {
+  const rows = shape[0] ?? 1, cols = shape.length === 2 ? shape[1]! : shape.slice(1).reduce((x, y) => x * y, 1);
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      if (how === 'all' || (how === 'rows' ? r >= a && r < e : c >= a && c < e)) out.push(r * cols + c);
+    }
+  }
+  return out;
+}
+
+/** ∂L_con/∂w by HF tensor name, one map per calibration batch. */
+function gradsPerBatch(model: ClipModel, batches: TrainBatch[]): Array<Map<string, Float32Array>> {
   const grads = createGrads(model.config);
   const step = new TrainStep(rt, { student: model, grads, loss: { wCon: 1, wKd: 0, wEmb: 0, wHid: 0 } });
-  const sd = toStateDict(model);
-  let total = 0;
-  for (const b of batches) {
+  return batches.map((b) => {
     zeroGrads(model.config, grads);
     step.forwardBackward(b);
-    const g = gradsByName(model.config, grads);
-    for (const [name, how, a, e] of parts) {
-      const w = sd.get(name)!, gw = g.get(name)!;
-      const cols = w.shape.length === 2 ? w.shape[1]! : 1, rows = w.shape[0] ?? 1;
-      for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < cols; c++) {
-          const keep = how === 'all' || (how === 'rows' ? r >= a && r < e : c >= a && c < e);
-          if (keep) total += Math.abs(w.data[r * cols + c]! * gw[r * cols + c]!) / batches.length;
-        }
-      }
+    return new Map([...gradsByName(model.config, grads)].map(([k, v]) => [k, Float32Array.from(v)]));
+  });
+}
+
+/** Mean over batches of Σ|w·g| over the parts. */
+function direct(model: ClipModel, batches: TrainBatch[], parts: Part[]): number {
+  const sd = toStateDict(model);
+  let total = 0;
+  for (const g of gradsPerBatch(model, batches)) {
+    for (const p of parts) {
+      const w = sd.get(p[0])!, gw = g.get(p[0])!;
+      for (const i of partIndices(w.shape, p)) total += Math.abs(w.data[i]! * gw[i]!) / batches.length;
     }
   }
   return total;
@@ -63,7 +78,7 @@ test('taylor = mean over batches of Σ|w·∂L_con/∂w| for heads, FFN groups a
   const ffn = direct(model, batches, [[`${t0}fc1.weight`, 'rows', 16, 32], [`${t0}fc2.weight`, 'cols', 16, 32]]);
   const layerNames = [...toStateDict(model).keys()].filter((k) => k.startsWith('vision_model.encoder.layers.2.'));
   assert.equal(layerNames.length, 16);
-  const layer = direct(model, batches, layerNames.map((n) => [n, 'all', 0, 0] as [string, 'all', number, number]));
+  const layer = direct(model, batches, layerNames.map((n): Part => [n, 'all', 0, 0]));
   for (const [m, want] of [[mods[0]!, head], [mods[1]!, ffn], [mods[2]!, layer]] as const) {
     const v = got.get(moduleKey(m))!;
     assert.ok(want > 0 && Math.abs(v - want) <= 1e-9 * want, `${moduleKey(m)}: ${v} vs direct ${want}`);
@@ -107,7 +122,7 @@ test('taylor agrees with finite differences of the loss: Σ|w·g| = d/dε L(w + 
   const batches = calibrationBatches(model, cal, 4);
   const HS = 8, v1 = 'vision_model.encoder.layers.1.self_attn.', t0 = 'text_model.encoder.layers.0.mlp.';
   const sd = toStateDict(model);
-  const cases: Array<[ModuleRef, Array<[string, 'rows' | 'cols' | 'all', number, number]>]> = [
+  const cases: Array<[ModuleRef, Part[]]> = [
     [{ tower: 'vision', kind: 'head', layer: 1, index: 2 }, [
       [`${v1}q_proj.weight`, 'rows', 2 * HS, 3 * HS], [`${v1}k_proj.weight`, 'rows', 2 * HS, 3 * HS],
       [`${v1}v_proj.weight`, 'rows', 2 * HS, 3 * HS], [`${v1}out_proj.weight`, 'cols', 2 * HS, 3 * HS]]],
@@ -115,31 +130,21 @@ test('taylor agrees with finite differences of the loss: Σ|w·g| = d/dε L(w + 
       [[`${t0}fc1.weight`, 'rows', 16, 32], [`${t0}fc2.weight`, 'cols', 16, 32]]],
     [{ tower: 'text', kind: 'layer', layer: 2, index: 0 }, [...sd.keys()]
       .filter((k) => k.startsWith('text_model.encoder.layers.2.'))
-      .map((n) => [n, 'all', 0, 0] as [string, 'all', number, number])],
+      .map((n): Part => [n, 'all', 0, 0])],
   ];
   const got = taylorScores(rt, model, cal, cases.map(([m]) => m), { batch: 4, ffnGroupSize: 16 });
-  const grads = createGrads(model.config);
-  const step = new TrainStep(rt, { student: model, grads, loss: { wCon: 1, wKd: 0, wEmb: 0, wHid: 0 } });
+  const grads = gradsPerBatch(model, batches);
   // ε = 3e-4: truncation (~ε²) and float32 rounding of the forward (~1e-7/ε) both below 1e-4 relative (measured).
   const h = 3e-4;
   for (const [m, parts] of cases) {
     let fd = 0;
-    for (const b of batches) {
-      zeroGrads(model.config, grads);
-      step.forwardBackward(b);
-      const g = gradsByName(model.config, grads);
+    batches.forEach((b, k) => {
       // The module's elements (views into the model's buffers), their values and their directions.
-      const elems: Array<{ data: Float32Array; i: number; w: number; d: number }> = [];
-      for (const [name, how, a, e] of parts) {
-        const w = sd.get(name)!, gw = g.get(name)!;
-        const cols = w.shape.length === 2 ? w.shape[1]! : 1;
-        for (let i = 0; i < w.data.length; i++) {
-          const r = Math.floor(i / cols), c = i % cols;
-          if (how === 'all' || (how === 'rows' ? r >= a && r < e : c >= a && c < e)) {
-            elems.push({ data: w.data, i, w: w.data[i]!, d: Math.sign(w.data[i]! * gw[i]!) * w.data[i]! });
-          }
-        }
-      }
+      const elems = parts.flatMap((p) => {
+        const w = sd.get(p[0])!, gw = grads[k]!.get(p[0])!;
+        const dir = (i: number) => Math.sign(w.data[i]! * gw[i]!) * w.data[i]!;
+        return partIndices(w.shape, p).map((i) => ({ data: w.data, i, w: w.data[i]!, d: dir(i) }));
+      });
       const at = (eps: number) => {
         for (const x of elems) x.data[x.i] = x.w + eps * x.d;
         const l = contrastiveLoss(model, b);
@@ -147,7 +152,7 @@ test('taylor agrees with finite differences of the loss: Σ|w·g| = d/dε L(w + 
         return l;
       };
       fd += (at(h) - at(-h)) / (2 * h) / batches.length;
-    }
+    });
     const v = got.get(moduleKey(m))!;
     assert.ok(fd > 0 && Math.abs(v - fd) <= 1e-3 * fd, `${moduleKey(m)}: taylor ${v}, finite differences ${fd}`);
     t.diagnostic(`${moduleKey(m)}: taylor ${v.toFixed(6)}, finite differences ${fd.toFixed(6)}`);
