@@ -9,28 +9,10 @@ import { loadDnnl, loadKernels, loadNativeKernels } from '../src/engine/native.t
 import { parsePrecision, resolvePrecision } from '../src/engine/precision.ts';
 import { configFromGeometry, initFromConfig } from '../src/model/init.ts';
 import { encodeImages } from '../src/model/encode.ts';
+import { cosine, maxRelDiff as maxRel } from './helpers/compare.ts';
+import { lcgUniform } from './helpers/random.ts';
 
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    x[i] = s / 2 ** 32 - 0.5;
-  }
-  return x;
-}
-
-function maxRel(a: Float32Array, b: Float32Array): number {
-  let w = 0;
-  for (let i = 0; i < a.length; i++) w = Math.max(w, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
-  return w;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i]! * b[i]!; aa += a[i]! * a[i]!; bb += b[i]! * b[i]!; }
-  return ab / Math.sqrt(aa * bb);
-}
+const rand = (n: number, seed: number) => lcgUniform(n, seed, -0.5, 0.5);
 
 const dnnl = loadDnnl();
 

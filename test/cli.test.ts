@@ -16,6 +16,7 @@ import { countParameters } from '../src/io/checkpoint.ts';
 import { gflops, imageMacs, textMacs } from '../src/model/flops.ts';
 import { configFromGeometry } from '../src/model/init.ts';
 import type { ClipModel } from '../src/model/types.ts';
+import { maxAbsDiff } from './helpers/compare.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const bin = join(root, 'bin', 'mope-clip.mjs');
@@ -37,13 +38,6 @@ before(() => {
   model = writeTinyCheckpoint(modelDir, { withTokenizer: true, seed: 7 });
 });
 after(() => removeDir(dir));
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 test('tokenize prints the reference ids', () => {
   const r = cli(['tokenize', '--model', modelDir, '--text', 'a photo of a cat', '--text', 'A Photo of a DOG!!', '--text', 'an ankle boot.', '--text', 'itap of a {}.']);

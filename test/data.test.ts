@@ -2,8 +2,7 @@
 // --skip-bad counts, builtin sets deterministic with disjoint splits, --limit/--seed, the loader, export round trip.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ConfigError, DataError } from '../src/errors.ts';
@@ -19,9 +18,10 @@ import { Progress } from '../src/ui/progress.ts';
 import { cacheKey, cachedEmbeddings, readCache } from '../src/data/cache.ts';
 import { defaultPreprocessorConfig, preprocessImage, preprocessRgb } from '../src/io/preprocess.ts';
 import { decodeImage } from '../src/io/image.ts';
+import { makeTempDir, removeDir } from './helpers/temp.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'mope-data-'));
-process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+const root = makeTempDir('mope-data-');
+test.after(() => removeDir(root));
 
 async function png(path: string, value: number, w = 8, h = 6): Promise<void> {
   const data = Buffer.alloc(w * h * 3);
@@ -255,7 +255,8 @@ test('loader: batches in order with workers and in-process alike, bad images nam
 });
 
 test('loader: bounded prefetch — with a slow consumer, items are requested at most `prefetch` batches ahead of the '
-  + 'batch being consumed, and that far ahead (in-process: prefetch 1, 3 and the default 2; 2 workers: prefetch 3)', async () => {
+  + 'batch being consumed, and that far ahead (in-process: prefetch 1, 3 and the default 2; 2 workers: prefetch 3)',
+async () => {
   const B = 2, N = 20, batches = N / B;
   const rgb = new Uint8Array(8 * 8 * 3).fill(128);
   let highest = -1;
@@ -280,14 +281,14 @@ test('loader: bounded prefetch — with a slow consumer, items are requested at 
       for (let wait = 0; wait < 3; wait++) {
         await new Promise((r) => setTimeout(r, 5));
         const ahead = Math.floor(highest / B) - k;
-        assert.ok(ahead <= bound, `workers ${workers} prefetch ${prefetch}: at batch ${k} the loader asked for item ${highest} `
-          + `(batch ${k + ahead}), more than ${bound} batches ahead`);
+        assert.ok(ahead <= bound, `workers ${workers} prefetch ${prefetch}: at batch ${k} the loader asked for `
+          + `item ${highest} (batch ${k + ahead}), more than ${bound} batches ahead`);
         maxAhead = Math.max(maxAhead, ahead);
       }
       k++;
     }
     assert.equal(k, batches);
-    assert.equal(maxAhead, bound, `workers ${workers} prefetch ${prefetch}: the loader never ran ${bound} batches ahead`);
+    assert.equal(maxAhead, bound, `workers ${workers} prefetch ${prefetch}: never ran ${bound} batches ahead`);
   }
 });
 

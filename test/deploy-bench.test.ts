@@ -12,7 +12,9 @@ import { loadNativeKernels } from '../src/engine/native.ts';
 import { silentLogger, type Runtime } from '../src/engine/runtime.ts';
 import { countParameters } from '../src/io/checkpoint.ts';
 import { gflops, imageMacs, textMacs } from '../src/model/flops.ts';
-import { benchDeploy, compareBenches, formatDeployBench, PRECISIONS, TOWERS, type Comparison, type ModelBench } from '../src/bench/deploy.ts';
+import {
+  benchDeploy, compareBenches, formatDeployBench, PRECISIONS, TOWERS, type Comparison, type ModelBench,
+} from '../src/bench/deploy.ts';
 
 const rt: Runtime = { kernels: loadNativeKernels(), threads: 2, seed: 0, log: silentLogger };
 const root = makeTempDir('mope-deploy-bench-');
@@ -70,15 +72,16 @@ function assertComparison(c: Comparison, a: ModelBench, b: ModelBench): void {
   for (const t of TOWERS) {
     eq(c.flop_ratio[t], a.gflops[t] / b.gflops[t], `flop_ratio.${t}`);
     for (const p of PRECISIONS) {
-      const e = c.onnxruntime[t][p], x = a.onnxruntime[t][p], y = b.onnxruntime[t][p];
-      eq(e.latency_speedup, x.latency_ms / y.latency_ms, `onnxruntime.${t}.${p}.latency_speedup`);
-      eq(e.throughput_speedup, y.throughput_per_s / x.throughput_per_s, `onnxruntime.${t}.${p}.throughput_speedup`);
-      eq(e.latency_speedup_over_flop_ratio, e.latency_speedup / c.flop_ratio[t], `onnxruntime.${t}.${p}.latency_speedup_over_flop_ratio`);
-      eq(e.throughput_speedup_over_flop_ratio, e.throughput_speedup / c.flop_ratio[t], `onnxruntime.${t}.${p}.throughput_speedup_over_flop_ratio`);
+      const e = c.onnxruntime[t][p], x = a.onnxruntime[t][p], y = b.onnxruntime[t][p], at = `onnxruntime.${t}.${p}`;
+      eq(e.latency_speedup, x.latency_ms / y.latency_ms, `${at}.latency_speedup`);
+      eq(e.throughput_speedup, y.throughput_per_s / x.throughput_per_s, `${at}.throughput_speedup`);
+      const f = c.flop_ratio[t];
+      eq(e.latency_speedup_over_flop_ratio, e.latency_speedup / f, `${at}.latency_speedup_over_flop_ratio`);
+      eq(e.throughput_speedup_over_flop_ratio, e.throughput_speedup / f, `${at}.throughput_speedup_over_flop_ratio`);
     }
     const rate = t === 'vision' ? 'images_per_s' : 'texts_per_s';
     eq(c.engine[t].speedup, b.engine[rate] / a.engine[rate], `engine.${t}.speedup`);
-    eq(c.engine[t].speedup_over_flop_ratio, c.engine[t].speedup / c.flop_ratio[t], `engine.${t}.speedup_over_flop_ratio`);
+    eq(c.engine[t].speedup_over_flop_ratio, c.engine[t].speedup / c.flop_ratio[t], `engine.${t}.speedup/flop_ratio`);
   }
 }
 

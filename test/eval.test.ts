@@ -4,8 +4,7 @@
 // Regenerate: MOPE_WRITE_GOLDEN=1 node --import tsx --test test/eval.test.ts && python3 tools/eval_reference.py
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadNativeKernels } from '../src/engine/native.ts';
@@ -21,12 +20,13 @@ import type { RetrievalResult } from '../src/eval/retrieval.ts';
 import { fillTemplate, OPENAI_SIMPLE_TEMPLATES } from '../src/eval/templates.ts';
 import type { ZeroshotResult } from '../src/eval/zeroshot.ts';
 import { writeTinyCheckpoint } from './helpers/tiny.ts';
+import { makeTempDir, removeDir } from './helpers/temp.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOLD = join(here, 'golden', 'eval');
 const WRITE = process.env.MOPE_WRITE_GOLDEN === '1';
-const root = mkdtempSync(join(tmpdir(), 'mope-eval-'));
-process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+const root = makeTempDir('mope-eval-');
+test.after(() => removeDir(root));
 
 const kernels = loadNativeKernels();
 kernels.setThreads(1);

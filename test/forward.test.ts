@@ -15,6 +15,7 @@ import {
 } from '../src/model/forward.ts';
 import { encodeTexts, encodeImages, normalizeRows, clipLogits } from '../src/model/encode.ts';
 import { DataError, ShapeError } from '../src/errors.ts';
+import { maxAbsDiff } from './helpers/compare.ts';
 
 const mkRt = (kernels: Kernels): Runtime => ({ kernels, threads: 1, seed: 0, log: silentLogger });
 const native = mkRt(loadNativeKernels());
@@ -43,12 +44,6 @@ function close(a: Float32Array, b: Float32Array, tol = 2e-5, what = ''): void {
     if (!(e <= worst)) { worst = e; at = i; }
   }
   assert.ok(worst <= tol, `${what}: max error ${worst} at ${at} (${a[at]} vs ${b[at]}) > ${tol}`);
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 function sequence(len: number, seed: number): number[] {

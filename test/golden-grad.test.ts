@@ -3,7 +3,6 @@
 // under the full distillation loss, and a 5-step AdamW trajectory. Dims: B pairs, T tokens, E projection dim.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Runtime } from '../src/engine/runtime.ts';
@@ -11,33 +10,13 @@ import { silentLogger } from '../src/engine/runtime.ts';
 import { referenceKernels } from '../src/engine/reference.ts';
 import { loadNativeKernels } from '../src/engine/native.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
+import { readGolden } from './helpers/golden.ts';
 import type { TowerMasks } from '../src/model/types.ts';
 import { createGrads, gradsByName, paramList, zeroGrads } from '../src/model/grads.ts';
 import { TrainStep, accumulateStep, type TrainBatch } from '../src/train/step.ts';
 import { Optimizer } from '../src/train/optim.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), 'golden', 'train');
-
-interface Golden { f: Map<string, Float64Array>; i: Map<string, Int32Array>; shape: Map<string, number[]> }
-
-function readGolden(path: string): Golden {
-  const buf = readFileSync(path);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  const g: Golden = { f: new Map(), i: new Map(), shape: new Map() };
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const [b, e] = info.data_offsets;
-    const bytes = buf.subarray(8 + n + b, 8 + n + e);
-    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-    g.shape.set(name, info.shape);
-    if (info.dtype === 'F64') g.f.set(name, new Float64Array(ab));
-    else if (info.dtype === 'F32') g.f.set(name, Float64Array.from(new Float32Array(ab)));
-    else if (info.dtype === 'I32') g.i.set(name, new Int32Array(ab));
-    else throw new Error(`golden: unexpected dtype ${info.dtype} for ${name}`);
-  }
-  return g;
-}
 
 const golden = readGolden(join(ROOT, 'golden.safetensors'));
 

@@ -2,7 +2,6 @@
 // tiny checkpoints in test/golden/model/{A,B}. Dims: Nt texts × T tokens, Ni images, C width, E projection dim.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Runtime } from '../src/engine/runtime.ts';
@@ -10,33 +9,12 @@ import { silentLogger } from '../src/engine/runtime.ts';
 import { referenceKernels } from '../src/engine/reference.ts';
 import { loadNativeKernels } from '../src/engine/native.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
+import { readGolden, type Golden } from './helpers/golden.ts';
 import type { TowerMasks } from '../src/model/types.ts';
 import { textForward, visionForward, textLastHidden, visionTokens } from '../src/model/forward.ts';
 import { encodeTexts, encodeImages, clipLogits } from '../src/model/encode.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), 'golden', 'model');
-
-interface Golden { f: Map<string, Float64Array>; i: Map<string, Int32Array>; shape: Map<string, number[]> }
-
-/** The golden file is safetensors with F64 / F32 / I32 tensors; parsed here so the test has no other dependency. */
-function readGolden(path: string): Golden {
-  const buf = readFileSync(path);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  const g: Golden = { f: new Map(), i: new Map(), shape: new Map() };
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const [b, e] = info.data_offsets;
-    const bytes = buf.subarray(8 + n + b, 8 + n + e);
-    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-    g.shape.set(name, info.shape);
-    if (info.dtype === 'F64') g.f.set(name, new Float64Array(ab));
-    else if (info.dtype === 'F32') g.f.set(name, Float64Array.from(new Float32Array(ab)));
-    else if (info.dtype === 'I32') g.i.set(name, new Int32Array(ab));
-    else throw new Error(`golden: unexpected dtype ${info.dtype} for ${name}`);
-  }
-  return g;
-}
 
 function get(g: Golden, name: string): Float64Array {
   const v = g.f.get(name);

@@ -2,8 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, DataError } from '../src/errors.ts';
@@ -14,6 +13,7 @@ import {
   parsePreprocessorConfig, preprocessImage, preprocessPixels, preprocessRgb, resizeForConfig,
   serializePreprocessorConfig,
 } from '../src/io/preprocess.ts';
+import { makeTempDir, removeDir } from './helpers/temp.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const IMAGES = join(here, 'golden', 'images');
@@ -155,8 +155,9 @@ test('toRgb replicates grey and drops alpha without compositing', () => {
   assert.equal(grey.length, 3 * 4 * 4);
 });
 
-test('missing, corrupt and truncated images give DataError naming the file', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mope-img-'));
+test('missing, corrupt and truncated images give DataError naming the file', async (t) => {
+  const dir = makeTempDir('mope-img-');
+  t.after(() => removeDir(dir));
   const missing = join(dir, 'nope.jpg');
   await assert.rejects(decodeImage(missing), (e: unknown) => e instanceof DataError && e.message.includes(missing) && /not found/.test(e.message));
   const corrupt = join(dir, 'corrupt.png');
@@ -212,8 +213,9 @@ test('bad preprocessor config gives ConfigError naming the field', () => {
   }
 });
 
-test('loadPreprocessorConfig: missing file → defaults for the model size; bad JSON → ConfigError naming the file', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mope-pp-'));
+test('loadPreprocessorConfig: missing file → defaults for the model size; bad JSON → ConfigError naming the file', async (t) => {
+  const dir = makeTempDir('mope-pp-');
+  t.after(() => removeDir(dir));
   assert.deepEqual(await loadPreprocessorConfig(dir, 336), defaultPreprocessorConfig(336));
   const file = join(dir, 'preprocessor_config.json');
   writeFileSync(file, JSON.stringify(serializePreprocessorConfig(defaultPreprocessorConfig(64))));

@@ -9,6 +9,7 @@ import { referenceKernels as ref, erfc } from '../src/engine/reference.ts';
 import type { ActKind, Kernels } from '../src/engine/kernels.ts';
 
 import { rand, reseed, rng } from './helpers/random.ts';
+import { assertClose } from './helpers/compare.ts';
 
 const nat: Kernels = loadNativeKernels();
 
@@ -17,24 +18,6 @@ const f64 = (x: ArrayLike<number>) => Float64Array.from(x);
 /** The reference kernels only index their arrays, so they run in double when handed Float64Arrays. */
 const D = (x: Float64Array) => x as unknown as Float32Array;
 const nan = (n: number) => new Float32Array(n).fill(NaN);
-
-/**
- * |actual − expected| <= rtol·(|expected| + rms(expected)) + atol elementwise (as in kernels.test.ts; atol for
- * results that are small only through cancellation of larger terms).
- */
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string, rtol = 1e-5, atol = 0): void {
-  assert.equal(actual.length, expected.length, `${label}: length`);
-  let ss = 0;
-  for (let i = 0; i < expected.length; i++) ss += expected[i] * expected[i];
-  const rms = Math.sqrt(ss / Math.max(1, expected.length));
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    assert.ok(Number.isFinite(a), `${label}: element ${i} is ${a}, expected ${e}`);
-    const tol = rtol * (Math.abs(e) + rms) + atol + 1e-30;
-    if (!(Math.abs(a - e) <= tol)) assert.fail(`${label}: element ${i} is ${a}, expected ${e} (diff ${Math.abs(a - e)}, tol ${tol})`);
-  }
-}
 
 /** Σ w·y in double. */
 function dot(w: ArrayLike<number>, y: ArrayLike<number>): number {

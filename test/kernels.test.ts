@@ -7,29 +7,9 @@ import { referenceKernels as ref, erf, erfc } from '../src/engine/reference.ts';
 import type { Kernels } from '../src/engine/kernels.ts';
 
 import { rand, reseed } from './helpers/random.ts';
+import { assertClose } from './helpers/compare.ts';
 
 const nat: Kernels = loadNativeKernels();
-
-
-/**
- * |actual − expected| <= rtol·(|expected| + rms(expected)) elementwise: relative where values are large,
- * scaled to the array's magnitude where cancellation makes single values small.
- */
-function assertClose(actual: Float32Array, expected: Float32Array, label: string, rtol = 1e-5): void {
-  assert.equal(actual.length, expected.length, `${label}: length`);
-  let ss = 0;
-  for (let i = 0; i < expected.length; i++) ss += expected[i] * expected[i];
-  const rms = Math.sqrt(ss / Math.max(1, expected.length));
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    assert.ok(Number.isFinite(a), `${label}: element ${i} is ${a}, expected ${e}`);
-    const tol = rtol * (Math.abs(e) + rms) + 1e-30;
-    if (!(Math.abs(a - e) <= tol)) {
-      assert.fail(`${label}: element ${i} is ${a}, expected ${e} (diff ${Math.abs(a - e)}, tol ${tol})`);
-    }
-  }
-}
 
 const copy = (x: Float32Array) => new Float32Array(x);
 

@@ -2,8 +2,7 @@
 // index, K larger than N; zero-shot acc@K and mean per-class recall; templates and the template-file reader.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../src/errors.ts';
 import { rankOf, retrievalRecall, retrievalRecallBlocked, topK, zeroshotAccuracy } from '../src/eval/metrics.ts';
@@ -11,6 +10,7 @@ import {
   fillTemplate, OPENAI_IMAGENET_TEMPLATES, OPENAI_SIMPLE_TEMPLATES, parseTemplates, readTemplateFile, resolveTemplates,
 } from '../src/eval/templates.ts';
 import { Rng } from '../src/data/dataset.ts';
+import { makeTempDir, removeDir } from './helpers/temp.ts';
 
 const F = (rows: number[][]) => Float32Array.from(rows.flat());
 
@@ -105,7 +105,7 @@ test('zero-shot accuracy: top-1/top-K with ties and K > classes; mean per-class 
   assert.throws(() => zeroshotAccuracy(logits, [0, 1, 2, 4], 4, 4), /outside/);
 });
 
-test('templates: OpenAI 80 and the 7-template subset verbatim; template files', () => {
+test('templates: OpenAI 80 and the 7-template subset verbatim; template files', (ctx) => {
   assert.equal(OPENAI_IMAGENET_TEMPLATES.length, 80);
   assert.equal(new Set(OPENAI_IMAGENET_TEMPLATES).size, 80);
   assert.equal(OPENAI_IMAGENET_TEMPLATES[0], 'a bad photo of a {}.');
@@ -119,7 +119,8 @@ test('templates: OpenAI 80 and the 7-template subset verbatim; template files', 
   assert.equal(resolveTemplates('openai-80').length, 80);
   assert.equal(fillTemplate('a {} in a video game.', 'bag'), 'a bag in a video game.');
 
-  const dir = mkdtempSync(join(tmpdir(), 'mope-tpl-'));
+  const dir = makeTempDir('mope-tpl-');
+  ctx.after(() => removeDir(dir));
   const good = join(dir, 'good.txt');
   writeFileSync(good, '# my templates\na photo of a {}.\n\n  a drawing of the {}.  \n');
   assert.deepEqual(readTemplateFile(good), ['a photo of a {}.', 'a drawing of the {}.']);

@@ -20,7 +20,8 @@ import { runScore } from '../src/prune/score-run.ts';
 import { checkScoresMatchModel, type ScoresFile } from '../src/prune/scores-file.ts';
 import { pruneModel } from '../src/prune/structural.ts';
 import { makeTempDir, removeDir } from './helpers/tiny.ts';
-import { calibration, maxAbsDiff, randomIds, randomPixels, rt, tinyModel } from './helpers/prune-fixtures.ts';
+import { calibration, randomIds, randomPixels, rt, tinyModel } from './helpers/prune-fixtures.ts';
+import { maxAbsDiff } from './helpers/compare.ts';
 
 const model = tinyModel();
 const pixels = randomPixels(5, 11), ids = randomIds(5, 12);

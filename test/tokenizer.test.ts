@@ -1,7 +1,6 @@
 // Tests for the CLIP BPE tokenizer: reference vectors, golden vectors from tools/tokenizer_vectors.py, file round trips, errors.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CheckpointError, ConfigError, DataError } from '../src/errors.ts';
@@ -12,13 +11,14 @@ import {
   loadTokenizerFromFolder,
 } from '../src/io/tokenizer.ts';
 import { tokenizerConfigJson, tokenizerJson, writeTokenizerFolder, writeVocabMerges } from '../src/io/tokenizer-files.ts';
+import { makeTempDir, removeDir } from './helpers/temp.ts';
 
 const tok = ClipTokenizer.fromBundledVocab();
 const golden = JSON.parse(readFileSync(new URL('./golden/tokenizer_vectors.json', import.meta.url), 'utf8')) as {
   vectors: Array<{ text: string; ids: number[] }>;
 };
-const scratch = mkdtempSync(join(tmpdir(), 'mope-tokenizer-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
+const scratch = makeTempDir('mope-tokenizer-');
+after(() => removeDir(scratch));
 let n = 0;
 const freshDir = () => {
   const d = join(scratch, `case${n++}`);

@@ -1,16 +1,11 @@
 // Seeded randomness and byte/JSON mutators for the fuzz suite: every case is a pure function of (seed, case index).
+import { rng } from './random.ts';
+
 export type Rand = () => number;
 
-/** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
+/** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1) (test/helpers/random.ts). */
 export function seeded(seed: number): Rand {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return rng(seed);
 }
 
 export function int(r: Rand, lo: number, hi: number): number {

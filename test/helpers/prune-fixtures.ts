@@ -52,9 +52,3 @@ export function calibration(task: Task, n = 10, nz = 6, K = 3): Calibration {
   }
   return cal;
 }
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}

@@ -1,7 +1,5 @@
 // Test helper: writes tiny random CLIP checkpoint folders (HF or OpenAI names, F32/F16, sharded, pruned widths).
 // Dims (default tiny): text C 32, L 2, NH 4, F 64, V 49408, T 77; vision C 48, L 2, NH 4, F 96, image 32, P 8; E 24.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../src/io/atomic.ts';
 import { toStateDict } from '../../src/model/state-dict.ts';
@@ -14,14 +12,7 @@ import { GEOMETRIES, initClipModel } from '../../src/model/init.ts';
 import type { ClipGeometry } from '../../src/model/init.ts';
 import type { Activation, ClipModel } from '../../src/model/types.ts';
 
-/** A fresh temp folder; remove it with removeDir (tests call it from t.after). */
-export function makeTempDir(prefix = 'mope-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-}
+export { makeTempDir, removeDir } from './temp.ts';
 
 export interface TowerWidths {
   heads?: number[];
