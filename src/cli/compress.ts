@@ -7,6 +7,7 @@ import { compress, fmtEval } from '../pipeline/compress.ts';
 import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
+import { addTeacherCacheFlags, parseTeacherCacheFlags } from './teacher-cache-flags.ts';
 import { collect, emitJson, makeRuntime, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
@@ -41,7 +42,7 @@ async function compressAction(o: Flags): Promise<void> {
     eval: (o.eval as string[] | undefined) ?? [],
     evalLimit: o.evalLimit === undefined ? undefined : parsePositiveInt(String(o.evalLimit), '--eval-limit'),
     templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)),
-    seed, out: String(o.out),
+    seed, out: String(o.out), teacherCache: parseTeacherCacheFlags(o),
   });
   for (const [k, e] of Object.entries(s.evals)) rt.log.info(`${k}: ${fmtEval(e)}`);
   emitJson({ out: s.out, final_model: s.final_model, report: `${s.out}/report.html`, evals: s.evals, seconds: s.seconds });
@@ -78,4 +79,5 @@ export function register(program: Command): void {
     .option('--precision <p>', PRECISION_HELP)
     .action(async (o: Flags) => compressAction(o));
   addLossFlags(cmd, DEFAULT_LOSS_WEIGHTS);
+  addTeacherCacheFlags(cmd);
 }

@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
+import { addTeacherCacheFlags, parseTeacherCacheFlags } from './teacher-cache-flags.ts';
+import { TeacherCache } from '../train/teacher-cache.ts';
 import { loadEvalModel } from '../eval/run.ts';
 import { loadCheckpoint, loadConfig } from '../io/checkpoint.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
@@ -19,6 +21,7 @@ export function register(program: Command): void {
     .requiredOption('--teacher <dir>', 'teacher checkpoint folder (frozen)')
     .requiredOption('--student <dir>', 'student checkpoint folder (e.g. a pruned copy of the teacher)');
   addLossFlags(cmd, d);
+  addTeacherCacheFlags(cmd);
   addTrainFlags(cmd).action(async (o: Flags) => {
     const loss = { ...d, ...parseLossFlags(o) };
     const freeze = parseFreeze(o.freeze);
@@ -30,11 +33,14 @@ export function register(program: Command): void {
     const rt = makeRuntime({ threads: o.threads as string | undefined, seed: parsed.seed, precision: o.precision as string | undefined });
     const teacher = loadCheckpoint(String(o.teacher));
     const m = await loadEvalModel(rt, String(o.student));
+    const cacheOpts = parseTeacherCacheFlags(o);
+    const teacherCache = cacheOpts ? new TeacherCache(teacher, cacheOpts, String(rt.precision ?? 'fp32')) : null;
     const r = await trainLoop(rt, {
-      ...parsed, loss, teacher,
+      ...parsed, loss, teacher, teacherCache,
       student: { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess, auxFrom: String(o.student) },
       flags: { command: 'distill', teacher: o.teacher, student: o.student, loss, ...parsed.flags },
     });
+    if (teacherCache) rt.log.info(`teacher cache: ${JSON.stringify(teacherCache.stats)}`);
     emitJson(resultJson(r));
   });
 }

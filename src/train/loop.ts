@@ -19,6 +19,7 @@ import type { Tower } from '../model/workspace.ts';
 import { DEFAULT_OPTIM, Optimizer, type OptimConfig } from './optim.ts';
 import { NonFiniteLossError, TrainStep, accumulateStep } from './step.ts';
 import { PairBatcher, type DataPosition } from './data.ts';
+import type { TeacherCache } from './teacher-cache.ts';
 import {
   findTrainCheckpoint, loadOptimizerState, readTrainState, writeModelFolder, writeTrainCheckpoint, TRAIN_STATE_FORMAT,
   type ModelFiles, type TrainState, type WriteHook,
@@ -40,6 +41,8 @@ export interface TrainLoopOptions {
   student: ModelFiles;
   /** Frozen teacher: distillation when set. */
   teacher?: ClipModel | null;
+  /** Per-item teacher outputs reused across epochs, stages and runs (absent = the teacher runs every step). */
+  teacherCache?: TeacherCache | null;
   data: Dataset;
   bad?: BadItemLog;
   /** Optimiser steps (or give epochs). */
@@ -176,7 +179,8 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
   const flags: Record<string, unknown> = { ...opts.flags, steps: total, settings };
 
   const grads = createGrads(cfg);
-  const setup = { student: model, grads, teacher: opts.teacher ?? null, freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale, masks: opts.masks, loss: opts.loss };
+  const setup = { student: model, grads, teacher: opts.teacher ?? null, freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale, masks: opts.masks, loss: opts.loss,
+    teacherCache: opts.teacherCache };
   const step = new TrainStep(rt, setup);
   const opt = new Optimizer(rt, paramList(model, grads, { freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale }), { ...opts.optim, totalSteps: total });
 
