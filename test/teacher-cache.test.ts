@@ -149,7 +149,8 @@ test('the memory bound evicts the oldest entries', () => {
   assert.equal(all.stats.entries, 4);
   const cache = new TeacherCache(teacher, { memoryBytes: total / 2 });
   run(teacher, student, cache, batch(4));
-  assert.ok(cache.stats.memoryBytes <= total / 2 && cache.stats.entries >= 1 && cache.stats.entries < 4, JSON.stringify(cache.stats));
+  const st = cache.stats;
+  assert.ok(st.memoryBytes <= total / 2 && st.entries >= 1 && st.entries < 4, JSON.stringify(st));
   run(teacher, student, cache, batch(4)); // the evicted items are computed again
   assert.ok(cache.stats.misses > 4, JSON.stringify(cache.stats));
 });

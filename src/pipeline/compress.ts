@@ -68,6 +68,8 @@ export interface CompressOptions {
   logEvery?: number;
   /** Per-item teacher outputs shared by the distil stages (null/absent = the teacher runs every step). */
   teacherCache?: TeacherCacheOptions | null;
+  /** Told when a stage that runs now starts and ends. */
+  onStage?: (name: string, phase: 'start' | 'end') => void;
 }
 
 export const SUMMARY_FILE = 'summary.json';
@@ -128,7 +130,7 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
     tower: o.tower, keep_heads: o.keepHeads, keep_ffn: o.keepFfn, keep_layers: o.keepLayers ?? null, criterion: o.criterion,
     ffn_group_size: o.ffnGroupSize, distill: o.distill, eval: o.eval, eval_limit: o.evalLimit ?? null, seed: o.seed,
   };
-  const ledger = new StageLedger(o.out, options, plan, rt.log);
+  const ledger = new StageLedger(o.out, options, plan, rt.log, o.onStage);
   const R = (...p: string[]) => join(o.out, ...p);
   let evalSets: EvalSet[] | null = null;
   const sets = () => (evalSets ??= openEvalSets(o.eval, o.evalLimit, o.seed));

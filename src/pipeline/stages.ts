@@ -35,7 +35,11 @@ export class StageLedger {
   readonly path: string;
   readonly file: StagesFile;
 
-  constructor(readonly dir: string, options: Record<string, unknown>, plan: string[], private readonly log: Logger) {
+  constructor(
+    readonly dir: string, options: Record<string, unknown>, plan: string[], private readonly log: Logger,
+    /** Told when a stage that runs now starts and ends (bench --mode compress measures memory per stage). */
+    private readonly onStage?: (name: string, phase: 'start' | 'end') => void,
+  ) {
     this.path = join(dir, STAGES_FILE);
     mkdirSync(dir, { recursive: true });
     if (existsSync(this.path)) {
@@ -80,8 +84,10 @@ export class StageLedger {
       return prev.result as R;
     }
     this.log.info(`${tag} …`);
+    this.onStage?.(name, 'start');
     const t0 = performance.now();
     const result = await fn();
+    this.onStage?.(name, 'end');
     const seconds = (performance.now() - t0) / 1000;
     this.file.completed.push({ name, seconds, finished: new Date().toISOString(), result });
     this.flush();

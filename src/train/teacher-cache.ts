@@ -155,8 +155,9 @@ export class TeacherCache {
           image: sub.image.slice(i * E, (i + 1) * E), text: sub.text.slice(i * E, (i + 1) * E),
           hidden: { text: new Map(), vision: new Map() }, bytes: 0,
         };
-        needs.text?.forEach((l, j) => e.hidden.text.set(l, sub.textHidden![j]!.slice(i * T * C.text, (i * T + len) * C.text)));
-        needs.vision?.forEach((l, j) => e.hidden.vision.set(l, sub.visionHidden![j]!.slice(i * Tv * C.vision, (i + 1) * Tv * C.vision)));
+        const ct = C.text, cv = C.vision;
+        needs.text?.forEach((l, j) => e.hidden.text.set(l, sub.textHidden![j]!.slice(i * T * ct, (i * T + len) * ct)));
+        needs.vision?.forEach((l, j) => e.hidden.vision.set(l, sub.visionHidden![j]!.slice(i * Tv * cv, (i + 1) * Tv * cv)));
         entries[b] = e;
         this.store(keys[b]!, e);
       });
@@ -172,7 +173,9 @@ export class TeacherCache {
       needs.text?.forEach((l, j) => out.textHidden![j]!.set(e!.hidden.text.get(l)!, b * T * C.text));
       needs.vision?.forEach((l, j) => {
         const s = e!.hidden.vision.get(l)!;
-        if (s.length !== Tv * C.vision) throw new ShapeError(`teacher cache: vision stream of ${s.length} values, expected Tv·C = ${Tv * C.vision}`);
+        if (s.length !== Tv * C.vision) {
+          throw new ShapeError(`teacher cache: vision stream of ${s.length} values, expected Tv·C = ${Tv * C.vision}`);
+        }
         out.visionHidden![j]!.set(s, b * Tv * C.vision);
       });
     });
@@ -194,17 +197,22 @@ export class TeacherCache {
       }
     }
     if (!e) return null;
-    for (const tw of ['text', 'vision'] as const) for (const l of needs[tw] ?? []) if (!e.hidden[tw].has(l)) return null;
+    for (const tw of ['text', 'vision'] as const) {
+      for (const l of needs[tw] ?? []) if (!e.hidden[tw].has(l)) return null;
+    }
     return e;
   }
 
   private store(k: string, e: Entry): void {
-    const prev = this.mem.get(k) ?? (this.dir && existsSync(join(this.dir, `${k}.bin`)) ? decode(readFileSync(join(this.dir, `${k}.bin`))) : null);
+    const file = this.dir ? join(this.dir, `${k}.bin`) : null;
+    const prev = this.mem.get(k) ?? (file && existsSync(file) ? decode(readFileSync(file)) : null);
     // keep the layers an earlier request stored (another stage may map to other teacher layers)
-    if (prev) for (const tw of ['text', 'vision'] as const) for (const [l, s] of prev.hidden[tw]) if (!e.hidden[tw].has(l)) e.hidden[tw].set(l, s);
+    for (const tw of ['text', 'vision'] as const) {
+      for (const [l, s] of prev?.hidden[tw] ?? []) if (!e.hidden[tw].has(l)) e.hidden[tw].set(l, s);
+    }
     e.bytes = entryBytes(e);
     this.remember(k, e);
-    if (this.dir) writeFileAtomic(join(this.dir, `${k}.bin`), encode(e));
+    if (file) writeFileAtomic(file, encode(e));
   }
 
   private remember(k: string, e: Entry): void {
@@ -251,7 +259,9 @@ function decode(buf: Buffer): Entry | null {
     const head = JSON.parse(buf.subarray(4, 4 + n).toString('utf8')) as { format: string; parts: [string, number][] };
     if (head.format !== FORMAT) return null;
     const data = new Float32Array(buf.buffer.slice(buf.byteOffset + 4 + n, buf.byteOffset + buf.length));
-    const e: Entry = { image: new Float32Array(0), text: new Float32Array(0), hidden: { text: new Map(), vision: new Map() }, bytes: 0 };
+    const e: Entry = {
+      image: new Float32Array(0), text: new Float32Array(0), hidden: { text: new Map(), vision: new Map() }, bytes: 0,
+    };
     let at = 0;
     for (const [name, count] of head.parts) {
       if (at + count > data.length) return null;
