@@ -14,6 +14,7 @@ import { rankRuntime, withWorld } from '../parallel/launch.ts';
 import type { World } from '../parallel/world.ts';
 import { collect, emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt, specPath } from './common.ts';
 import { processIO, type CliIO } from './io.ts';
+import { addTeacherCacheFlags, parseTeacherCacheFlags } from './teacher-cache-flags.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
 
@@ -56,7 +57,7 @@ async function compressAction(io: CliIO, o: Flags, world: World): Promise<void> 
     eval: (o.eval as string[] | undefined) ?? [],
     evalLimit: o.evalLimit === undefined ? undefined : parsePositiveInt(String(o.evalLimit), '--eval-limit'),
     templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)),
-    seed, out: String(o.out),
+    seed, out: String(o.out), teacherCache: parseTeacherCacheFlags(o),
   });
   for (const [k, e] of Object.entries(s.evals)) rt.log.info(`${k}: ${fmtEval(e)}`);
   if (world.rank === 0) {
@@ -101,4 +102,5 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--precision <p>', PRECISION_HELP)
     .action((o: Flags) => withWorld((world) => compressAction(io, o, world)));
   addLossFlags(cmd, DEFAULT_LOSS_WEIGHTS);
+  addTeacherCacheFlags(cmd);
 }

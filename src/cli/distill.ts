@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
+import { addTeacherCacheFlags, parseTeacherCacheFlags } from './teacher-cache-flags.ts';
+import { TeacherCache } from '../train/teacher-cache.ts';
 import { loadEvalModel } from '../eval/run.ts';
 import { loadCheckpoint, loadConfig } from '../io/checkpoint.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
@@ -21,6 +23,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .requiredOption('--teacher <dir>', 'teacher checkpoint folder (frozen)')
     .requiredOption('--student <dir>', 'student checkpoint folder (e.g. a pruned copy of the teacher)');
   addLossFlags(cmd, d);
+  addTeacherCacheFlags(cmd);
   addTrainFlags(cmd).action((o: Flags) => withWorld(async (world) => {
     const loss = { ...d, ...parseLossFlags(o) };
     const freeze = parseFreeze(o.freeze);
@@ -32,11 +35,14 @@ export function register(program: Command, io: CliIO = processIO): void {
     const rt = rankRuntime(makeRuntime({ threads: o.threads as string | undefined, seed: parsed.seed, precision: o.precision as string | undefined }), world);
     const teacher = loadCheckpoint(String(o.teacher));
     const m = await loadEvalModel(rt, String(o.student));
+    const cacheOpts = parseTeacherCacheFlags(o);
+    const teacherCache = cacheOpts ? new TeacherCache(teacher, cacheOpts, String(rt.precision ?? 'fp32')) : null;
     const r = await trainLoop(rt, {
-      ...parsed, loss, teacher, world,
+      ...parsed, loss, teacher, world, teacherCache,
       student: { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess, auxFrom: String(o.student) },
       flags: { command: 'distill', teacher: o.teacher, student: o.student, loss, ...parsed.flags },
     });
+    if (teacherCache && world.rank === 0) rt.log.info(`teacher cache: ${JSON.stringify(teacherCache.stats)}`);
     if (world.rank === 0) emitJson(io, resultJson(r));
   }));
 }

@@ -112,12 +112,14 @@ export async function* imageBatches(ds: Dataset, opts: LoaderOptions): AsyncGene
   const prefetch = Math.max(1, opts.prefetch ?? 2);
   const pool = nWorkers > 0 && chunks.length > 0 ? new DecodePool(nWorkers) : null;
 
-  // Splits one batch over the workers so that a single batch also decodes in parallel.
-  const decodeChunk = async (chunk: number[]): Promise<{ chunk: number[]; refs: string[]; pixels: Float32Array; errors: Array<{ k: number; message: string }> }> => {
+  // Splits one batch over the workers so that a single batch also decodes in parallel. The first batch is decoded
+  // in this thread while the workers start (each needs about half a second to load), when nothing computes yet.
+  type Decoded = { chunk: number[]; refs: string[]; pixels: Float32Array; errors: Array<{ k: number; message: string }> };
+  const decodeChunk = async (chunk: number[], here = false): Promise<Decoded> => {
     const items = chunk.map((i) => ds.get(i));
     const sources = items.map((it) => it.image);
     const refs = items.map((it) => it.ref);
-    if (!pool) return { chunk, refs, ...(await decodeSources(sources, opts.preprocess, per)) };
+    if (!pool || here) return { chunk, refs, ...(await decodeSources(sources, opts.preprocess, per)) };
     const parts = Math.min(pool.size, sources.length);
     const step = Math.ceil(sources.length / parts);
     const replies = await Promise.all(
@@ -136,7 +138,10 @@ export async function* imageBatches(ds: Dataset, opts: LoaderOptions): AsyncGene
   let next = 0;
   const launch = () => {
     while (pending.length < prefetch && next < chunks.length) {
-      const p = decodeChunk(chunks[next++]);
+      const c = chunks[next++]!;
+      // the in-thread first batch starts after the worker batches of this launch are posted
+      const first = next === 1 && pool !== null && chunks.length > 1;
+      const p = first ? Promise.resolve().then(() => decodeChunk(c, true)) : decodeChunk(c);
       p.catch(() => {}); // observed when awaited; avoid an unhandled rejection if the consumer stops early
       pending.push(p);
     }

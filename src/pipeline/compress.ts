@@ -25,6 +25,7 @@ import { modelFingerprint, readScoresFile } from '../prune/scores-file.ts';
 import { writeModelFolder, type ModelFiles } from '../train/checkpoint.ts';
 import { checkDistillable } from '../train/distill-check.ts';
 import { trainLoop } from '../train/loop.ts';
+import { TeacherCache, type TeacherCacheOptions } from '../train/teacher-cache.ts';
 import { evaluateModel, openEvalSets, type EvalSet, type ModelEval } from './evaluate.ts';
 import { needsCalibration, pruneDepth, pruneWidth, scoreStep, type Criterion, type ScoreStepOptions } from './prune-steps.ts';
 import { writeCompressReport, type CompressSummary } from './compress-report.ts';
@@ -89,6 +90,10 @@ export interface CompressOptions {
   teacherEval?: ModelEval;
   /** Logged progress lines every N distillation steps. */
   logEvery?: number;
+  /** Per-item teacher outputs shared by the distil stages (null/absent = the teacher runs every step). */
+  teacherCache?: TeacherCacheOptions | null;
+  /** Told when a stage that runs now starts and ends. */
+  onStage?: (name: string, phase: 'start' | 'end') => void;
 }
 
 export const SUMMARY_FILE = 'summary.json';
@@ -180,7 +185,7 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   };
   const world = o.world ?? SINGLE_WORLD, lead = world.rank === 0;
   // rank 0 owns the ledger (creates or checks it first); the others follow it read-only
-  const ledger = lead ? new StageLedger(o.out, options, plan, rt.log) : null;
+  const ledger = lead ? new StageLedger(o.out, options, plan, rt.log, false, o.onStage) : null;
   world.barrier();
   const stages = new RankedStages(world, ledger ?? new StageLedger(o.out, options, plan, rt.log, true));
   const R = (...p: string[]) => join(o.out, ...p);
@@ -231,17 +236,20 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   const ev: Record<string, ModelEval> = { teacher: teacherEval.eval as ModelEval };
   ev.width = ((await evalStage('eval-width', widthDir)).eval) as ModelEval;
 
+  let cache: TeacherCache | null | undefined;
   const distil = async (name: string, from: string, dir: string, steps: number) => stages.all(name, async () => {
+    cache ??= o.teacherCache ? new TeacherCache(teacher.model, o.teacherCache, String(rt.precision ?? 'fp32')) : null;
     const student = await loadFiles(rt, from);
     const freeze = finetune ? { text: !towers.includes('text'), vision: !towers.includes('vision') } : undefined;
     checkDistillable(tc, student.model.config, { wHid: lossWeights(o.distill).wHid, freeze, teacherName: teacherDir, studentName: from });
     const d = o.distill;
     const r = await trainLoop(rt, {
-      student, teacher: teacher.model, data: openDataset(o.data).dataset, steps, batch: d.batch,
+      student, teacher: teacher.model, teacherCache: cache, data: openDataset(o.data).dataset, steps, batch: d.batch,
       optim: { lr: d.lr, weightDecay: d.weightDecay, warmup: d.warmup, gradClip: d.gradClip },
       loss: lossWeights(d), freeze, seed: o.seed, out: dir, resume: true, saveEvery: Math.max(50, Math.ceil(steps / 4)),
       logEvery: o.logEvery ?? 25, world, flags: { command: 'compress', teacher: teacherDir, data: o.data, batch: d.batch, lr: d.lr, seed: o.seed },
     });
+    if (cache) rt.log.info(`  teacher cache: ${JSON.stringify(cache.stats)}`);
     return {
       model: dir, steps: r.steps, seconds: r.seconds, pairs_per_s: r.pairsPerSecond, last_loss: r.lastLoss,
       world_size: r.worldSize, batch_per_rank: r.rankBatch,

@@ -41,6 +41,8 @@ export class StageLedger {
    */
   constructor(
     readonly dir: string, options: Record<string, unknown>, plan: string[], private readonly log: Logger, private readonly readOnly = false,
+    /** Told when a stage that runs now starts and ends (bench --mode compress measures memory per stage). */
+    private readonly onStage?: (name: string, phase: 'start' | 'end') => void,
   ) {
     this.path = join(dir, STAGES_FILE);
     if (!readOnly) mkdirSync(dir, { recursive: true });
@@ -91,8 +93,10 @@ export class StageLedger {
       return prev.result as R;
     }
     this.log.info(`${tag} …`);
+    this.onStage?.(name, 'start');
     const t0 = performance.now();
     const result = await fn();
+    this.onStage?.(name, 'end');
     const seconds = (performance.now() - t0) / 1000;
     this.file.completed.push({ name, seconds, finished: new Date().toISOString(), result });
     this.flush();

@@ -2,8 +2,9 @@
 // - the stream entering layer l is kept per chunk and advanced once per layer by an unmasked forward that also
 //   captures the layer's attention output (before out_proj), its mid stream and its FFN pre-activation;
 // - a masked head of layer l reruns only out_proj (its columns of the captured attention output zeroed) and the
-//   FFN half; a masked FFN group reruns only the activation and fc2 (the attention half is shared); a masked layer
-//   reruns nothing (its output is its input);
+//   FFN half; a masked FFN group of G neurons subtracts its own contribution from the captured layer output,
+//   x_out − act(pre[:, group])·fc2[:, group]ᵀ (an [R,G]×[G,C] product instead of the whole activation and fc2;
+//   equal to rerunning fc2 with the group masked up to float32 rounding of the sum); a masked layer reruns nothing;
 // - layers l+1…L−2 run on up to `variants` masked copies stacked into one batch;
 // - the last layer computes q/k/v and attention for every token but out_proj and the FFN only for the pooled token
 //   (class token; text: first EOS), the only row the head reads. A module of the last layer works on pooled rows only.
@@ -14,8 +15,7 @@ import { actKind } from '../model/layer.ts';
 import { runLayers, textPoolIndex } from '../model/forward.ts';
 import { sharedWorkspace, type Workspace } from '../model/workspace.ts';
 import type { ClipModel, LayerWeights, TowerConfig } from '../model/types.ts';
-import { maskModules } from './masks.ts';
-import { towerConfig, type ModuleRef, type TowerName } from './modules.ts';
+import { ffnGroupRange, towerConfig, type ModuleRef, type TowerName } from './modules.ts';
 
 /** One batch of a tower's input set (see mope.ts): rows = item indices, attn = text padding mask or null. */
 export interface FastChunk {
@@ -37,6 +37,7 @@ interface Capture {
   att: Float32Array | null; // [R,D] attention output before out_proj (null when the layer has no heads)
   xMid: Float32Array; // [R,C] stream after the attention branch
   pre: Float32Array | null; // [R,F] fc1 output before the activation (null when the layer has no FFN)
+  xOut: Float32Array; // [R,C] the unmasked layer output
 }
 
 interface Layer {
@@ -131,7 +132,7 @@ function captureLayer(L: Layer, x: Float32Array, B: number, T: number, causal: b
   const pre = L.F > 0 ? new Float32Array(R * L.F) : null;
   if (pre) ffnPre(L, pre, x, R);
   ffnOut(L, x, xMid, pre, null, R);
-  return { R, xIn, att, xMid, pre };
+  return { R, xIn, att, xMid, pre, xOut: Float32Array.from(x) };
 }
 
 /** Copies rows idx of a [.,W] array. */
@@ -145,7 +146,7 @@ function gatherCapture(L: Layer, c: Capture, idx: ArrayLike<number>): Capture {
   const C = L.cfg.hidden;
   return {
     R: idx.length, xIn: gather(c.xIn, idx, C), att: c.att && gather(c.att, idx, L.D), xMid: gather(c.xMid, idx, C),
-    pre: c.pre && gather(c.pre, idx, L.F),
+    pre: c.pre && gather(c.pre, idx, L.F), xOut: gather(c.xOut, idx, C),
   };
 }
 
@@ -155,8 +156,7 @@ function maskedOutput(L: Layer, cap: Capture, m: ModuleRef, ffnGroupSize: number
   if (m.kind === 'layer') {
     out.set(cap.xIn);
   } else if (m.kind === 'ffn') {
-    const mask = maskModules(L.cfg, [m], ffnGroupSize).ffn[L.l];
-    ffnOut(L, out, cap.xMid, cap.pre, mask, R);
+    ffnGroupRemoved(L, out, cap, ffnGroupRange(L.F, ffnGroupSize, m.index));
   } else {
     const att = Float32Array.from(cap.att!), HS = L.cfg.headDim;
     for (let r = 0; r < R; r++) att.fill(0, r * L.D + m.index * HS, r * L.D + (m.index + 1) * HS);
@@ -164,6 +164,17 @@ function maskedOutput(L: Layer, cap: Capture, m: ModuleRef, ffnGroupSize: number
     ffnHalf(L, out, null, R);
   }
   return out;
+}
+
+/** out [R,C] = xOut − act(pre[:, s:e])·fc2W[:, s:e]ᵀ: the layer output without FFN neurons s…e−1. */
+function ffnGroupRemoved(L: Layer, out: Float32Array, cap: Capture, [s, e]: [number, number]): void {
+  const C = L.cfg.hidden, R = cap.R, F = L.F, G = e - s;
+  const a = new Float32Array(R * G), w = new Float32Array(C * G), branch = new Float32Array(R * C);
+  for (let r = 0; r < R; r++) a.set(cap.pre!.subarray(r * F + s, r * F + e), r * G);
+  L.k.activation(a, a, null, R, G, actKind(L.cfg));
+  for (let c = 0; c < C; c++) w.set(L.lw.fc2W.subarray(c * F + s, c * F + e), c * G);
+  L.k.linear(branch, a, w, null, R, G, C);
+  L.k.residualAdd(out, cap.xOut, branch, -1, R * C);
 }
 
 /** Row index (within [B·T]) of each item's pooled token: class token (vision) or first EOS (text). */

@@ -22,6 +22,7 @@ import { NonFiniteLossError, TrainStep, accumulateStep } from './step.ts';
 import { PairBatcher, type DataPosition } from './data.ts';
 import { GradSync } from '../parallel/grads.ts';
 import { SINGLE_WORLD, type World } from '../parallel/world.ts';
+import type { TeacherCache } from './teacher-cache.ts';
 import {
   CHECKPOINT_DIR, findTrainCheckpoint, loadOptimizerState, readTrainState, writeModelFolder, writeTrainCheckpoint, TRAIN_STATE_FORMAT,
   type ModelFiles, type TrainState, type WriteHook,
@@ -43,6 +44,8 @@ export interface TrainLoopOptions {
   student: ModelFiles;
   /** Frozen teacher: distillation when set. */
   teacher?: ClipModel | null;
+  /** Per-item teacher outputs reused across epochs, stages and runs (absent = the teacher runs every step). */
+  teacherCache?: TeacherCache | null;
   data: Dataset;
   bad?: BadItemLog;
   /** Optimiser steps (or give epochs). */
@@ -193,7 +196,7 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
   const grads = createGrads(cfg);
   const setup = {
     student: model, grads, teacher: opts.teacher ?? null, freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale, masks: opts.masks,
-    loss: opts.loss, world,
+    loss: opts.loss, world, teacherCache: opts.teacherCache,
   };
   const step = new TrainStep(rt, setup);
   const params = paramList(model, grads, { freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale });

@@ -15,6 +15,7 @@ import {
 import { shardedLoss, type LossFn } from '../parallel/loss.ts';
 import type { World } from '../parallel/world.ts';
 import type { Optimizer, StepInfo } from './optim.ts';
+import type { LayerNeeds, TeacherCache, TeacherOutputs } from './teacher-cache.ts';
 
 /** B image-text pairs. */
 export interface TrainBatch {
@@ -43,6 +44,8 @@ export interface StepSetup {
   loss?: Partial<LossWeights>;
   /** Data-parallel group: each batch is this rank's shard and the loss is that of the global batch (src/parallel). */
   world?: World;
+  /** Per-item teacher outputs reused across steps, epochs and runs (src/train/teacher-cache.ts). */
+  teacherCache?: TeacherCache | null;
 }
 
 /** Loss of a non-finite value: the caller should stop and keep its last good checkpoint. */
@@ -108,23 +111,19 @@ export class TrainStep {
     const hidden: HiddenTower[] = [];
     const hiddenTowers: Tower[] = [];
     if (teacher) {
-      const needHidden = this.weights.wHid !== 0;
-      const th = needHidden && this.layerMap.text ? this.teacherText(batch, this.layerMap.text) : null;
-      const vh = needHidden && this.layerMap.vision ? this.teacherVision(batch, this.layerMap.vision) : null;
-      const text = th ? th.embeds : textForward(rt, teacher, ids, B, T, { attentionMask: am }).embeds;
-      const image = vh ? vh.embeds : visionForward(rt, teacher, pixels, B).embeds;
-      te = { image, text, logitScale: teacher.weights.logitScale[0]! };
-      if (th && this.textTape) {
+      const to = this.teacherOutputs(batch);
+      te = { image: to.image, text: to.text, logitScale: teacher.weights.logitScale[0]! };
+      if (to.textHidden && this.textTape) {
         const tp = this.textTape;
         hidden.push({
-          B, T, C: student.config.text.hidden, teacher: th.hidden,
+          B, T, C: student.config.text.hidden, teacher: to.textHidden,
           student: tp.layers.map((_, j) => tapeHidden(tp, j)), lengths: tp.poolIdx.map((p) => p + 1),
         });
         hiddenTowers.push('text');
       }
-      if (vh && this.visionTape) {
+      if (to.visionHidden && this.visionTape) {
         const vp = this.visionTape;
-        hidden.push({ B, T: vp.T, C: student.config.vision.hidden, teacher: vh.hidden, student: vp.layers.map((_, j) => tapeHidden(vp, j)) });
+        hidden.push({ B, T: vp.T, C: student.config.vision.hidden, teacher: to.visionHidden, student: vp.layers.map((_, j) => tapeHidden(vp, j)) });
         hiddenTowers.push('vision');
       }
     }
@@ -145,6 +144,25 @@ export class TrainStep {
     if (!frozen.vision && this.visionTape) visionBackward(rt, student, this.visionTape, r.dImage, setup.grads.vision, { dHidden: dh('vision') });
     if (!setup.freezeLogitScale) setup.grads.logitScale[0] += r.dLogitScale;
     return parts;
+  }
+
+  /** The teacher's outputs for batch: from setup.teacherCache where it has them, else computed. */
+  private teacherOutputs(batch: TrainBatch): TeacherOutputs {
+    const teacher = this.setup.teacher!, tc = teacher.config, needs: LayerNeeds = {};
+    if (this.weights.wHid !== 0) for (const tw of ['text', 'vision'] as const) if (this.layerMap[tw]) needs[tw] = this.layerMap[tw];
+    const compute = (b: TrainBatch): TeacherOutputs => {
+      const th = needs.text ? this.teacherText(b, needs.text) : null;
+      const vh = needs.vision ? this.teacherVision(b, needs.vision) : null;
+      return {
+        text: th ? th.embeds : textForward(this.rt, teacher, b.ids, b.B, b.T, { attentionMask: b.attentionMask ?? null }).embeds,
+        image: vh ? vh.embeds : visionForward(this.rt, teacher, b.pixels, b.B).embeds,
+        textHidden: th ? th.hidden : null, visionHidden: vh ? vh.hidden : null,
+      };
+    };
+    const c = this.setup.teacherCache;
+    if (!c) return compute(batch);
+    const C = { text: tc.text.hidden, vision: tc.vision.hidden };
+    return c.outputs(batch, needs, tc.projectionDim, C, visionTokens(teacher), compute);
   }
 
   /** Teacher text embeds plus copies of its streams after layers map[j]. */

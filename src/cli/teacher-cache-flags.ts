@@ -1,0 +1,29 @@
+// The --teacher-cache DIR and --teacher-cache-memory MiB flags of `distill` and `compress`: teacher outputs are kept
+// per training item in memory by default (bounded), with DIR also on disk, reused across epochs, stages and runs.
+import type { Command } from 'commander';
+import { totalmem } from 'node:os';
+import type { TeacherCacheOptions } from '../train/teacher-cache.ts';
+import { parseNonNegativeInt } from './common.ts';
+
+/** Default in-memory bound: an eighth of the machine's memory, at most 4 GiB. */
+export function defaultTeacherCacheBytes(): number {
+  return Math.min(4 * 2 ** 30, Math.floor(totalmem() / 8));
+}
+
+export function addTeacherCacheFlags(cmd: Command): Command {
+  return cmd
+    .option('--teacher-cache <dir>',
+      'also keep the per-item teacher outputs in this folder (reused by later runs and stages)')
+    .option('--teacher-cache-memory <MiB>', 'in-memory bound of the teacher-output cache (0 = no in-memory copy; '
+      + 'default: an eighth of the machine memory, at most 4096)');
+}
+
+/** The cache settings the flags ask for; null = no cache (memory 0 and no folder). */
+export function parseTeacherCacheFlags(o: Record<string, unknown>): TeacherCacheOptions | null {
+  const mib = o.teacherCacheMemory === undefined
+    ? null : parseNonNegativeInt(String(o.teacherCacheMemory), '--teacher-cache-memory');
+  const memoryBytes = mib === null ? defaultTeacherCacheBytes() : mib * 2 ** 20;
+  const dir = o.teacherCache === undefined ? null : String(o.teacherCache);
+  if (memoryBytes === 0 && dir === null) return null;
+  return { dir, memoryBytes };
+}
