@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for p in libopenblas-dev libdnnl-dev openmpi-bin libopenmpi-dev python3-torch python3-numpy python3-pil python3-skimage chromium; do
+for p in libopenblas-dev libdnnl-dev openmpi-bin libopenmpi-dev python3-numpy python3-pil python3-skimage chromium; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
