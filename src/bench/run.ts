@@ -12,7 +12,7 @@ import { loadDnnl, loadKernels, loadNativeKernels } from '../engine/native.ts';
 import { cpuFeatures, type Precision } from '../engine/precision.ts';
 import { resolveThreads, stderrLogger, type Runtime } from '../engine/runtime.ts';
 import { initClipModel, type GeometryName } from '../model/init.ts';
-import { benchInfer } from './infer.ts';
+import { benchInfer, type InferSpeed } from './infer.ts';
 import { benchEval } from './eval.ts';
 import { benchScore } from './score.ts';
 import { benchTrain } from './train.ts';
@@ -73,37 +73,45 @@ async function main(): Promise<void> {
   if (only.has('infer') || only.has('train')) setupTwins();
   const results: Record<string, unknown> = { geometry, batch, threads, cpu, isa, bf16_impl: impl };
   const py = ['--batch', String(batch), '--threads', String(threads), '--iters', String(iters)];
-  const rows: BenchRow[] = [];
+  const rows: BenchRow[] = [], cpuRows: BenchRow[] = [];
 
   if (only.has('infer')) {
     const model = initClipModel(geometry, 0);
     const infer: Record<string, unknown> = {};
     const img: BenchRow = { name: 'images/s', unit: 'img/s' }, txt: BenchRow = { name: 'texts/s (77 tokens)', unit: 'txt/s' };
+    const imgC: BenchRow = { name: 'images/CPU-s', unit: 'img' }, txtC: BenchRow = { name: 'texts/CPU-s', unit: 'txt' };
     for (const p of precisions) {
       process.stderr.write(`bench infer ${p}: ${geometry}, batch ${batch}, ${threads} threads …\n`);
       const ours = benchInfer(rtOf(p), model, batch, iters);
-      const torch = python<{ images_per_s: number; texts_per_s: number; torch: string }>(
+      const torch = python<InferSpeed & { torch: string }>(
         'torch_bench.py', ['--geometry', geometry, '--precision', p, ...py]);
       img[p] = { ours: ours.images_per_s, torch: torch?.images_per_s };
       txt[p] = { ours: ours.texts_per_s, torch: torch?.texts_per_s };
+      imgC[p] = { ours: ours.images_per_cpu_s, torch: torch?.images_per_cpu_s };
+      txtC[p] = { ours: ours.texts_per_cpu_s, torch: torch?.texts_per_cpu_s };
       infer[p] = { ours, pytorch: torch };
       if (torch) results.torch = torch.torch;
     }
     rows.push(img, txt);
+    cpuRows.push(imgC, txtC);
     results.infer = infer;
   }
   if (only.has('train')) {
     const train: Record<string, unknown> = {};
     const row: BenchRow = { name: 'distill step pairs/s', unit: 'pair/s' };
+    const rowC: BenchRow = { name: 'distill step pairs/CPU-s', unit: 'pair' };
     for (const p of precisions) {
       process.stderr.write(`bench train ${p}: distillation step, half-width vit-b-32 student vs full teacher, ` +
         `batch ${batch}, ${threads} threads …\n`);
       const ours = benchTrain(rtOf(p), { batch, iters });
-      const torch = python<{ pairs_per_s: number; torch: string }>('torch_train_bench.py', ['--precision', p, ...py]);
+      const torch = python<{ pairs_per_s: number; pairs_per_cpu_s: number; torch: string }>(
+        'torch_train_bench.py', ['--precision', p, ...py]);
       row[p] = { ours: ours.pairs_per_s, torch: torch?.pairs_per_s };
+      rowC[p] = { ours: ours.pairs_per_cpu_s, torch: torch?.pairs_per_cpu_s };
       train[p] = { ours, pytorch: torch };
     }
     rows.push(row);
+    cpuRows.push(rowC);
     results.train = train;
   }
   if (rows.length > 0) {
@@ -111,6 +119,8 @@ async function main(): Promise<void> {
     console.log(`${geometry} (distill: half-width student, full teacher), batch ${batch}, ${threads} threads, ` +
       `best of ${iters} after a warm-up; PyTorch bf16 = torch.autocast("cpu", torch.bfloat16)`);
     console.log(formatBenchTable(rows));
+    console.log('\nPer CPU-second (user + system time of all threads; barely moves when other work shares the cores):');
+    console.log(formatBenchTable(cpuRows));
   }
   const rt32 = rtOf('fp32');
   if (only.has('eval')) {
