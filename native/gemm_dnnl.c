@@ -167,9 +167,12 @@ int mope_gemm_dnnl(float *c, const float *a, const float *b, mope_dnnl_weight *p
   dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
   const void *aptr = a, *bptr = b;
   if (bf16) {
-    mope_f32_to_bf16(scratch, a, M, K, transA);
+    /* A keeps its layout (op(A) = Aᵀ through strides): oneDNN's copy routines transpose faster than a
+     * transposing conversion would */
+    if (transA) mope_f32_to_bf16(scratch, a, K, M, 0);
+    else mope_f32_to_bf16(scratch, a, M, K, 0);
     aptr = scratch;
-    TRY(md2(&amd, M, K, dt, 0));
+    TRY(md2(&amd, M, K, dt, transA));
     if (!pb) {
       mope_f32_to_bf16(scratch + (size_t)M * K, b, K, N, transB);
       bptr = scratch + (size_t)M * K;

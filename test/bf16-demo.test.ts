@@ -1,7 +1,7 @@
 // A demo-like run (shipped demo teacher, half-width MoPE compression of the vision tower, a short distillation,
 // zero-shot and retrieval before and after) in bf16 against the same run in fp32: every figure the demo prints
 // (teacher, pruned and distilled zero-shot top-1 and retrieval mean R@1, parameters, GFLOPs) within 1 point.
-// Kept small for CI: 200 zero-shot images, 4 distillation steps of 16 pairs.
+// Kept small for CI: 400 zero-shot images and retrieval scenes, 4 distillation steps of 16 pairs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +21,7 @@ test('demo-like run: bf16 lands within 1 point of fp32 on every figure', async (
   const dir = mkdtempSync(join(tmpdir(), 'bf16-demo-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const run = (p: Precision) => runDemo(rt(p), {
-    out: join(dir, p), cacheDir: join(dir, 'cache'), criteria: ['mope'], towers: ['vision'], zeroshotLimit: 200,
+    out: join(dir, p), cacheDir: join(dir, 'cache'), criteria: ['mope'], towers: ['vision'], zeroshotLimit: 400,
     distill: { steps: 4, batch: 16, warmup: 1, lr: 1e-4 },
   });
   const r32 = await run('fp32'), r16 = await run('bf16');
@@ -37,7 +37,7 @@ test('demo-like run: bf16 lands within 1 point of fp32 on every figure', async (
       assert.ok(a[k] !== null && b[k] !== null, `${what}: ${k} measured`);
       const d = Math.abs(100 * (b[k]! - a[k]!));
       if (process.env.MOPE_VERBOSE) process.stderr.write(`${what} ${k}: fp32 ${100 * a[k]!} bf16 ${100 * b[k]!}\n`);
-      assert.ok(d <= 1, `${what}: ${k} fp32 ${(100 * a[k]!).toFixed(2)} %, bf16 ${(100 * b[k]!).toFixed(2)} % (${d.toFixed(2)} points)`);
+      assert.ok(d <= 1 + 1e-9, `${what}: ${k} fp32 ${(100 * a[k]!).toFixed(2)} %, bf16 ${(100 * b[k]!).toFixed(2)} % (${d.toFixed(2)} points)`);
     }
   }
 });

@@ -15,8 +15,8 @@ import { TrainStep, accumulateStep } from '../train/step.ts';
 import { randomBatch } from './train.ts';
 
 export interface KernelTimes {
-  /** Seconds and calls per kernel name. */
-  byKernel: Map<string, { s: number; calls: number }>;
+  /** Wall seconds, CPU seconds (user + system, all threads) and calls per kernel name. */
+  byKernel: Map<string, { s: number; cpu: number; calls: number }>;
 }
 
 /** Kernels whose every function records its wall time into t (one level: what the model code calls). */
@@ -25,10 +25,13 @@ export function timedKernels(k: Kernels, t: KernelTimes): Kernels {
   for (const [name, fn] of Object.entries(k)) {
     if (typeof fn !== 'function') { out[name] = fn; continue; }
     out[name] = (...args: unknown[]) => {
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       const r = (fn as (...a: unknown[]) => unknown).apply(k, args);
-      const e = t.byKernel.get(name) ?? { s: 0, calls: 0 };
+      const e = t.byKernel.get(name) ?? { s: 0, cpu: 0, calls: 0 };
       e.s += Number(process.hrtime.bigint() - t0) / 1e9;
+      const c = process.cpuUsage(c0);
+      e.cpu += (c.user + c.system) / 1e6;
       e.calls++;
       t.byKernel.set(name, e);
       return r;
@@ -37,17 +40,23 @@ export function timedKernels(k: Kernels, t: KernelTimes): Kernels {
   return out as unknown as Kernels;
 }
 
-/** Table of kernel, calls, seconds and share of `wall`, largest first; the rest is time outside kernels. */
-export function formatKernelTimes(t: KernelTimes, wall: number): string {
-  const rows = [...t.byKernel].sort((a, b) => b[1].s - a[1].s);
-  const inK = rows.reduce((s, [, e]) => s + e.s, 0);
-  const line = (n: string, calls: string, s: number) =>
-    `| ${n.padEnd(20)} | ${calls.padStart(6)} | ${s.toFixed(3).padStart(8)} | ${((100 * s) / wall).toFixed(1).padStart(5)} % |`;
+/**
+ * Table of kernel, calls, wall and CPU seconds and their shares of the whole (`wall`, `cpu`), largest CPU share
+ * first; the last row is the time outside kernels (TypeScript code, allocation, copies).
+ */
+export function formatKernelTimes(t: KernelTimes, wall: number, cpu: number): string {
+  const rows = [...t.byKernel].sort((a, b) => b[1].cpu - a[1].cpu);
+  const inW = rows.reduce((s, [, e]) => s + e.s, 0), inC = rows.reduce((s, [, e]) => s + e.cpu, 0);
+  const f = (x: number, w: number) => x.toFixed(3).padStart(w);
+  const pc = (x: number, of: number) => `${((100 * x) / of).toFixed(1).padStart(5)} %`;
+  const line = (n: string, calls: string, s: number, c: number) =>
+    `| ${n.padEnd(20)} | ${calls.padStart(6)} | ${f(s, 8)} | ${pc(s, wall)} | ${f(c, 8)} | ${pc(c, cpu)} |`;
   return [
-    `| ${'kernel'.padEnd(20)} | ${'calls'.padStart(6)} | ${'seconds'.padStart(8)} | ${'share'.padStart(7)} |`,
-    `|${'-'.repeat(22)}|-------:|---------:|--------:|`,
-    ...rows.map(([n, e]) => line(n, String(e.calls), e.s)),
-    line('(outside kernels)', '', wall - inK),
+    `| ${'kernel'.padEnd(20)} | ${'calls'.padStart(6)} | ${'wall s'.padStart(8)} | ${'share'.padStart(7)} | ` +
+      `${'CPU s'.padStart(8)} | ${'share'.padStart(7)} |`,
+    `|${'-'.repeat(22)}|-------:|---------:|--------:|---------:|--------:|`,
+    ...rows.map(([n, e]) => line(n, String(e.calls), e.s, e.cpu)),
+    line('(outside kernels)', '', wall - inW, cpu - inC),
   ].join('\n');
 }
 
@@ -65,11 +74,14 @@ function profile(p: Precision, geometry: GeometryName, B: number, threads: numbe
   const run = (what: string, fn: () => void): void => {
     fn(); // warm-up: packs weights, sizes workspaces and tapes, touches the optimiser's moments
     t.byKernel.clear();
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
     const wall = (performance.now() - t0) / 1000;
-    console.log(`\n${what}, ${p}, ${geometry}, batch ${B}, ${threads} threads: ${wall.toFixed(3)} s\n`);
-    console.log(formatKernelTimes(t, wall));
+    const c = process.cpuUsage(c0), cpu = (c.user + c.system) / 1e6;
+    console.log(`\n${what}, ${p}, ${geometry}, batch ${B}, ${threads} threads: ${wall.toFixed(3)} s wall, ` +
+      `${cpu.toFixed(3)} CPU-s\n`);
+    console.log(formatKernelTimes(t, wall, cpu));
   };
   run('inference forward (image + text tower)', () => {
     visionForward(rt, model, batch.pixels, B);
