@@ -131,3 +131,18 @@ test('bf16 image embeddings within cosine 0.999 of fp32 on a small vision tower'
     assert.ok(cs >= 0.999, `image ${i}: cosine ${cs}`);
   }
 });
+
+test('MOPE_FP32_GEMM=onednn: fp32 linear through oneDNN agrees with OpenBLAS to fp32 rounding', async () => {
+  const { bf16Kernels } = await import('../src/engine/precision.ts');
+  const fp = loadNativeKernels(), dn = bf16Kernels(loadNativeKernels() as never, false);
+  const N = 37, IC = 70, OC = 45;
+  const inp = rand(N * IC, 31), w = rand(OC * IC, 32), bias = rand(OC, 33), dout = rand(N * OC, 34);
+  const a = new Float32Array(N * OC), b = new Float32Array(N * OC);
+  fp.linear(a, inp, w, bias, N, IC, OC);
+  dn.linear(b, inp, w, bias, N, IC, OC);
+  assert.ok(maxRel(b, a) < 1e-5, `forward ${maxRel(b, a)}`);
+  const di = [new Float32Array(N * IC), new Float32Array(N * IC)], dw = [new Float32Array(OC * IC), new Float32Array(OC * IC)];
+  fp.linearBackward(di[0]!, dw[0]!, null, dout, inp, w, N, IC, OC);
+  dn.linearBackward(di[1]!, dw[1]!, null, dout, inp, w, N, IC, OC);
+  assert.ok(maxRel(di[1]!, di[0]!) < 1e-5 && maxRel(dw[1]!, dw[0]!) < 1e-5, 'backward');
+});

@@ -40,7 +40,8 @@ export function timeIt(fn: () => void, iters: number): { wall: number; cpu: numb
 export function precisionFields(rt: Runtime): { precision: string; isa: string; impl: string } {
   const precision = rt.precision ?? 'fp32';
   const info = loadDnnl().dnnlInfo(precision === 'bf16');
-  return { precision, isa: info.isa, impl: precision === 'bf16' ? info.impl ?? 'none' : 'openblas sgemm' };
+  const dnnl = precision === 'bf16' || process.env.MOPE_FP32_GEMM === 'onednn';
+  return { precision, isa: info.isa, impl: dnnl ? info.impl ?? 'none' : 'openblas sgemm' };
 }
 
 export interface InferSpeed {

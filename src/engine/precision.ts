@@ -74,11 +74,16 @@ interface Packs {
   bwd?: PackedWeight; // op(B) = W: dinp = dout·W
 }
 
-/** The bf16 kernels over the native ones; base must be the native addon (it carries the oneDNN entry points). */
-export function bf16Kernels(base: Kernels & DnnlKernels): Kernels & { dropPacked(x?: F32): void } {
+/**
+ * The native kernels with linear layers through oneDNN: bf16 (default) or, with bf16 = false, oneDNN's fp32
+ * matmul on fp32 packed weights (not the exact OpenBLAS path: another summation order). base must be the native
+ * addon (it carries the oneDNN entry points).
+ */
+export function bf16Kernels(base: Kernels & DnnlKernels, bf16 = true): Kernels & { dropPacked(x?: F32): void } {
   let packs = new WeakMap<F32, Packs>();
   let scratch = new Uint16Array(0);
-  const scr = (n: number): Uint16Array => {
+  const scr = (n: number): Uint16Array | null => {
+    if (!bf16) return null;
     if (scratch.length < n) scratch = new Uint16Array(Math.max(n, Math.ceil(scratch.length * 1.25)));
     return scratch;
   };
@@ -93,18 +98,18 @@ export function bf16Kernels(base: Kernels & DnnlKernels): Kernels & { dropPacked
     linear(out, inp, weight, bias, N, IC, OC) {
       if (N === 0 || OC === 0) return;
       const e = entry(weight);
-      e.fwd ??= base.packWeight(weight, IC, OC, true, true, N || MHINT);
-      base.gemmDnnl(out, inp, null, e.fwd, bias, scr(N * IC), N, OC, IC, false, true, 0, true);
+      e.fwd ??= base.packWeight(weight, IC, OC, true, bf16, N || MHINT);
+      base.gemmDnnl(out, inp, null, e.fwd, bias, scr(N * IC), N, OC, IC, false, true, 0, bf16);
     },
     linearBackward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC) {
       if (N > 0 && IC > 0 && OC > 0) {
         if (dinp) {
           const e = entry(weight);
-          e.bwd ??= base.packWeight(weight, OC, IC, false, true, N || MHINT);
-          base.gemmDnnl(dinp, dout, null, e.bwd, null, scr(N * OC), N, IC, OC, false, false, 0, true);
+          e.bwd ??= base.packWeight(weight, OC, IC, false, bf16, N || MHINT);
+          base.gemmDnnl(dinp, dout, null, e.bwd, null, scr(N * OC), N, IC, OC, false, false, 0, bf16);
         }
         // dW[OC,IC] += doutᵀ·inp, accumulated in fp32 (beta = 1)
-        if (dweight) base.gemmDnnl(dweight, dout, inp, null, null, scr(OC * N + N * IC), OC, IC, N, true, false, 1, true);
+        if (dweight) base.gemmDnnl(dweight, dout, inp, null, null, scr(OC * N + N * IC), OC, IC, N, true, false, 1, bf16);
         if (dbias) base.linearBackward(null, null, dbias, dout, inp, weight, N, IC, OC);
       } else {
         base.linearBackward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC);
