@@ -90,6 +90,7 @@ async function main(): Promise<void> {
       imgC[p] = { ours: ours.images_per_cpu_s, torch: torch?.images_per_cpu_s };
       txtC[p] = { ours: ours.texts_per_cpu_s, torch: torch?.texts_per_cpu_s };
       infer[p] = { ours, pytorch: torch };
+      process.stderr.write(`  ${p}: ${JSON.stringify(infer[p])}\n`); // partial results, in case the run is cut short
       if (torch) results.torch = torch.torch;
     }
     rows.push(img, txt);
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
       row[p] = { ours: ours.pairs_per_s, torch: torch?.pairs_per_s };
       rowC[p] = { ours: ours.pairs_per_cpu_s, torch: torch?.pairs_per_cpu_s };
       train[p] = { ours, pytorch: torch };
+      process.stderr.write(`  ${p}: ${JSON.stringify(train[p])}\n`);
     }
     rows.push(row);
     cpuRows.push(rowC);
