@@ -24,7 +24,8 @@ import type { ClipModel } from '../src/model/types.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const PHOTOS = ['chelsea.png', 'coffee.png', 'rocket.jpg'].map((f) => join(here, 'golden', 'images', f));
 
-const rt = (p: Precision): Runtime => ({ kernels: loadKernels(p), threads: 2, seed: 0, log: silentLogger, precision: p });
+const rt = (p: Precision): Runtime =>
+  ({ kernels: loadKernels(p), threads: 2, seed: 0, log: silentLogger, precision: p });
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let ab = 0, aa = 0, bb = 0;

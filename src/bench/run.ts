@@ -78,7 +78,8 @@ async function main(): Promise<void> {
   if (only.has('infer')) {
     const model = initClipModel(geometry, 0);
     const infer: Record<string, unknown> = {};
-    const img: BenchRow = { name: 'images/s', unit: 'img/s' }, txt: BenchRow = { name: 'texts/s (77 tokens)', unit: 'txt/s' };
+    const img: BenchRow = { name: 'images/s', unit: 'img/s' };
+    const txt: BenchRow = { name: 'texts/s (77 tokens)', unit: 'txt/s' };
     const imgC: BenchRow = { name: 'images/CPU-s', unit: 'img' }, txtC: BenchRow = { name: 'texts/CPU-s', unit: 'txt' };
     for (const p of precisions) {
       process.stderr.write(`bench infer ${p}: ${geometry}, batch ${batch}, ${threads} threads …\n`);

@@ -31,7 +31,8 @@ export function formatBenchTable(rows: BenchRow[]): string {
   ]);
   const all = [HEAD, ...body];
   const w = HEAD.map((_, j) => Math.max(...all.map((row) => row[j]!.length)));
-  const line = (row: string[]): string => `| ${row.map((c, j) => (j === 0 ? c.padEnd(w[j]!) : c.padStart(w[j]!))).join(' | ')} |`;
+  const cell = (c: string, j: number): string => (j === 0 ? c.padEnd(w[j]!) : c.padStart(w[j]!));
+  const line = (row: string[]): string => `| ${row.map(cell).join(' | ')} |`;
   return [line(HEAD), `|${w.map((n, j) => (j === 0 ? '-'.repeat(n + 2) : '-'.repeat(n + 1) + ':')).join('|')}|`,
     ...body.map(line)].join('\n');
 }

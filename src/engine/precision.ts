@@ -123,7 +123,9 @@ export function bf16Kernels(base: Kernels & DnnlKernels, bf16 = true): Kernels &
           base.gemmDnnl(dinp, dout, null, e.bwd, null, scr(N * OC), N, IC, OC, false, false, 0, bf16);
         }
         // dW[OC,IC] += doutᵀ·inp, accumulated in fp32 (beta = 1)
-        if (dweight) base.gemmDnnl(dweight, dout, inp, null, null, scr(OC * N + N * IC), OC, IC, N, true, false, 1, bf16);
+        if (dweight) {
+          base.gemmDnnl(dweight, dout, inp, null, null, scr(OC * N + N * IC), OC, IC, N, true, false, 1, bf16);
+        }
         if (dbias) base.linearBackward(null, null, dbias, dout, inp, weight, N, IC, OC);
       } else {
         base.linearBackward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC);
