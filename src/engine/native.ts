@@ -74,6 +74,7 @@ export function loadNativeKernels(): Kernels {
 }
 
 let cachedBf16: Kernels | undefined;
+let cachedF32Dnnl: Kernels | undefined;
 
 /** The oneDNN entry points of the native addon. */
 export function loadDnnl(): DnnlKernels {
@@ -83,9 +84,15 @@ export function loadDnnl(): DnnlKernels {
 /**
  * Kernels computing at the given precision: fp32 is the native addon itself (OpenBLAS, exact path); bf16 routes
  * the linear layers through oneDNN. One bf16 instance per process, so packed weights are shared by every caller.
+ * MOPE_FP32_GEMM=onednn routes fp32 linear layers through oneDNN's fp32 matmul on packed weights instead of
+ * OpenBLAS (faster on CPUs OpenBLAS 0.3.21 serves poorly, e.g. AMD Zen 4; another summation order than the
+ * parity-checked OpenBLAS path).
  */
 export function loadKernels(precision: Precision): Kernels {
   const k = loadNativeKernels();
-  if (precision === 'fp32') return k;
+  if (precision === 'fp32') {
+    if (process.env.MOPE_FP32_GEMM !== 'onednn') return k;
+    return (cachedF32Dnnl ??= bf16Kernels(k as Kernels & DnnlKernels, false));
+  }
   return (cachedBf16 ??= bf16Kernels(k as Kernels & DnnlKernels));
 }
