@@ -35,7 +35,7 @@ export interface DemoOptions {
 
 export const DEMO_CRITERIA: Criterion[] = ['mope', 'magnitude', 'random', 'scratch'];
 export const DEMO_TARGETS = ['width50', 'width50+depth50'];
-export const DEMO_SEEDS = [0, 1];
+export const DEMO_SEEDS = [0, 1, 2];
 export const DEMO_DISTILL: DistillSettings = {
   steps: 80, batch: 64, lr: 5e-4, weightDecay: 0.05, warmup: 5, gradClip: 1,
 };
