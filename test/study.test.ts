@@ -3,7 +3,7 @@
 // parse; the report has one line per criterion. Dims: the tiny geometry of test/helpers/tiny.ts (2 layers per tower).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNativeKernels } from '../src/engine/native.ts';
 import type { Runtime } from '../src/engine/runtime.ts';
@@ -79,6 +79,11 @@ test('study: killed, resumes without redoing finished runs; table = mean ± std 
   assert.deepEqual([deep.config.vision.heads, deep.config.text.heads], [[2], [2]]);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.equal((html.match(/<polyline class="series" data-series="mope"/g) ?? []).length, 4, 'one mope line per chart');
+  // --collect: gathers the finished runs, runs nothing (seed 2 is not started).
+  const c = await runStudy(rt, { ...o, seeds: [0, 1, 2], collectOnly: true });
+  assert.equal(c.runs.length, 8);
+  assert.deepEqual(c.table, f.table);
+  assert.ok(!existsSync(join(out, 'runs', 'width50', 'mope', 'seed-2')));
   await assert.rejects(runStudy(rt, { ...o, calibLimit: 9 }),
     (e: unknown) => e instanceof ConfigError && /other settings/.test((e as Error).message));
 });

@@ -94,7 +94,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--warmup <n>', 'warm-up steps', '10')
     .option('--grad-clip <x>', 'global gradient-norm clip (0 = off)', '1')
     .option('--eval <spec>', 'evaluate every stage on this data (repeatable: classification → zero-shot, pairs → retrieval)', collect)
-    .option('--eval-limit <n>', 'a deterministic subset of N items of each --eval set')
+    .option('--eval-limit <n>', 'a fixed subset (seed 0, whatever --seed) of N items of each --eval set')
     .option('--templates <name|file>', 'zero-shot prompts: openai-7 (default), openai-80 or a file')
     .option('--seed <s>', 'seed of calibration subsets, the random criterion and distillation order', '0')
     .option('--out <dir>', 'run folder (a rerun resumes at the first unfinished stage)')

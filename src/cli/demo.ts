@@ -22,6 +22,7 @@ interface DemoFlags {
   steps?: string;
   zeroshotLimit: string;
   calibLimit: string;
+  collect?: boolean;
   threads?: string;
   precision?: string;
 }
@@ -42,6 +43,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--zeroshot-limit <n>', 'items of each evaluation set (fixed subset, seed 0; fashion-scenes test: 1,000)',
       String(DEMO_EVAL.limit))
     .option('--calib-limit <n>', 'MoPE calibration pairs (fashion-scenes val)', String(DEMO_CALIB.limit))
+    .option('--collect', 'run nothing: gather the finished runs into study.json, table.md, report.html')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .option('--precision <p>', PRECISION_HELP, 'auto')
     .action(async (o: DemoFlags) => {
@@ -52,7 +54,7 @@ export function register(program: Command, io: CliIO = processIO): void {
         targets: o.targets.split(',').map((t) => t.trim()), seeds: parseSeeds(o.seeds),
         distill: o.steps === undefined ? undefined : { steps: parseNonNegativeInt(o.steps, '--steps') },
         zeroshotLimit: parsePositiveInt(o.zeroshotLimit, '--zeroshot-limit'),
-        calibLimit: parsePositiveInt(o.calibLimit, '--calib-limit'),
+        calibLimit: parsePositiveInt(o.calibLimit, '--calib-limit'), collectOnly: Boolean(o.collect),
       });
       io.out.write(`\n${formatStudyTable(f.table, f.teacher)}\n\n` +
         `wall time ${(f.seconds / 60).toFixed(1)} min; report: ${o.out}/report.html\n`);

@@ -69,6 +69,7 @@ async function studyAction(io: CliIO, o: Flags): Promise<void> {
     eval: (o.eval as string[] | undefined) ?? [],
     evalLimit: o.evalLimit === undefined ? undefined : parsePositiveInt(String(o.evalLimit), '--eval-limit'),
     templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)), out,
+    collectOnly: Boolean(o.collect),
   });
   writeFileAtomic(`${out}/table.md`, markdownStudyTable(f.table, f.teacher) + '\n');
   io.out.write(`\n${formatStudyTable(f.table, f.teacher)}\n\n${f.runs.length} runs; ` +
@@ -108,6 +109,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--eval-limit <n>', 'a deterministic subset of N items of each --eval set')
     .option('--templates <name|file>', 'zero-shot prompts: openai-7 (default), openai-80 or a file')
     .option('--out <dir>', 'study folder (a rerun skips finished runs and resumes the unfinished one)')
+    .option('--collect', 'run nothing: gather the finished runs of the grid into study.json, table.md, report.html')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .option('--precision <p>', PRECISION_HELP)
     .action(async (o: Flags) => studyAction(io, o));

@@ -190,7 +190,8 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   const stages = new RankedStages(world, ledger ?? new StageLedger(o.out, options, plan, rt.log, true));
   const R = (...p: string[]) => join(o.out, ...p);
   let evalSets: EvalSet[] | null = null;
-  const sets = () => (evalSets ??= openEvalSets(o.eval, o.evalLimit, o.seed));
+  // The --eval-limit subset is fixed (seed 0), not the run's seed: runs of several seeds are compared on one test subset.
+  const sets = () => (evalSets ??= openEvalSets(o.eval, o.evalLimit, 0));
   const evalStage = (name: string, dir: string) => stages.lead(name, async () => {
     const e = await evaluateModel(rt, await loadFiles(rt, dir), sets(), { templates: o.templates });
     writeJsonAtomic(R('eval', `${name.replace(/^eval-/, '')}.json`), { model: dir, ...e });

@@ -29,6 +29,8 @@ export interface DemoOptions {
   /** Zero-shot images evaluated (a fixed subset of the 7,000 test images). */
   zeroshotLimit?: number;
   calibLimit?: number;
+  /** Run nothing; gather the finished runs (see StudyOptions.collectOnly). */
+  collectOnly?: boolean;
 }
 
 export const DEMO_CRITERIA: Criterion[] = ['mope', 'magnitude', 'random', 'scratch'];
@@ -75,7 +77,7 @@ export async function runDemo(rt: Runtime, o: DemoOptions): Promise<StudyFile> {
     stage: 'pretrain', tower: 'both', criteria: o.criteria ?? DEMO_CRITERIA,
     targets: (o.targets ?? DEMO_TARGETS).map(parseTarget), seeds: o.seeds ?? DEMO_SEEDS,
     ffnGroupSize: 32, distill: { ...DEMO_DISTILL, ...o.distill }, eval: [DEMO_EVAL.zeroshot, DEMO_EVAL.retrieval],
-    evalLimit: o.zeroshotLimit ?? DEMO_EVAL.limit, out: o.out, logEvery: 20,
+    evalLimit: o.zeroshotLimit ?? DEMO_EVAL.limit, out: o.out, logEvery: 20, collectOnly: o.collectOnly,
   });
   writeFileAtomic(join(o.out, 'table.md'), markdownStudyTable(f.table, f.teacher) + '\n');
   return f;

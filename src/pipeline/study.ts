@@ -67,6 +67,11 @@ export interface StudyOptions {
   templates?: readonly string[];
   out: string;
   logEvery?: number;
+  /**
+   * Only gather the finished runs into study.json / report.html, run nothing (e.g. after several processes ran
+   * disjoint seeds into the same folder).
+   */
+  collectOnly?: boolean;
   /** Called after each run is finished and recorded (tests simulate a kill by throwing here). */
   afterRun?: (r: StudyRun) => void;
 }
@@ -171,6 +176,7 @@ export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile>
           rt.log.info(`study ${k}/${total}: ${target.name} ${criterion} seed ${seed}: finished earlier, skipped`);
           continue;
         }
+        if (o.collectOnly) continue;
         rt.log.info(`\n== study ${k}/${total}: ${target.name}, ${criterion}, seed ${seed} ==`);
         shareWidthScores(o, target, criterion, seed, dir);
         const keepLayers = target.depth === null
