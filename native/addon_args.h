@@ -33,8 +33,10 @@ static void throw_fmt(Call *c, int range, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
   va_end(ap);
-  if (range) napi_throw_range_error(c->env, NULL, msg);
-  else napi_throw_type_error(c->env, NULL, msg);
+  if (range)
+    napi_throw_range_error(c->env, NULL, msg);
+  else
+    napi_throw_type_error(c->env, NULL, msg);
   c->failed = 1;
 }
 

@@ -134,8 +134,10 @@ static napi_value js_dnnl_info(napi_env env, napi_callback_info info) {
   napi_value r, isa, im;
   napi_create_object(env, &r);
   napi_create_string_utf8(env, mope_dnnl_isa(), NAPI_AUTO_LENGTH, &isa);
-  if (s) napi_get_null(env, &im);
-  else napi_create_string_utf8(env, impl, NAPI_AUTO_LENGTH, &im);
+  if (s)
+    napi_get_null(env, &im);
+  else
+    napi_create_string_utf8(env, impl, NAPI_AUTO_LENGTH, &im);
   napi_set_named_property(env, r, "isa", isa);
   napi_set_named_property(env, r, "impl", im);
   return r;

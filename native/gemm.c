@@ -4,14 +4,16 @@
 #include <stddef.h>
 #include "mope.h"
 
-static inline int imax1(int x) { return x > 1 ? x : 1; }
+static inline int imax1(int x) {
+  return x > 1 ? x : 1;
+}
 
-void mope_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K,
-                   int transA, int transB, float alpha, float beta, int lda, int ldb, int ldc) {
+void mope_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, int transA, int transB, float alpha,
+                   float beta, int lda, int ldb, int ldc) {
   if (M <= 0 || N <= 0) return;
   /* OpenBLAS rejects (and prints about) leading dims < 1, which K == 0 or N == 1 can produce. */
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-              M, N, K, alpha, a, imax1(lda), b, imax1(ldb), beta, c, imax1(ldc));
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, a,
+              imax1(lda), b, imax1(ldb), beta, c, imax1(ldc));
 }
 
 /* One small GEMM on the calling thread, for batches of per-head matrices: OpenBLAS's pthread build must
@@ -67,9 +69,9 @@ static void small_gemm(float *restrict c, const float *restrict a, const float *
 /* Work per matrix (M·N·K) below which a batch is spread over OpenMP threads with small_gemm. */
 #define SMALL_GEMM_WORK (192 * 192 * 192)
 
-void mope_gemm_strided_batched_f32(float *c, const float *a, const float *b, int batch, int M, int N, int K,
-                                   int transA, int transB, float alpha, float beta,
-                                   int64_t strideA, int64_t strideB, int64_t strideC) {
+void mope_gemm_strided_batched_f32(float *c, const float *a, const float *b, int batch, int M, int N, int K, int transA,
+                                   int transB, float alpha, float beta, int64_t strideA, int64_t strideB,
+                                   int64_t strideC) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
   int64_t work = (int64_t)M * N * K;
   if (batch > 1 && work <= SMALL_GEMM_WORK) {
@@ -80,6 +82,5 @@ void mope_gemm_strided_batched_f32(float *c, const float *a, const float *b, int
   }
   int lda = transA ? M : K, ldb = transB ? K : N;
   for (int i = 0; i < batch; i++)
-    mope_gemm_f32(c + i * strideC, a + i * strideA, b + i * strideB, M, N, K, transA, transB, alpha, beta,
-                  lda, ldb, N);
+    mope_gemm_f32(c + i * strideC, a + i * strideA, b + i * strideB, M, N, K, transA, transB, alpha, beta, lda, ldb, N);
 }

@@ -35,7 +35,7 @@ static inline uint16_t f32_to_bf16(float x) {
   uint32_t u;
   memcpy(&u, &x, 4);
   if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN stays NaN */
-  u += 0x7fffu + ((u >> 16) & 1u);                                           /* round to nearest even */
+  u += 0x7fffu + ((u >> 16) & 1u);                                          /* round to nearest even */
   return (uint16_t)(u >> 16);
 }
 
@@ -67,10 +67,10 @@ static dnnl_status_t md2(dnnl_memory_desc_t *md, int rows, int cols, dnnl_data_t
   return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
-#define TRY(x)                       \
-  do {                               \
-    s = (x);                         \
-    if (s != dnnl_success) goto out; \
+#define TRY(x)                                                                                                         \
+  do {                                                                                                                 \
+    s = (x);                                                                                                           \
+    if (s != dnnl_success) goto out;                                                                                   \
   } while (0)
 
 /* A matmul primitive descriptor for C[M,N] (f32) = A·B (+ bias) + beta·C with the given A and B descriptors. */
@@ -132,8 +132,10 @@ int mope_dnnl_pack(mope_dnnl_weight **out, const float *b, int K, int N, int tra
       s = dnnl_out_of_memory;
       goto out;
     }
-    if (transB) mope_f32_to_bf16(tmp, b, N, K, 0);
-    else mope_f32_to_bf16(tmp, b, K, N, 0);
+    if (transB)
+      mope_f32_to_bf16(tmp, b, N, K, 0);
+    else
+      mope_f32_to_bf16(tmp, b, K, N, 0);
     TRY(md2(&buser, K, N, dnnl_bf16, transB));
     TRY(dnnl_memory_create(&user, &buser, eng, tmp));
   } else {
@@ -164,7 +166,9 @@ void mope_dnnl_free(mope_dnnl_weight *w) {
   free(w);
 }
 
-size_t mope_dnnl_weight_bytes(const mope_dnnl_weight *w) { return w ? w->bytes : 0; }
+size_t mope_dnnl_weight_bytes(const mope_dnnl_weight *w) {
+  return w ? w->bytes : 0;
+}
 int mope_dnnl_weight_dims(const mope_dnnl_weight *w, int *K, int *N) {
   *K = w->K;
   *N = w->N;
@@ -185,14 +189,18 @@ int mope_gemm_dnnl(float *c, const float *a, const float *b, mope_dnnl_weight *p
   if (bf16) {
     /* A keeps its layout (op(A) = Aᵀ through strides): oneDNN's copy routines transpose faster than a
      * transposing conversion would */
-    if (transA) mope_f32_to_bf16(scratch, a, K, M, 0);
-    else mope_f32_to_bf16(scratch, a, M, K, 0);
+    if (transA)
+      mope_f32_to_bf16(scratch, a, K, M, 0);
+    else
+      mope_f32_to_bf16(scratch, a, M, K, 0);
     aptr = scratch;
     TRY(md2(&amd, M, K, dt, transA));
     if (!pb) {
       uint16_t *bs = scratch + (size_t)M * K;
-      if (transB) mope_f32_to_bf16(bs, b, N, K, 0);
-      else mope_f32_to_bf16(bs, b, K, N, 0);
+      if (transB)
+        mope_f32_to_bf16(bs, b, N, K, 0);
+      else
+        mope_f32_to_bf16(bs, b, K, N, 0);
       bptr = bs;
       TRY(md2(&bmd, K, N, dt, transB));
     }
@@ -240,19 +248,30 @@ out:
 
 static const char *isa_name(dnnl_cpu_isa_t isa) {
   switch (isa) {
-    case dnnl_cpu_isa_sse41: return "sse41";
-    case dnnl_cpu_isa_avx: return "avx";
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    default: return "unknown";
+  case dnnl_cpu_isa_sse41:
+    return "sse41";
+  case dnnl_cpu_isa_avx:
+    return "avx";
+  case dnnl_cpu_isa_avx2:
+    return "avx2";
+  case dnnl_cpu_isa_avx2_vnni:
+    return "avx2_vnni";
+  case dnnl_cpu_isa_avx512_core:
+    return "avx512_core";
+  case dnnl_cpu_isa_avx512_core_vnni:
+    return "avx512_core_vnni";
+  case dnnl_cpu_isa_avx512_core_bf16:
+    return "avx512_core_bf16";
+  case dnnl_cpu_isa_avx512_core_amx:
+    return "avx512_core_amx";
+  default:
+    return "unknown";
   }
 }
 
-const char *mope_dnnl_isa(void) { return isa_name(dnnl_get_effective_cpu_isa()); }
+const char *mope_dnnl_isa(void) {
+  return isa_name(dnnl_get_effective_cpu_isa());
+}
 
 int mope_dnnl_impl(char *buf, size_t n, int bf16, int M, int N, int K) {
   dnnl_status_t s;

@@ -14,7 +14,6 @@
 /* Columns per block when a parameter gradient is reduced over rows; the block's sums stay in double. */
 #define COL_BLOCK 64
 
-
 /* d/dx x·Φ(x) = Φ(x) + x·φ(x), with Φ from the same erfc as the forward's gelu_erf and x² split exactly
  * (hi + lo) so the Gaussian keeps its relative precision in the tails. */
 static inline float gelu_erf_grad(float x) {
@@ -109,8 +108,7 @@ void mope_layernorm_bwd(float *dinp, float *dweight, float *dbias, const float *
   }
 }
 
-void mope_activation_bwd(float *dinp, const float *dout, const float *inp, const float *mask, int N, int F,
-                         int kind) {
+void mope_activation_bwd(float *dinp, const float *dout, const float *inp, const float *mask, int N, int F, int kind) {
 #pragma omp parallel for schedule(static) if ((int64_t)N * F > PAR_MIN_WORK)
   for (int n = 0; n < N; n++) {
     const float *x = inp + (size_t)n * F, *g = dout + (size_t)n * F;
@@ -146,8 +144,8 @@ typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
 #define ATTN_VT_MAX 16384
 
 /* dp[j] = hm·g·v_j for j < jn (rounded up to 16; entries past jn are junk the caller ignores). */
-static void attn_dp_vt(float *restrict dp, const float *restrict vt, int Tp, const float *restrict g, float hm,
-                       int HS, int jn) {
+static void attn_dp_vt(float *restrict dp, const float *restrict vt, int Tp, const float *restrict g, float hm, int HS,
+                       int jn) {
   int j0 = 0;
   for (; j0 + 16 < jn; j0 += 32) {
     v16 a0 = {0}, a1 = {0};
@@ -201,8 +199,8 @@ static void attn_wk(float *restrict o, const float *restrict w, const float *res
   }
 }
 
-void mope_attention_bwd(float *dqkv, const float *dout, const float *probs, const float *qkv,
-                        const float *headMask, int B, int T, int NH, int HS) {
+void mope_attention_bwd(float *dqkv, const float *dout, const float *probs, const float *qkv, const float *headMask,
+                        int B, int T, int NH, int HS) {
   const int C = NH * HS;
   const size_t C3 = (size_t)3 * C;
   const float scale = 1.0f / sqrtf((float)HS);
@@ -224,7 +222,7 @@ void mope_attention_bwd(float *dqkv, const float *dout, const float *probs, cons
       memset(d + 2 * (size_t)C, 0, sizeof(float) * HS);
     }
     if (hm == 0.0f || T == 0) continue;
-    float dp[Tp];                            /* one row of dP, then dS·scale; T <= MOPE_ATTN_MAX_T (addon.c) */
+    float dp[Tp];                           /* one row of dP, then dS·scale; T <= MOPE_ATTN_MAX_T (addon.c) */
     float vt[use_vt ? (size_t)HS * Tp : 1]; /* Vᵀ of this head */
     if (use_vt) {
       for (int j = 0; j < T; j++) {

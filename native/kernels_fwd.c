@@ -11,7 +11,6 @@
 /* Parallelise only when there is enough work to pay for waking the team (elements touched). */
 #define PAR_MIN_WORK 16384
 
-
 /* Exact gelu x·Φ(x) with Φ from erfc(|x|/√2), so the negative tail keeps its relative precision (1 + erf
  * would cancel). erfc(z), z >= 0, is Numerical Recipes' erfcc (fractional error < 1.2e-7) on fast_expf;
  * x² is split exactly (hi + lo, via fma) because an absolute error in the exponent is a relative error in
@@ -33,8 +32,8 @@ void mope_linear_fwd(float *out, const float *inp, const float *weight, const fl
   mope_gemm_f32(out, inp, weight, N, OC, IC, 0, 1, 1.0f, bias ? 1.0f : 0.0f, IC, IC, OC);
 }
 
-void mope_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                        const float *bias, int N, int C, float eps) {
+void mope_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                        int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if ((int64_t)N * C > PAR_MIN_WORK)
   for (int n = 0; n < N; n++) {
     const float *x = inp + (size_t)n * C;
@@ -94,8 +93,8 @@ typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
 #define ATTN_KT_MAX 16384
 
 /* s[j] = scale·q·k_j for j < jn (rounded up to 16; entries past jn are junk the caller ignores). */
-static void attn_scores_kt(float *restrict s, const float *restrict kt, int Tp, const float *restrict q,
-                           float scale, int HS, int jn) {
+static void attn_scores_kt(float *restrict s, const float *restrict kt, int Tp, const float *restrict q, float scale,
+                           int HS, int jn) {
   int j0 = 0;
   for (; j0 + 48 < jn; j0 += 64) {
     v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
@@ -125,8 +124,8 @@ static void attn_scores_kt(float *restrict s, const float *restrict kt, int Tp, 
 }
 
 /* o[e] = hm·Σ_{j<jn} p[j]·v_j[e], v_j = v + j·ldv. */
-static void attn_pv(float *restrict o, const float *restrict p, const float *restrict v, size_t ldv, int jn,
-                    int HS, float hm) {
+static void attn_pv(float *restrict o, const float *restrict p, const float *restrict v, size_t ldv, int jn, int HS,
+                    float hm) {
   int e0 = 0;
   for (; e0 + 64 <= HS; e0 += 64) {
     v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
@@ -155,8 +154,8 @@ static void attn_pv(float *restrict o, const float *restrict p, const float *res
   }
 }
 
-void mope_attention_fwd(float *out, float *probs, const float *qkv, const float *keyMask, const float *headMask,
-                        int B, int T, int NH, int HS, int causal) {
+void mope_attention_fwd(float *out, float *probs, const float *qkv, const float *keyMask, const float *headMask, int B,
+                        int T, int NH, int HS, int causal) {
   const int C = NH * HS;
   const size_t C3 = (size_t)3 * C;
   const float scale = 1.0f / sqrtf((float)HS);
@@ -169,7 +168,7 @@ void mope_attention_fwd(float *out, float *probs, const float *qkv, const float 
     const float *km = keyMask ? keyMask + (size_t)b * T : NULL;
     const float hm = headMask ? headMask[h] : 1.0f;
     const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HS;
-    float srow[Tp];                          /* scores, then probabilities; T <= MOPE_ATTN_MAX_T (addon.c) */
+    float srow[Tp];                         /* scores, then probabilities; T <= MOPE_ATTN_MAX_T (addon.c) */
     float kt[use_kt ? (size_t)HS * Tp : 1]; /* Kᵀ of this head */
     if (use_kt) {
       for (int j = 0; j < T; j++) {

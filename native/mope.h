@@ -14,14 +14,14 @@
 /* ---- GEMM (gemm.c) ----
  * The OpenBLAS GEMM call site (the exact fp32 path). Row-major, BLAS semantics: C = alpha·op(A)·op(B) + beta·C,
  * and when beta == 0 C is not read (NaN in C does not propagate). The bf16 path is mope_gemm_dnnl below. */
-void mope_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K,
-                   int transA, int transB, float alpha, float beta, int lda, int ldb, int ldc);
+void mope_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, int transA, int transB, float alpha,
+                   float beta, int lda, int ldb, int ldc);
 
 /* For i < batch: C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i]; X[i] starts at X + i·strideX.
  * C[i] must not overlap each other (addon.c checks strideC >= M·N). */
-void mope_gemm_strided_batched_f32(float *c, const float *a, const float *b, int batch, int M, int N, int K,
-                                   int transA, int transB, float alpha, float beta,
-                                   int64_t strideA, int64_t strideB, int64_t strideC);
+void mope_gemm_strided_batched_f32(float *c, const float *a, const float *b, int batch, int M, int N, int K, int transA,
+                                   int transB, float alpha, float beta, int64_t strideA, int64_t strideB,
+                                   int64_t strideC);
 
 /* ---- oneDNN GEMM (gemm_dnnl.c): bf16 inputs with fp32 accumulation and output, or fp32 throughout ----
  * The one oneDNN entry point: C[M,N] = op(A)·op(B) (+ bias[N], when non-NULL) + beta·C (beta == 0: C not
@@ -48,12 +48,12 @@ int mope_dnnl_impl(char *buf, size_t n, int bf16, int M, int N, int K);
 
 /* ---- fused forward kernels (kernels_fwd.c) ---- */
 void mope_linear_fwd(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC);
-void mope_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                        const float *bias, int N, int C, float eps);
+void mope_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                        int N, int C, float eps);
 /* kind 0 = quick_gelu, 1 = exact erf gelu; out may alias inp. */
 void mope_activation_fwd(float *out, const float *inp, const float *mask, int N, int F, int kind);
-void mope_attention_fwd(float *out, float *probs, const float *qkv, const float *keyMask, const float *headMask,
-                        int B, int T, int NH, int HS, int causal);
+void mope_attention_fwd(float *out, float *probs, const float *qkv, const float *keyMask, const float *headMask, int B,
+                        int T, int NH, int HS, int causal);
 void mope_residual_add(float *out, const float *a, const float *b, float scale, int64_t N);
 void mope_l2normalize(float *out, float *norms, const float *inp, int N, int C);
 void mope_im2patch(float *out, const float *pixels, int B, int ch, int H, int W, int P);
@@ -69,11 +69,10 @@ void mope_linear_bwd(float *dinp, float *dweight, float *dbias, const float *dou
 void mope_layernorm_bwd(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, const float *mean, const float *rstd, int N, int C);
 /* dinp = dout·act′(inp)·mask; dinp may alias dout. */
-void mope_activation_bwd(float *dinp, const float *dout, const float *inp, const float *mask, int N, int F,
-                         int kind);
+void mope_activation_bwd(float *dinp, const float *dout, const float *inp, const float *mask, int N, int F, int kind);
 /* probs [B,NH,T,T] as saved by mope_attention_fwd (before the head mask); dqkv overwritten. */
-void mope_attention_bwd(float *dqkv, const float *dout, const float *probs, const float *qkv,
-                        const float *headMask, int B, int T, int NH, int HS);
+void mope_attention_bwd(float *dqkv, const float *dout, const float *probs, const float *qkv, const float *headMask,
+                        int B, int T, int NH, int HS);
 /* dinp = (dout − out·⟨out,dout⟩)/norm (dout/norm where the norm was floored); dinp may alias dout. */
 void mope_l2normalize_bwd(float *dinp, const float *dout, const float *out, const float *norms, int N, int C);
 void mope_im2patch_bwd(float *dpixels, const float *dpatches, int B, int ch, int H, int W, int P);
@@ -81,8 +80,8 @@ void mope_im2patch_bwd(float *dpixels, const float *dpatches, int B, int ch, int
 /* ---- optimiser and gradient utilities (optim.c) ---- */
 /* One PyTorch AdamW step (decoupled weight decay); step counts from 1. Hyperparameters are doubles, as
  * PyTorch's are: the derived scalars (bias corrections, step size) are formed in double, then rounded. */
-void mope_adamw(float *param, const float *grad, float *m, float *v, int64_t N, double lr, double beta1,
-                double beta2, double eps, double weightDecay, int step);
+void mope_adamw(float *param, const float *grad, float *m, float *v, int64_t N, double lr, double beta1, double beta2,
+                double eps, double weightDecay, int step);
 /* Σ x² in double; the same result for any thread count. */
 double mope_sum_squares(const float *x, int64_t N);
 void mope_scale(float *x, float s, int64_t N);

@@ -93,8 +93,10 @@ static napi_value finish(napi_env env, const char *fn, int rc, double timeoutS) 
   int rank = -1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (rc == -1) {
-    return throw_err(env, fn, "rank %d: no answer from the other ranks within %g s (a peer died, hangs, or is far "
-                     "behind; set MOPE_MPI_TIMEOUT_S to wait longer)", rank, timeoutS);
+    return throw_err(env, fn,
+                     "rank %d: no answer from the other ranks within %g s (a peer died, hangs, or is far "
+                     "behind; set MOPE_MPI_TIMEOUT_S to wait longer)",
+                     rank, timeoutS);
   }
   char s[MPI_MAX_ERROR_STRING];
   int n = 0;
@@ -150,7 +152,8 @@ static napi_value js_allreduce(napi_env env, napi_callback_info info) {
   size_t n;
   double to;
   if (!get_args(env, info, 2, argv, "allreduceSum") || !get_f32(env, argv[0], "allreduceSum", "buf", &d, &n) ||
-      !get_num(env, argv[1], "allreduceSum", "timeoutS", &to)) return NULL;
+      !get_num(env, argv[1], "allreduceSum", "timeoutS", &to))
+    return NULL;
   for (size_t o = 0; o < n; o += CHUNK) {
     int cnt = (int)(n - o < CHUNK ? n - o : CHUNK);
     MPI_Request req;
@@ -237,13 +240,13 @@ static napi_value js_finalize(napi_env env, napi_callback_info info) {
 
 static napi_value init_module(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
-    {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
-    {"allreduceSum", NULL, js_allreduce, NULL, NULL, NULL, napi_default, NULL},
-    {"allgather", NULL, js_allgather, NULL, NULL, NULL, napi_default, NULL},
-    {"broadcast", NULL, js_broadcast, NULL, NULL, NULL, napi_default, NULL},
-    {"barrier", NULL, js_barrier, NULL, NULL, NULL, napi_default, NULL},
-    {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
-    {"finalize", NULL, js_finalize, NULL, NULL, NULL, napi_default, NULL},
+      {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
+      {"allreduceSum", NULL, js_allreduce, NULL, NULL, NULL, napi_default, NULL},
+      {"allgather", NULL, js_allgather, NULL, NULL, NULL, napi_default, NULL},
+      {"broadcast", NULL, js_broadcast, NULL, NULL, NULL, napi_default, NULL},
+      {"barrier", NULL, js_barrier, NULL, NULL, NULL, napi_default, NULL},
+      {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
+      {"finalize", NULL, js_finalize, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

@@ -8,8 +8,8 @@
 /* sumSquares adds a fixed number of partial sums in a fixed order, whatever the thread count. */
 #define SS_PARTS 64
 
-void mope_adamw(float *param, const float *grad, float *m, float *v, int64_t N, double lr, double beta1,
-                double beta2, double eps, double weightDecay, int step) {
+void mope_adamw(float *param, const float *grad, float *m, float *v, int64_t N, double lr, double beta1, double beta2,
+                double eps, double weightDecay, int step) {
   /* torch.optim.AdamW (foreach=False): p.mul_(1 − lr·wd); m, v updated; denom = √v/√bc2 + eps;
    * p.addcdiv_(m, denom, −lr/bc1). Scalars in double, elementwise arithmetic in float. */
   const float decay = (float)(1.0 - lr * weightDecay);

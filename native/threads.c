@@ -11,4 +11,6 @@ void mope_set_threads(int n) {
   openblas_set_num_threads(n);
 }
 
-int mope_get_threads(void) { return omp_get_max_threads(); }
+int mope_get_threads(void) {
+  return omp_get_max_threads();
+}

@@ -3,7 +3,7 @@
 # `npm run format` (this script with --fix) rewrites the files instead of checking them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-JS=("src/**/*.ts" "test/**/*.ts" "tools/**/*.ts" "web/*.js" "scripts/*.mjs" "*.js")
+JS=("src/**/*.ts" "test/**/*.ts" "web/*.js" "scripts/*.mjs" "*.js")
 C=(native/*.c native/*.h)
 if [ "${1:-}" = "--fix" ]; then
   npx prettier --log-level warn --write "${JS[@]}"

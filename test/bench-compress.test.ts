@@ -19,14 +19,20 @@ test('benchCompress: one figure per stage in order, a stage that allocates 200 M
       async (a) => {
         assert.ok(existsSync(join(a.model, 'model.safetensors')));
         assert.equal(a.keepLayers, 1); // tiny: 2 vision layers, at least 1 kept
-        for (const [name, mib] of [['small', 1], ['big', 200]] as const) {
+        for (const [name, mib] of [
+          ['small', 1],
+          ['big', 200],
+        ] as const) {
           a.onStage(name, 'start');
           keep = new Uint8Array(mib * 2 ** 20).fill(1);
           a.onStage(name, 'end');
         }
       },
     );
-    assert.deepEqual(r.stages.map((s) => s.name), ['small', 'big']);
+    assert.deepEqual(
+      r.stages.map((s) => s.name),
+      ['small', 'big'],
+    );
     const big = r.stages[1]!;
     assert.ok(big.peak_rss_mib >= 200, JSON.stringify(r.stages));
     assert.ok(r.peak_rss_mib >= big.peak_rss_mib);

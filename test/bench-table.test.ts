@@ -9,7 +9,21 @@ test('bench table: ours/PyTorch per precision, bf16 against PyTorch fp32 and our
     { name: 'texts/s', unit: 'txt/s', fp32: { ours: 5 }, bf16: { ours: 15, torch: undefined } },
   ]).split('\n');
   assert.equal(t.length, 4);
-  const cells = (l: string) => l.split('|').slice(1, -1).map((c) => c.trim());
-  assert.deepEqual(cells(t[2]!), ['images/s (img/s)', '20.00', '10.00', '2.00×', '60.00', '40.00', '1.50×', '6.00×', '3.00×']);
+  const cells = (l: string) =>
+    l
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
+  assert.deepEqual(cells(t[2]!), [
+    'images/s (img/s)',
+    '20.00',
+    '10.00',
+    '2.00×',
+    '60.00',
+    '40.00',
+    '1.50×',
+    '6.00×',
+    '3.00×',
+  ]);
   assert.deepEqual(cells(t[3]!), ['texts/s (txt/s)', '5.00', 'n/a', 'n/a', '15.00', 'n/a', 'n/a', 'n/a', '3.00×']);
 });

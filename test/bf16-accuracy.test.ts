@@ -24,12 +24,23 @@ import type { ClipModel } from '../src/model/types.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const PHOTOS = ['chelsea.png', 'coffee.png', 'rocket.jpg'].map((f) => join(here, 'golden', 'images', f));
 
-const rt = (p: Precision): Runtime =>
-  ({ kernels: loadKernels(p), threads: 2, seed: 0, log: silentLogger, precision: p });
+const rt = (p: Precision): Runtime => ({
+  kernels: loadKernels(p),
+  threads: 2,
+  seed: 0,
+  log: silentLogger,
+  precision: p,
+});
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i]! * b[i]!; aa += a[i]! * a[i]!; bb += b[i]! * b[i]!; }
+  let ab = 0,
+    aa = 0,
+    bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
   return ab / Math.sqrt(aa * bb);
 }
 
@@ -52,13 +63,15 @@ function rowCosines(a: Float32Array, b: Float32Array, N: number): number[] {
 
 async function photoPixels(size: number): Promise<Float32Array> {
   const cfg = defaultPreprocessorConfig(size);
-  const per = 3 * size * size, px = new Float32Array(PHOTOS.length * per);
+  const per = 3 * size * size,
+    px = new Float32Array(PHOTOS.length * per);
   for (const [i, f] of PHOTOS.entries()) px.set(await preprocessImage(f, cfg), i * per);
   return px;
 }
 
 function assertEmbeddings(model: ClipModel, pixels: Float32Array, N: number, what: string): void {
-  const e32 = encodeImages(rt('fp32'), model, pixels, N), e16 = encodeImages(rt('bf16'), model, pixels, N);
+  const e32 = encodeImages(rt('fp32'), model, pixels, N),
+    e16 = encodeImages(rt('bf16'), model, pixels, N);
   assert.ok(differs(e16, e32), `${what}: the bf16 run really went through bf16 GEMMs`);
   rowCosines(e16, e32, N).forEach((c, i) => assert.ok(c >= 0.999, `${what}, item ${i}: cosine ${c}`));
 }
@@ -82,8 +95,11 @@ test('one distillation step (all four losses): every student gradient tensor wit
     for (const k of ['con', 'kd', 'emb', 'hid'] as const) assert.ok(parts[k] > 0, `${p}: loss ${k} = ${parts[k]}`);
     return gradsByName(student.config, g);
   };
-  const g32 = grads('fp32'), g16 = grads('bf16');
-  let compared = 0, anyDiffers = false, worst = 1;
+  const g32 = grads('fp32'),
+    g16 = grads('bf16');
+  let compared = 0,
+    anyDiffers = false,
+    worst = 1;
   for (const [name, a] of g32) {
     const b = g16.get(name)!;
     if (norm(a) === 0) {
@@ -126,7 +142,8 @@ test('ViT-B/32 geometry: bf16 image (real photographs) and text embeddings withi
   assertEmbeddings(model, (await photoPixels(224)).subarray(0, 2 * 3 * 224 * 224), 2, 'vit-b-32 photos');
   const tok = ClipTokenizer.fromBundledVocab({ contextLength: 77 });
   const ids = ['a photo of a cat', 'a cup of coffee on a saucer, seen from above'].map((s) => tok.encode(s));
-  const t32 = encodeTexts(rt('fp32'), model, ids), t16 = encodeTexts(rt('bf16'), model, ids);
+  const t32 = encodeTexts(rt('fp32'), model, ids),
+    t16 = encodeTexts(rt('bf16'), model, ids);
   assert.ok(differs(t16, t32), 'vit-b-32 texts: the bf16 run really went through bf16 GEMMs');
   rowCosines(t16, t32, 2).forEach((c, i) => assert.ok(c >= 0.999, `vit-b-32 text ${i}: cosine ${c}`));
 });

@@ -17,8 +17,13 @@ import { DEMO_CALIB, DEMO_EVAL } from '../src/pipeline/demo.ts';
 import type { ModelEval } from '../src/pipeline/evaluate.ts';
 import { hasShippedTeacher, unpackShippedTeacher } from '../src/pipeline/teacher.ts';
 
-const rt = (p: Precision): Runtime =>
-  ({ kernels: loadKernels(p), threads: 2, seed: 0, log: silentLogger, precision: p });
+const rt = (p: Precision): Runtime => ({
+  kernels: loadKernels(p),
+  threads: 2,
+  seed: 0,
+  log: silentLogger,
+  precision: p,
+});
 
 test('demo-like run: bf16 lands within 1 point of fp32 on every figure', async (t) => {
   if (!hasShippedTeacher()) return t.skip('assets/demo-teacher is not shipped in this checkout');
@@ -28,14 +33,30 @@ test('demo-like run: bf16 lands within 1 point of fp32 on every figure', async (
   unpackShippedTeacher(teacher);
   const run = async (p: Precision): Promise<[string, ModelEval][]> => {
     const s = await compress(rt(p), {
-      model: teacher, data: 'builtin:fashion-mix:train', calib: DEMO_CALIB.pairs,
-      calibLimit: 32, stage: 'finetune', tower: 'vision', keepHeads: 0.5, keepFfn: 0.5, criterion: 'mope',
-      ffnGroupSize: 32, distill: { steps: 4, batch: 16, lr: 5e-5, weightDecay: 0.05, warmup: 1, gradClip: 1 },
-      eval: [DEMO_EVAL.zeroshot, DEMO_EVAL.retrieval], evalLimit: 600, seed: 0, out: join(dir, p),
+      model: teacher,
+      data: 'builtin:fashion-mix:train',
+      calib: DEMO_CALIB.pairs,
+      calibLimit: 32,
+      stage: 'finetune',
+      tower: 'vision',
+      keepHeads: 0.5,
+      keepFfn: 0.5,
+      criterion: 'mope',
+      ffnGroupSize: 32,
+      distill: { steps: 4, batch: 16, lr: 5e-5, weightDecay: 0.05, warmup: 1, gradClip: 1 },
+      eval: [DEMO_EVAL.zeroshot, DEMO_EVAL.retrieval],
+      evalLimit: 600,
+      seed: 0,
+      out: join(dir, p),
     });
-    return [['teacher', s.evals.teacher!], ['pruned', s.evals.width!], ['distilled', s.evals['width-distilled']!]];
+    return [
+      ['teacher', s.evals.teacher!],
+      ['pruned', s.evals.width!],
+      ['distilled', s.evals['width-distilled']!],
+    ];
   };
-  const f32 = await run('fp32'), f16 = await run('bf16');
+  const f32 = await run('fp32'),
+    f16 = await run('bf16');
   for (const [i, [what, a]] of f32.entries()) {
     const b = f16[i]![1];
     assert.equal(b.params, a.params, `${what}: parameters`);

@@ -17,15 +17,24 @@ const rand = (n: number, seed: number) => lcgUniform(n, seed, -0.5, 0.5);
 const dnnl = loadDnnl();
 
 test('gemmDnnl equals its naive twin on awkward shapes, both transposes, bias, beta, fp32 and bf16', () => {
-  const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 13, 33], [31, 65, 9]];
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [3, 5, 7],
+    [17, 13, 33],
+    [31, 65, 9],
+  ];
   let seed = 1;
   for (const [M, N, K] of shapes) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         for (const bf16 of [false, true]) {
           for (const beta of [0, 1]) {
-            const a = rand(M * K, seed++), b = rand(K * N, seed++), bias = rand(N, seed++), c0 = rand(M * N, seed++);
-            const got = c0.slice(), want = c0.slice();
+            const a = rand(M * K, seed++),
+              b = rand(K * N, seed++),
+              bias = rand(N, seed++),
+              c0 = rand(M * N, seed++);
+            const got = c0.slice(),
+              want = c0.slice();
             const scratch = new Uint16Array(M * K + K * N);
             dnnl.gemmDnnl(got, a, b, null, bias, scratch, M, N, K, transA, transB, beta, bf16);
             gemmDnnlReference(want, a, b, bias, M, N, K, transA, transB, beta, bf16);
@@ -40,12 +49,16 @@ test('gemmDnnl equals its naive twin on awkward shapes, both transposes, bias, b
 });
 
 test('gemmDnnl with a packed weight equals the unpacked call', () => {
-  const M = 19, N = 23, K = 37;
+  const M = 19,
+    N = 23,
+    K = 37;
   for (const bf16 of [false, true]) {
     for (const transB of [false, true]) {
-      const a = rand(M * K, 5), b = rand(K * N, 6);
+      const a = rand(M * K, 5),
+        b = rand(K * N, 6);
       const packed = dnnl.packWeight(b, K, N, transB, bf16, M);
-      const got = new Float32Array(M * N), want = new Float32Array(M * N);
+      const got = new Float32Array(M * N),
+        want = new Float32Array(M * N);
       dnnl.gemmDnnl(got, a, null, packed, null, new Uint16Array(M * K), M, N, K, false, transB, 0, bf16);
       gemmDnnlReference(want, a, b, null, M, N, K, false, transB, 0, bf16);
       assert.ok(maxRel(got, want) < 1e-5, `bf16 ${bf16} transB ${transB}: ${maxRel(got, want)}`);
@@ -75,17 +88,27 @@ test('precision: auto is bf16 only with AMX-BF16 or AVX512-BF16, and says so onc
 });
 
 test('bf16 linear forward and backward stay close to fp32 (cosine ≥ 0.999)', () => {
-  const fp = loadNativeKernels(), bf = loadKernels('bf16');
-  const N = 33, IC = 48, OC = 40;
-  const inp = rand(N * IC, 11), w = rand(OC * IC, 12), bias = rand(OC, 13), dout = rand(N * OC, 14);
-  const o32 = new Float32Array(N * OC), o16 = new Float32Array(N * OC);
+  const fp = loadNativeKernels(),
+    bf = loadKernels('bf16');
+  const N = 33,
+    IC = 48,
+    OC = 40;
+  const inp = rand(N * IC, 11),
+    w = rand(OC * IC, 12),
+    bias = rand(OC, 13),
+    dout = rand(N * OC, 14);
+  const o32 = new Float32Array(N * OC),
+    o16 = new Float32Array(N * OC);
   fp.linear(o32, inp, w, bias, N, IC, OC);
   bf.linear(o16, inp, w, bias, N, IC, OC);
   assert.ok(cosine(o16, o32) >= 0.999, `forward cosine ${cosine(o16, o32)}`);
   assert.ok(maxRel(o16, o32) > 1e-6, 'the bf16 kernels really round (they must not be the fp32 path)');
-  const di32 = new Float32Array(N * IC), di16 = new Float32Array(N * IC);
-  const dw32 = new Float32Array(OC * IC), dw16 = new Float32Array(OC * IC);
-  const db32 = new Float32Array(OC), db16 = new Float32Array(OC);
+  const di32 = new Float32Array(N * IC),
+    di16 = new Float32Array(N * IC);
+  const dw32 = new Float32Array(OC * IC),
+    dw16 = new Float32Array(OC * IC);
+  const db32 = new Float32Array(OC),
+    db16 = new Float32Array(OC);
   fp.linearBackward(di32, dw32, db32, dout, inp, w, N, IC, OC);
   bf.linearBackward(di16, dw16, db16, dout, inp, w, N, IC, OC);
   assert.ok(cosine(di16, di32) >= 0.999, `dinp cosine ${cosine(di16, di32)}`);
@@ -100,8 +123,13 @@ test('bf16 image embeddings within cosine 0.999 of fp32 on a small vision tower'
     projectionDim: 32,
   });
   const model = initFromConfig(c, 3);
-  const rt = (p: 'fp32' | 'bf16'): Runtime =>
-    ({ kernels: loadKernels(p), threads: 1, seed: 0, log: silentLogger, precision: p });
+  const rt = (p: 'fp32' | 'bf16'): Runtime => ({
+    kernels: loadKernels(p),
+    threads: 1,
+    seed: 0,
+    log: silentLogger,
+    precision: p,
+  });
   const N = 4;
   const pixels = rand(N * 3 * 32 * 32, 21).map((x) => x * 4);
   const e32 = encodeImages(rt('fp32'), model, pixels, N);
@@ -116,14 +144,22 @@ test('bf16 image embeddings within cosine 0.999 of fp32 on a small vision tower'
 
 test('MOPE_FP32_GEMM=onednn: fp32 linear through oneDNN agrees with OpenBLAS to fp32 rounding', async () => {
   const { bf16Kernels } = await import('../src/engine/precision.ts');
-  const fp = loadNativeKernels(), dn = bf16Kernels(loadNativeKernels() as never, false);
-  const N = 37, IC = 70, OC = 45;
-  const inp = rand(N * IC, 31), w = rand(OC * IC, 32), bias = rand(OC, 33), dout = rand(N * OC, 34);
-  const a = new Float32Array(N * OC), b = new Float32Array(N * OC);
+  const fp = loadNativeKernels(),
+    dn = bf16Kernels(loadNativeKernels() as never, false);
+  const N = 37,
+    IC = 70,
+    OC = 45;
+  const inp = rand(N * IC, 31),
+    w = rand(OC * IC, 32),
+    bias = rand(OC, 33),
+    dout = rand(N * OC, 34);
+  const a = new Float32Array(N * OC),
+    b = new Float32Array(N * OC);
   fp.linear(a, inp, w, bias, N, IC, OC);
   dn.linear(b, inp, w, bias, N, IC, OC);
   assert.ok(maxRel(b, a) < 1e-5, `forward ${maxRel(b, a)}`);
-  const di = [new Float32Array(N * IC), new Float32Array(N * IC)], dw = [new Float32Array(OC * IC), new Float32Array(OC * IC)];
+  const di = [new Float32Array(N * IC), new Float32Array(N * IC)],
+    dw = [new Float32Array(OC * IC), new Float32Array(OC * IC)];
   fp.linearBackward(di[0]!, dw[0]!, null, dout, inp, w, N, IC, OC);
   dn.linearBackward(di[1]!, dw[1]!, null, dout, inp, w, N, IC, OC);
   assert.ok(maxRel(di[1]!, di[0]!) < 1e-5 && maxRel(dw[1]!, dw[0]!) < 1e-5, 'backward');
@@ -131,10 +167,16 @@ test('MOPE_FP32_GEMM=onednn: fp32 linear through oneDNN agrees with OpenBLAS to 
 
 test('bf16: a weight an optimiser updated goes in unpacked and gives what the packed path gives', () => {
   const bf = loadKernels('bf16');
-  const N = 29, IC = 40, OC = 52;
-  const inp = rand(N * IC, 41), w = rand(OC * IC, 42), bias = rand(OC, 43), dout = rand(N * OC, 44);
+  const N = 29,
+    IC = 40,
+    OC = 52;
+  const inp = rand(N * IC, 41),
+    w = rand(OC * IC, 42),
+    bias = rand(OC, 43),
+    dout = rand(N * OC, 44);
   const run = () => {
-    const o = new Float32Array(N * OC), di = new Float32Array(N * IC);
+    const o = new Float32Array(N * OC),
+      di = new Float32Array(N * IC);
     bf.linear(o, inp, w, bias, N, IC, OC);
     bf.linearBackward(di, null, null, dout, inp, w, N, IC, OC);
     return [o, di];

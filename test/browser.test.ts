@@ -23,8 +23,16 @@ import { exportModel } from '../src/export/export.ts';
 import { startServer, type RunningServer } from '../src/deploy/server.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const IMAGES = ['chelsea.png', 'coffee.png'].map((f) => join(repo, 'test/golden/images', f));
 const LABELS = ['a photo of a cat', 'a photo of a dog', 'a cup of coffee &amp; a saucer', 'a rocket launch'];
@@ -53,9 +61,14 @@ const prunedGeometry: ClipGeometry = {
 
 before(async () => {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the browser test needs Debian's chromium package (bash scripts/setup.sh installs it; or apt-get install -y chromium)`);
+    throw new Error(
+      `${CHROMIUM} is missing: the browser test needs Debian's chromium package (bash scripts/setup.sh installs it; or apt-get install -y chromium)`,
+    );
   }
-  for (const [name, g, seed] of [['dense', tinyGeometry, 7], ['pruned', prunedGeometry, 8]] as const) {
+  for (const [name, g, seed] of [
+    ['dense', tinyGeometry, 7],
+    ['pruned', prunedGeometry, 8],
+  ] as const) {
     const src = join(root, `${name}-src`);
     mkdirSync(src);
     // Larger-than-default weights so the probabilities are far from uniform.
@@ -76,12 +89,20 @@ after(async () => {
 });
 
 /** mope-clip in Node: engine forward on the PIL-exact pixels → softmax(logits_per_image). */
-async function nodeProbs(name: 'dense' | 'pruned', image: string, labels: string[]): Promise<{ probs: number[]; pixels: Float32Array }> {
+async function nodeProbs(
+  name: 'dense' | 'pruned',
+  image: string,
+  labels: string[],
+): Promise<{ probs: number[]; pixels: Float32Array }> {
   const { model, dir, tok } = models[name];
   const pre = await loadPreprocessorConfig(dir, model.config.vision.imageSize);
   const pixels = await preprocessImage(image, pre);
   const E = model.config.projectionDim;
-  const t = encodeTexts(rt, model, labels.map((l) => tok.encode(l)));
+  const t = encodeTexts(
+    rt,
+    model,
+    labels.map((l) => tok.encode(l)),
+  );
   const i = encodeImages(rt, model, pixels, 1);
   const logits = Array.from(clipLogits(rt, t, labels.length, i, 1, E, model.weights.logitScale[0]!));
   const m = Math.max(...logits);
@@ -98,7 +119,11 @@ async function openPage(query = ''): Promise<Page> {
   await page.goto(server.url + query);
   await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('status')!.dataset.state!));
   const status = await page.textContent('#status');
-  assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', `page did not load: ${status} ${errors.join('; ')}`);
+  assert.equal(
+    await page.getAttribute('#status', 'data-state'),
+    'ready',
+    `page did not load: ${status} ${errors.join('; ')}`,
+  );
   return page;
 }
 
@@ -111,22 +136,33 @@ async function classifyThroughUi(page: Page, image: string, labels: string[], ru
     return s.dataset.state === 'error' || Number(s.dataset.run) >= n;
   }, run);
   assert.notEqual(await page.getAttribute('#status', 'data-state'), 'error', (await page.textContent('#status')) ?? '');
-  return page.$$eval('.panel', (panels) => panels.map((p) => ({
-    name: p.querySelector('h2')!.textContent,
-    meta: p.querySelector('.meta')!.textContent,
-    ms: Number((p.querySelector('.time') as HTMLElement).dataset.ms),
-    rows: [...p.querySelectorAll('tr.result')].map((r) => ({
-      label: (r as HTMLElement).dataset.label!, prob: Number((r as HTMLElement).dataset.prob),
-      shown: r.querySelector('.prob')!.textContent!, shownLabel: r.querySelector('.label')!.textContent!,
+  return page.$$eval('.panel', (panels) =>
+    panels.map((p) => ({
+      name: p.querySelector('h2')!.textContent,
+      meta: p.querySelector('.meta')!.textContent,
+      ms: Number((p.querySelector('.time') as HTMLElement).dataset.ms),
+      rows: [...p.querySelectorAll('tr.result')].map((r) => ({
+        label: (r as HTMLElement).dataset.label!,
+        prob: Number((r as HTMLElement).dataset.prob),
+        shown: r.querySelector('.prob')!.textContent!,
+        shownLabel: r.querySelector('.label')!.textContent!,
+      })),
     })),
-  })));
+  );
 }
 
 test('browser: the page tokenizer gives mope-clip ids', async () => {
   const page = await openPage();
-  const texts = ['a photo of a cat', 'A cup of COFFEE, on a table!', 'naïve café façade — 2 dogs & 3 cats',
-    'tom&amp;jerry &lt;3 &#x1F600; &copy', 'tabs\tand\u00a0nbsp\u2003spaces ', "it's the dog's", '',
-    'word '.repeat(100)];
+  const texts = [
+    'a photo of a cat',
+    'A cup of COFFEE, on a table!',
+    'naïve café façade — 2 dogs & 3 cats',
+    'tom&amp;jerry &lt;3 &#x1F600; &copy',
+    'tabs\tand\u00a0nbsp\u2003spaces ',
+    "it's the dog's",
+    '',
+    'word '.repeat(100),
+  ];
   for (const t of texts) {
     const ids = await page.evaluate((s) => (window as any).mope.tokenize(s), t);
     assert.deepEqual(ids, models.dense.tok.encode(t), JSON.stringify(t));
@@ -136,13 +172,19 @@ test('browser: the page tokenizer gives mope-clip ids', async () => {
 
 test('browser: on mope-clip pixels the page matches the engine (≤ 1e-5), dense and pruned', async () => {
   const page = await openPage();
-  for (const [slot, name] of [[0, 'dense'], [1, 'pruned']] as const) {
+  for (const [slot, name] of [
+    [0, 'dense'],
+    [1, 'pruned'],
+  ] as const) {
     for (const image of IMAGES) {
       const ref = await nodeProbs(name, image, LABELS);
       const got: number[] = await page.evaluate(
-        ([s, px, labels]) => (window as any).mope.classifyPixels(s, px, labels), [slot, Array.from(ref.pixels), LABELS] as const);
+        ([s, px, labels]) => (window as any).mope.classifyPixels(s, px, labels),
+        [slot, Array.from(ref.pixels), LABELS] as const,
+      );
       const worst = Math.max(...got.map((p, i) => Math.abs(p - ref.probs[i]!)));
-      if (process.env.BROWSER_VERBOSE) console.log(`exact pixels, ${name} ${image.split('/').pop()}: max |Δp| ${worst.toExponential(2)}`);
+      if (process.env.BROWSER_VERBOSE)
+        console.log(`exact pixels, ${name} ${image.split('/').pop()}: max |Δp| ${worst.toExponential(2)}`);
       assert.ok(worst <= PROB_TOL_EXACT, `${name} ${image}: max |Δp| ${worst}`);
     }
   }
@@ -155,30 +197,52 @@ test('browser: upload + typed labels → displayed probabilities close to mope-c
   const measured: string[] = [];
   for (const image of IMAGES) {
     const panels = await classifyThroughUi(page, image, LABELS, ++run);
-    assert.deepEqual(panels.map((p) => p.name), ['dense', 'pruned']);
+    assert.deepEqual(
+      panels.map((p) => p.name),
+      ['dense', 'pruned'],
+    );
     assert.match(panels[1]!.meta!, /pruned/);
-    for (const [slot, name] of [[0, 'dense'], [1, 'pruned']] as const) {
+    for (const [slot, name] of [
+      [0, 'dense'],
+      [1, 'pruned'],
+    ] as const) {
       const ref = await nodeProbs(name, image, LABELS);
       const shown = panels[slot]!;
       assert.ok(shown.ms > 0, 'time taken shown');
-      assert.deepEqual(shown.rows.map((r) => r.label), LABELS);
-      assert.deepEqual(shown.rows.map((r) => r.shownLabel), LABELS);
+      assert.deepEqual(
+        shown.rows.map((r) => r.label),
+        LABELS,
+      );
+      assert.deepEqual(
+        shown.rows.map((r) => r.shownLabel),
+        LABELS,
+      );
       assert.ok(Math.abs(shown.rows.reduce((a, r) => a + r.prob, 0) - 1) < 1e-9);
       for (const r of shown.rows) assert.equal(r.shown, `${(100 * r.prob).toFixed(1)}%`);
       const worst = Math.max(...shown.rows.map((r, i) => Math.abs(r.prob - ref.probs[i]!)));
       // The canvas pixels themselves against PIL's.
       const px: number[] = await page.evaluate((s) => (window as any).mope.pixels(s), slot);
       assert.equal(px.length, ref.pixels.length);
-      let sum = 0, max = 0;
-      px.forEach((v, i) => { const d = Math.abs(v - ref.pixels[i]!); sum += d; max = Math.max(max, d); });
+      let sum = 0,
+        max = 0;
+      px.forEach((v, i) => {
+        const d = Math.abs(v - ref.pixels[i]!);
+        sum += d;
+        max = Math.max(max, d);
+      });
       const mean = sum / px.length;
-      measured.push(`${name} ${image.split('/').pop()}: pixels mean |Δ| ${mean.toFixed(4)}, max ${max.toFixed(3)}; max |Δp| ${worst.toFixed(4)}`);
+      measured.push(
+        `${name} ${image.split('/').pop()}: pixels mean |Δ| ${mean.toFixed(4)}, max ${max.toFixed(3)}; max |Δp| ${worst.toFixed(4)}`,
+      );
       assert.ok(mean <= PIXEL_MEAN_TOL, measured.at(-1));
       assert.ok(worst <= PROB_TOL_CANVAS, measured.at(-1));
       // The top label agrees unless the engine's top two are within the tolerance.
       const sorted = [...ref.probs].sort((a, b) => b - a);
       if (sorted[0]! - sorted[1]! > 2 * PROB_TOL_CANVAS) {
-        assert.equal(shown.rows.findIndex((r) => r.prob === Math.max(...shown.rows.map((x) => x.prob))), ref.probs.indexOf(sorted[0]!));
+        assert.equal(
+          shown.rows.findIndex((r) => r.prob === Math.max(...shown.rows.map((x) => x.prob))),
+          ref.probs.indexOf(sorted[0]!),
+        );
       }
     }
   }
@@ -190,7 +254,9 @@ test('browser: ?a= / ?b= folders, q8 weights, one model alone', async () => {
   const page = await openPage('?a=/m/1/');
   assert.equal(await page.locator('.panel').count(), 1);
   await page.selectOption('#precision', '_quantized');
-  await page.waitForFunction(() => document.querySelector('.panel .meta')?.textContent?.includes('model_quantized.onnx'));
+  await page.waitForFunction(() =>
+    document.querySelector('.panel .meta')?.textContent?.includes('model_quantized.onnx'),
+  );
   const panels = await classifyThroughUi(page, IMAGES[0]!, LABELS.slice(0, 2), 1);
   assert.equal(panels.length, 1);
   assert.match(panels[0]!.meta!, /model_quantized\.onnx/);
@@ -203,14 +269,27 @@ test('browser: ?a= / ?b= folders, q8 weights, one model alone', async () => {
 test('server: routes, no escapes, methods; serve CLI prints a loopback URL', async () => {
   const get = (p: string, init?: RequestInit) => fetch(server.url.replace(/\/$/, '') + p, init);
   const listing = await (await get('/models.json')).json();
-  assert.deepEqual(listing.models.map((m: { url: string }) => m.url), ['/m/0/', '/m/1/']);
+  assert.deepEqual(
+    listing.models.map((m: { url: string }) => m.url),
+    ['/m/0/', '/m/1/'],
+  );
   const html = await get('/');
   assert.equal(html.status, 200);
   assert.match(html.headers.get('content-type')!, /text\/html/);
   assert.equal(html.headers.get('cross-origin-embedder-policy'), 'require-corp');
-  assert.equal((await get('/ort/ort-wasm-simd-threaded.wasm', { method: 'HEAD' })).headers.get('content-type'), 'application/wasm');
+  assert.equal(
+    (await get('/ort/ort-wasm-simd-threaded.wasm', { method: 'HEAD' })).headers.get('content-type'),
+    'application/wasm',
+  );
   assert.equal((await get('/m/1/onnx/model.onnx', { method: 'HEAD' })).status, 200);
-  for (const bad of ['/m/0/../../etc/passwd', '/m/0/%2e%2e/%2e%2e/etc/passwd', '/m/5/config.json', '/ort/../package.json', '/..%2fpackage.json', '/nope']) {
+  for (const bad of [
+    '/m/0/../../etc/passwd',
+    '/m/0/%2e%2e/%2e%2e/etc/passwd',
+    '/m/5/config.json',
+    '/ort/../package.json',
+    '/..%2fpackage.json',
+    '/nope',
+  ]) {
     assert.equal((await get(bad)).status, 404, bad);
   }
   assert.equal((await get('/', { method: 'POST' })).status, 405);
@@ -219,7 +298,11 @@ test('server: routes, no escapes, methods; serve CLI prints a loopback URL', asy
   const child = spawn(process.execPath, [bin, 'serve', models.dense.dir, '--port', '0', '--quiet']);
   const url = await new Promise<string>((ok, fail) => {
     let out = '';
-    child.stdout.on('data', (d) => { out += d; const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out); if (m) ok(m[1]!); });
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) ok(m[1]!);
+    });
     child.on('exit', (code) => fail(new Error(`serve exited ${code}`)));
   });
   assert.equal((await fetch(url + 'models.json').then((r) => r.json())).models.length, 1);
@@ -228,7 +311,9 @@ test('server: routes, no escapes, methods; serve CLI prints a loopback URL', asy
 
   const missing = spawn(process.execPath, [bin, 'serve', join(root, 'dense-src'), '--port', '0']);
   let err = '';
-  missing.stderr.on('data', (d) => { err += d; });
+  missing.stderr.on('data', (d) => {
+    err += d;
+  });
   const code = await new Promise((ok) => missing.on('exit', ok));
   assert.equal(code, 1);
   assert.match(err, /lacks onnx\/model\.onnx; serve a folder written by mope-clip export/);

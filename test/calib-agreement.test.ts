@@ -36,7 +36,9 @@ test('split-half agreement: identical halves rank alike (ρ = 1), different halv
   const twice: Calibration = {
     task: 'retrieval',
     retrieval: {
-      pixels: Float32Array.from([...r.pixels, ...r.pixels]), n: 32, captions: [...r.captions, ...r.captions],
+      pixels: Float32Array.from([...r.pixels, ...r.pixels]),
+      n: 32,
+      captions: [...r.captions, ...r.captions],
     },
   };
   const mods = enumerateModules(model, { towers: ['vision', 'text'], kinds: ['head', 'ffn'], ffnGroupSize: 4 });
@@ -54,9 +56,28 @@ test('score prints rank_agreement when the calibration set allows a split', asyn
   const modelDir = join(dir, 'model');
   writeTinyCheckpoint(modelDir, { withTokenizer: true, seed: 3 });
   const run = async (limit: string, out: string) => {
-    const c = await runCommands([registerScore], ['score', '--model', modelDir, '--data', 'builtin:fashion-scenes:val',
-      '--limit', limit, '--task', 'retrieval', '--tower', 'vision', '--granularity', 'heads', '--threads', '1',
-      '--out', join(dir, out)]);
+    const c = await runCommands(
+      [registerScore],
+      [
+        'score',
+        '--model',
+        modelDir,
+        '--data',
+        'builtin:fashion-scenes:val',
+        '--limit',
+        limit,
+        '--task',
+        'retrieval',
+        '--tower',
+        'vision',
+        '--granularity',
+        'heads',
+        '--threads',
+        '1',
+        '--out',
+        join(dir, out),
+      ],
+    );
     return JSON.parse(c.stdout) as { rank_agreement: Record<string, number> | null };
   };
   const big = await run('32', 'a.json');

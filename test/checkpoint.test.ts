@@ -5,7 +5,14 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CheckpointError, ConfigError } from '../src/errors.ts';
-import { copyAuxFiles, countConfigParameters, countParameters, loadCheckpoint, loadConfig, saveCheckpoint } from '../src/io/checkpoint.ts';
+import {
+  copyAuxFiles,
+  countConfigParameters,
+  countParameters,
+  loadCheckpoint,
+  loadConfig,
+  saveCheckpoint,
+} from '../src/io/checkpoint.ts';
 import { toStateDict } from '../src/model/state-dict.ts';
 import { roundToF16InPlace } from '../src/io/fp16.ts';
 import { SafetensorsReader } from '../src/io/safetensors.ts';
@@ -43,12 +50,20 @@ function assertSameWeights(a: ClipModel, b: ClipModel): void {
   for (const [k, t] of sa) {
     const u = sb.get(k)!;
     assert.deepEqual(u.shape, t.shape, k);
-    assert.ok(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)
-      .equals(Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength)), `values of ${k}`);
+    assert.ok(
+      Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(
+        Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength),
+      ),
+      `values of ${k}`,
+    );
   }
 }
 
-function expectError(fn: () => unknown, type: typeof CheckpointError | typeof ConfigError, ...fragments: string[]): void {
+function expectError(
+  fn: () => unknown,
+  type: typeof CheckpointError | typeof ConfigError,
+  ...fragments: string[]
+): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof type, `expected ${type.name}, got ${String(e)}`);
     for (const f of fragments) assert.ok(e.message.includes(f), `message should mention '${f}': ${e.message}`);
@@ -72,7 +87,10 @@ describe('init', () => {
     assert.ok(Math.abs(a.weights.logitScale[0]! - Math.log(1 / 0.07)) < 1e-6);
     let s = 0;
     let s2 = 0;
-    for (const x of a.weights.text.tokenEmbedding) { s += x; s2 += x * x; }
+    for (const x of a.weights.text.tokenEmbedding) {
+      s += x;
+      s2 += x * x;
+    }
     const len = a.weights.text.tokenEmbedding.length;
     assert.ok(Math.abs(s / len) < 1e-3 && Math.abs(Math.sqrt(s2 / len) - 0.02) < 1e-3, 'N(0, 0.02)');
   });
@@ -99,8 +117,10 @@ describe('checkpoint save -> load', () => {
     // q/k/v split back in order: q_proj = first third of the fused rows.
     const q = SafetensorsReader.open(join(dir, 'model.safetensors'));
     const A = 48; // vision: 4 heads of 12
-    assert.deepEqual(q.readFloat32('vision_model.encoder.layers.0.self_attn.v_proj.bias'),
-      model.weights.vision.layers[0]!.qkvB.slice(2 * A, 3 * A));
+    assert.deepEqual(
+      q.readFloat32('vision_model.encoder.layers.0.self_attn.v_proj.bias'),
+      model.weights.vision.layers[0]!.qkvB.slice(2 * A, 3 * A),
+    );
     q.close();
   });
 
@@ -116,7 +136,10 @@ describe('checkpoint save -> load', () => {
 
   test('per-layer widths (pruned model) round trip through mope_clip', () => {
     const { dir, model } = tiny({
-      widths: { text: { heads: [3, 1], ffn: [40, 16], layerMap: [0, 1] }, vision: { heads: [4, 2, 0], ffn: [96, 50, 7], layerMap: [0, 2, 5] } },
+      widths: {
+        text: { heads: [3, 1], ffn: [40, 16], layerMap: [0, 1] },
+        vision: { heads: [4, 2, 0], ffn: [96, 50, 7], layerMap: [0, 2, 5] },
+      },
       act: 'gelu',
     });
     const back = loadCheckpoint(dir);
@@ -156,7 +179,9 @@ describe('checkpoint naming variants', () => {
   test('HF-named and OpenAI-named copies of one model load to identical weights', () => {
     const hf = tiny({ seed: 11 });
     const oa = tiny({ seed: 11, naming: 'openai' });
-    assert.ok(SafetensorsReader.open(join(oa.dir, 'model.safetensors')).has('transformer.resblocks.0.attn.in_proj_weight'));
+    assert.ok(
+      SafetensorsReader.open(join(oa.dir, 'model.safetensors')).has('transformer.resblocks.0.attn.in_proj_weight'),
+    );
     const a = loadCheckpoint(hf.dir);
     const b = loadCheckpoint(oa.dir);
     assertSameWeights(a, b);
@@ -198,7 +223,11 @@ describe('checkpoint naming variants', () => {
   test('legacy position_ids (I64) and OpenAI scalar entries are ignored', () => {
     const { dir, model } = tiny({
       mutateTensors: (t) => {
-        t.set('text_model.embeddings.position_ids', { shape: [1, 77], data: new BigInt64Array(77).map((_, i) => BigInt(i)), dtype: 'I64' });
+        t.set('text_model.embeddings.position_ids', {
+          shape: [1, 77],
+          data: new BigInt64Array(77).map((_, i) => BigInt(i)),
+          dtype: 'I64',
+        });
         t.set('vision_model.embeddings.position_ids', { shape: [1, 17], data: new BigInt64Array(17), dtype: 'I64' });
         t.set('context_length', { shape: [], data: new BigInt64Array([77n]), dtype: 'I64' });
       },
@@ -217,7 +246,9 @@ describe('checkpoint naming variants', () => {
     const { dir } = tiny({ shards: 2 });
     const p = join(dir, 'model.safetensors.index.json');
     const idx = JSON.parse(readFileSync(p, 'utf8'));
-    idx.weight_map['logit_scale'] = idx.weight_map['logit_scale'].includes('00001') ? 'model-00002-of-00002.safetensors' : 'model-00001-of-00002.safetensors';
+    idx.weight_map['logit_scale'] = idx.weight_map['logit_scale'].includes('00001')
+      ? 'model-00002-of-00002.safetensors'
+      : 'model-00001-of-00002.safetensors';
     writeFileSync(p, JSON.stringify(idx));
     expectError(() => loadCheckpoint(dir), CheckpointError, p, "'logit_scale'", 'no such tensor');
   });
@@ -235,16 +266,29 @@ describe('checkpoint naming variants', () => {
 describe('checkpoint errors', () => {
   test('missing tensor names the file, tensor and expected shape', () => {
     const { dir } = tiny({ mutateTensors: (t) => t.delete('vision_model.encoder.layers.1.mlp.fc2.weight') });
-    expectError(() => loadCheckpoint(dir), CheckpointError, join(dir, 'model.safetensors'),
-      "'vision_model.encoder.layers.1.mlp.fc2.weight'", 'missing', '[48, 96]');
+    expectError(
+      () => loadCheckpoint(dir),
+      CheckpointError,
+      join(dir, 'model.safetensors'),
+      "'vision_model.encoder.layers.1.mlp.fc2.weight'",
+      'missing',
+      '[48, 96]',
+    );
   });
 
   test('wrong-shaped tensor names the file, tensor, found and expected shapes', () => {
     const { dir } = tiny({
-      mutateTensors: (t) => t.set('text_model.encoder.layers.0.mlp.fc1.weight', { shape: [65, 32], data: new Float32Array(65 * 32) }),
+      mutateTensors: (t) =>
+        t.set('text_model.encoder.layers.0.mlp.fc1.weight', { shape: [65, 32], data: new Float32Array(65 * 32) }),
     });
-    expectError(() => loadCheckpoint(dir), CheckpointError, join(dir, 'model.safetensors'),
-      "'text_model.encoder.layers.0.mlp.fc1.weight'", 'has shape [65, 32]', 'expected [64, 32]');
+    expectError(
+      () => loadCheckpoint(dir),
+      CheckpointError,
+      join(dir, 'model.safetensors'),
+      "'text_model.encoder.layers.0.mlp.fc1.weight'",
+      'has shape [65, 32]',
+      'expected [64, 32]',
+    );
   });
 
   test('wrong-shaped OpenAI tensor is reported under its own name and source layout', () => {
@@ -252,25 +296,60 @@ describe('checkpoint errors', () => {
       naming: 'openai',
       mutateTensors: (t) => t.set('visual.proj', { shape: [24, 48], data: new Float32Array(24 * 48) }),
     });
-    expectError(() => loadCheckpoint(dir), CheckpointError, "'visual.proj'", '[24, 48]', 'expected [48, 24]', 'visual_projection.weight');
+    expectError(
+      () => loadCheckpoint(dir),
+      CheckpointError,
+      "'visual.proj'",
+      '[24, 48]',
+      'expected [48, 24]',
+      'visual_projection.weight',
+    );
   });
 
   test('unexpected extra tensor', () => {
     const { dir } = tiny({
-      mutateTensors: (t) => t.set('text_model.encoder.layers.2.mlp.fc1.bias', { shape: [64], data: new Float32Array(64) }),
+      mutateTensors: (t) =>
+        t.set('text_model.encoder.layers.2.mlp.fc1.bias', { shape: [64], data: new Float32Array(64) }),
     });
-    expectError(() => loadCheckpoint(dir), CheckpointError, 'unexpected tensor', "'text_model.encoder.layers.2.mlp.fc1.bias'", '[64]');
+    expectError(
+      () => loadCheckpoint(dir),
+      CheckpointError,
+      'unexpected tensor',
+      "'text_model.encoder.layers.2.mlp.fc1.bias'",
+      '[64]',
+    );
   });
 
   test('missing config field falls back to the HF default, which then mismatches the weights', () => {
-    const { dir } = tiny({ mutateConfig: (c) => { delete (c.text_config as Record<string, unknown>).hidden_size; } });
-    expectError(() => loadCheckpoint(dir), CheckpointError, 'model.safetensors',
-      "'text_model.embeddings.token_embedding.weight'", '[49408, 32]', 'expected [49408, 512]');
+    const { dir } = tiny({
+      mutateConfig: (c) => {
+        delete (c.text_config as Record<string, unknown>).hidden_size;
+      },
+    });
+    expectError(
+      () => loadCheckpoint(dir),
+      CheckpointError,
+      'model.safetensors',
+      "'text_model.embeddings.token_embedding.weight'",
+      '[49408, 32]',
+      'expected [49408, 512]',
+    );
   });
 
   test('config field of the wrong type names config.json and the field', () => {
-    const { dir } = tiny({ mutateConfig: (c) => { (c.vision_config as Record<string, unknown>).num_hidden_layers = '2'; } });
-    expectError(() => loadCheckpoint(dir), ConfigError, join(dir, 'config.json'), "'vision_config.num_hidden_layers'", 'integer', '"2"');
+    const { dir } = tiny({
+      mutateConfig: (c) => {
+        (c.vision_config as Record<string, unknown>).num_hidden_layers = '2';
+      },
+    });
+    expectError(
+      () => loadCheckpoint(dir),
+      ConfigError,
+      join(dir, 'config.json'),
+      "'vision_config.num_hidden_layers'",
+      'integer',
+      '"2"',
+    );
   });
 
   test('truncated weights file', () => {
@@ -340,19 +419,97 @@ describe('config.json parsing', () => {
   });
 
   const bad: [string, (j: Record<string, any>) => void, string[]][] = [
-    ['non-integer', (j) => { j.text_config.hidden_size = 32.5; }, ["'text_config.hidden_size'", 'integer', '32.5']],
-    ['not divisible by heads', (j) => { j.vision_config.num_attention_heads = 5; }, ["'vision_config.hidden_size'", '(48)', 'not divisible', '(5)']],
-    ['gelu_new unsupported', (j) => { j.text_config.hidden_act = 'gelu_new'; }, ["'text_config.hidden_act'", 'unsupported', 'gelu_new']],
-    ['gelu_pytorch_tanh unsupported', (j) => { j.vision_config.hidden_act = 'gelu_pytorch_tanh'; }, ['unsupported']],
-    ['unknown activation', (j) => { j.vision_config.hidden_act = 'relu'; }, ["'vision_config.hidden_act'", '"relu"']],
-    ['negative eps', (j) => { j.vision_config.layer_norm_eps = -1; }, ["'vision_config.layer_norm_eps'", 'positive']],
-    ['sub-config not an object', (j) => { j.text_config = 3; }, ["'text_config'", 'object']],
-    ['projection_dim string', (j) => { j.projection_dim = '24'; }, ["'projection_dim'", 'integer']],
-    ['wrong model_type', (j) => { j.model_type = 'siglip'; }, ["'model_type'", 'siglip']],
-    ['mope_clip heads wrong length', (j) => { j.mope_clip = { text: { heads: [4] } }; }, ["'mope_clip.text.heads'", '1 entries', 'expected 2']],
-    ['mope_clip heads above original', (j) => { j.mope_clip = { vision: { heads: [5, 4] } }; }, ["'mope_clip.vision.heads[0]'", '[0, 4]', '5']],
-    ['mope_clip layer_map not increasing', (j) => { j.mope_clip = { text: { layer_map: [3, 1] } }; }, ["'mope_clip.text.layer_map'", 'increasing']],
-    ['mope_clip intermediate non-integer', (j) => { j.mope_clip = { text: { intermediate: [3, 'x'] } }; }, ["'mope_clip.text.intermediate[1]'"]],
+    [
+      'non-integer',
+      (j) => {
+        j.text_config.hidden_size = 32.5;
+      },
+      ["'text_config.hidden_size'", 'integer', '32.5'],
+    ],
+    [
+      'not divisible by heads',
+      (j) => {
+        j.vision_config.num_attention_heads = 5;
+      },
+      ["'vision_config.hidden_size'", '(48)', 'not divisible', '(5)'],
+    ],
+    [
+      'gelu_new unsupported',
+      (j) => {
+        j.text_config.hidden_act = 'gelu_new';
+      },
+      ["'text_config.hidden_act'", 'unsupported', 'gelu_new'],
+    ],
+    [
+      'gelu_pytorch_tanh unsupported',
+      (j) => {
+        j.vision_config.hidden_act = 'gelu_pytorch_tanh';
+      },
+      ['unsupported'],
+    ],
+    [
+      'unknown activation',
+      (j) => {
+        j.vision_config.hidden_act = 'relu';
+      },
+      ["'vision_config.hidden_act'", '"relu"'],
+    ],
+    [
+      'negative eps',
+      (j) => {
+        j.vision_config.layer_norm_eps = -1;
+      },
+      ["'vision_config.layer_norm_eps'", 'positive'],
+    ],
+    [
+      'sub-config not an object',
+      (j) => {
+        j.text_config = 3;
+      },
+      ["'text_config'", 'object'],
+    ],
+    [
+      'projection_dim string',
+      (j) => {
+        j.projection_dim = '24';
+      },
+      ["'projection_dim'", 'integer'],
+    ],
+    [
+      'wrong model_type',
+      (j) => {
+        j.model_type = 'siglip';
+      },
+      ["'model_type'", 'siglip'],
+    ],
+    [
+      'mope_clip heads wrong length',
+      (j) => {
+        j.mope_clip = { text: { heads: [4] } };
+      },
+      ["'mope_clip.text.heads'", '1 entries', 'expected 2'],
+    ],
+    [
+      'mope_clip heads above original',
+      (j) => {
+        j.mope_clip = { vision: { heads: [5, 4] } };
+      },
+      ["'mope_clip.vision.heads[0]'", '[0, 4]', '5'],
+    ],
+    [
+      'mope_clip layer_map not increasing',
+      (j) => {
+        j.mope_clip = { text: { layer_map: [3, 1] } };
+      },
+      ["'mope_clip.text.layer_map'", 'increasing'],
+    ],
+    [
+      'mope_clip intermediate non-integer',
+      (j) => {
+        j.mope_clip = { text: { intermediate: [3, 'x'] } };
+      },
+      ["'mope_clip.text.intermediate[1]'"],
+    ],
   ];
   for (const [name, mutate, frags] of bad) {
     test(`ConfigError: ${name}`, () => {

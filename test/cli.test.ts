@@ -23,7 +23,10 @@ const bin = join(root, 'bin', 'mope-clip.mjs');
 const photo = join(root, 'test', 'golden', 'images', 'chelsea.png');
 
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MOPE_THREADS: '2' } });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, MOPE_THREADS: '2' },
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -40,7 +43,19 @@ before(() => {
 after(() => removeDir(dir));
 
 test('tokenize prints the reference ids', () => {
-  const r = cli(['tokenize', '--model', modelDir, '--text', 'a photo of a cat', '--text', 'A Photo of a DOG!!', '--text', 'an ankle boot.', '--text', 'itap of a {}.']);
+  const r = cli([
+    'tokenize',
+    '--model',
+    modelDir,
+    '--text',
+    'a photo of a cat',
+    '--text',
+    'A Photo of a DOG!!',
+    '--text',
+    'an ankle boot.',
+    '--text',
+    'itap of a {}.',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), [
     [49406, 320, 1125, 539, 320, 2368, 49407],
@@ -61,12 +76,28 @@ test('tokenize reads a texts file (.txt lines and .json array) and truncates to 
   assert.equal(ids[1]![76], 49407);
   const js = join(dir, 'texts.json');
   writeFileSync(js, JSON.stringify(['an ankle boot.']));
-  assert.deepEqual(JSON.parse(cli(['tokenize', '--model', modelDir, '--texts-file', js]).stdout), [[49406, 550, 14777, 8087, 269, 49407]]);
+  assert.deepEqual(JSON.parse(cli(['tokenize', '--model', modelDir, '--texts-file', js]).stdout), [
+    [49406, 550, 14777, 8087, 269, 49407],
+  ]);
 });
 
 test('embed writes input_ids, text_embeds and image_embeds equal to the library forward', async () => {
   const out = join(dir, 'emb.json');
-  const r = cli(['embed', '--model', modelDir, '--text', 'a photo of a cat', '--text', 'a much longer caption about a dog on a red sofa', '--image', photo, '--image', photo, '--out', out]);
+  const r = cli([
+    'embed',
+    '--model',
+    modelDir,
+    '--text',
+    'a photo of a cat',
+    '--text',
+    'a much longer caption about a dog on a red sofa',
+    '--image',
+    photo,
+    '--image',
+    photo,
+    '--out',
+    out,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, '');
   const j = JSON.parse(readFileSync(out, 'utf8'));
@@ -90,7 +121,12 @@ test('embed writes input_ids, text_embeds and image_embeds equal to the library 
   const n = JSON.parse(cli(['embed', '--model', modelDir, '--text', 'a photo of a cat', '--normalize']).stdout);
   assert.ok(Math.abs(norm(n.text_embeds[0]) - 1) < 1e-5);
   const scale = norm(j.text_embeds[0]);
-  assert.ok(maxAbsDiff(n.text_embeds[0], j.text_embeds[0].map((x: number) => x / scale)) < 1e-6);
+  assert.ok(
+    maxAbsDiff(
+      n.text_embeds[0],
+      j.text_embeds[0].map((x: number) => x / scale),
+    ) < 1e-6,
+  );
   assert.deepEqual(n.image_embeds, []);
 });
 
@@ -167,7 +203,10 @@ test('a corrupt weights file is refused by every command with the file named', (
   const bytes = readFileSync(w);
   writeFileSync(w, bytes.subarray(0, bytes.length - 10));
   copyFileSync(join(modelDir, 'vocab.json'), join(bad, 'vocab.json'));
-  for (const args of [['info', '--model', bad], ['embed', '--model', bad, '--text', 'x']]) {
+  for (const args of [
+    ['info', '--model', bad],
+    ['embed', '--model', bad, '--text', 'x'],
+  ]) {
     const r = cli(args);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /model\.safetensors/);

@@ -23,16 +23,30 @@ const rt: Runtime = { kernels, threads: 1, seed: 0, log: silentLogger };
 
 function options(model: string, out: string, over: Partial<CompressOptions> = {}): CompressOptions {
   return {
-    model, out, data: 'builtin:fashion-scenes:train', calib: null, calibLimit: 8, stage: 'pretrain', tower: 'both',
-    keepHeads: 1, keepFfn: 1, criterion: 'magnitude', ffnGroupSize: 16,
-    distill: { steps: 0, batch: 4, lr: 1e-3, weightDecay: 0, warmup: 0, gradClip: 1 }, eval: [], seed: 3, ...over,
+    model,
+    out,
+    data: 'builtin:fashion-scenes:train',
+    calib: null,
+    calibLimit: 8,
+    stage: 'pretrain',
+    tower: 'both',
+    keepHeads: 1,
+    keepFfn: 1,
+    criterion: 'magnitude',
+    ffnGroupSize: 16,
+    distill: { steps: 0, batch: 4, lr: 1e-3, weightDecay: 0, warmup: 0, gradClip: 1 },
+    eval: [],
+    seed: 3,
+    ...over,
   };
 }
 
 test('tower values: a bare number or vision=X,text=Y; bad input refused', () => {
   assert.equal(parseTowerValues('0.5', '--keep-heads', isFraction, 'f'), 0.5);
-  assert.deepEqual(parseTowerValues('vision=0.5,text=0.75', '--keep-heads', isFraction, 'f'),
-    { vision: 0.5, text: 0.75 });
+  assert.deepEqual(parseTowerValues('vision=0.5,text=0.75', '--keep-heads', isFraction, 'f'), {
+    vision: 0.5,
+    text: 0.75,
+  });
   for (const bad of ['vision=2', 'audio=0.5', 'vision=0.5,vision=0.6', 'vision', '']) {
     assert.throws(() => parseTowerValues(bad, '--keep-heads', isFraction, 'f'), ConfigError, bad);
   }
@@ -42,9 +56,14 @@ test('per-tower ratios prune each tower by its own fraction and layer count', as
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   writeTinyCheckpoint(join(dir, 'teacher'), { withTokenizer: true });
-  const s = await compress(rt, options(join(dir, 'teacher'), join(dir, 'run'), {
-    keepHeads: { vision: 0.5, text: 0.75 }, keepFfn: { vision: 0.5, text: 0.25 }, keepLayers: { vision: 1 },
-  }));
+  const s = await compress(
+    rt,
+    options(join(dir, 'teacher'), join(dir, 'run'), {
+      keepHeads: { vision: 0.5, text: 0.75 },
+      keepFfn: { vision: 0.5, text: 0.25 },
+      keepLayers: { vision: 1 },
+    }),
+  );
   const m = loadCheckpoint(s.final_model);
   assert.deepEqual(m.config.vision.heads, [2]);
   assert.deepEqual(m.config.vision.ffn, [48]);
@@ -55,8 +74,10 @@ test('per-tower ratios prune each tower by its own fraction and layer count', as
   const mb = loadCheckpoint(b.final_model);
   assert.deepEqual([mb.config.vision.heads, mb.config.text.heads], [[2], [2]]);
   const textOnly = { stage: 'finetune' as const, tower: 'vision' as const, keepHeads: { text: 0.5 } };
-  await assert.rejects(compress(rt, options(join(dir, 'teacher'), join(dir, 'x'), textOnly)),
-    (e: unknown) => e instanceof ConfigError && /names the text tower/.test((e as Error).message));
+  await assert.rejects(
+    compress(rt, options(join(dir, 'teacher'), join(dir, 'x'), textOnly)),
+    (e: unknown) => e instanceof ConfigError && /names the text tower/.test((e as Error).message),
+  );
 });
 
 test('global scope keeps the tower-wide best heads (≥ 1 per layer); per-layer keeps half of each layer', async (t) => {
@@ -71,13 +92,18 @@ test('global scope keeps the tower-wide best heads (≥ 1 per layer); per-layer 
   const opts = { stage: 'finetune' as const, tower: 'vision' as const, keepHeads: 0.5 };
   const g = await compress(rt, options(teacherDir, join(dir, 'global'), { ...opts, scope: 'global' }));
   const p = await compress(rt, options(teacherDir, join(dir, 'per-layer'), opts));
-  assert.deepEqual(loadCheckpoint(g.final_model).config.vision.heads, [3, 1],
-    '4 of 8 heads: 3 from layer 0, the minimum 1 from layer 1');
+  assert.deepEqual(
+    loadCheckpoint(g.final_model).config.vision.heads,
+    [3, 1],
+    '4 of 8 heads: 3 from layer 0, the minimum 1 from layer 1',
+  );
   assert.deepEqual(loadCheckpoint(p.final_model).config.vision.heads, [2, 2]);
   // The one head kept in layer 1 is that layer's largest by magnitude: its out_proj columns are the teacher's.
   const mags = [0, 1, 2, 3].map((i) => magnitude(m0, { tower: 'vision', kind: 'head', layer: 1, index: i }, 16));
   const best = mags.indexOf(Math.max(...mags));
-  const C = m0.config.vision.hidden, HS = m0.config.vision.headDim, D = 4 * HS;
+  const C = m0.config.vision.hidden,
+    HS = m0.config.vision.headDim,
+    D = 4 * HS;
   const kept = loadCheckpoint(g.final_model).weights.vision.layers[1]!.outW;
   const orig = m0.weights.vision.layers[1]!.outW;
   for (let c = 0; c < C; c++) for (let j = 0; j < HS; j++) assert.equal(kept[c * HS + j], orig[c * D + best * HS + j]);
@@ -91,7 +117,8 @@ test('scratch: the magnitude-pruned shape, fresh weights in the compressed tower
   const opts = { stage: 'finetune' as const, tower: 'vision' as const, keepHeads: 0.5, keepFfn: 0.5, keepLayers: 1 };
   const mag = await compress(rt, options(teacherDir, join(dir, 'mag'), opts));
   const scr = await compress(rt, options(teacherDir, join(dir, 'scr'), { ...opts, criterion: 'scratch' }));
-  const a = loadCheckpoint(mag.final_model), b = loadCheckpoint(scr.final_model);
+  const a = loadCheckpoint(mag.final_model),
+    b = loadCheckpoint(scr.final_model);
   assert.deepEqual(b.config.vision.heads, a.config.vision.heads);
   assert.deepEqual(b.config.vision.ffn, a.config.vision.ffn);
   assert.equal(b.config.vision.heads.length, 1);
@@ -111,10 +138,17 @@ test('width and final distillation budgets are separate; --teacher may differ fr
   writeTinyCheckpoint(join(dir, 'teacher'), { withTokenizer: true });
   writeTinyCheckpoint(join(dir, 'other'), { withTokenizer: true, seed: 9 });
   const out = join(dir, 'run');
-  await compress(rt, options(join(dir, 'other'), out, {
-    teacher: join(dir, 'teacher'), stage: 'finetune', tower: 'vision', keepHeads: 0.5, keepLayers: 1,
-    distill: { steps: 5, widthSteps: 1, finalSteps: 2, batch: 4, lr: 1e-3, weightDecay: 0, warmup: 0, gradClip: 1 },
-  }));
+  await compress(
+    rt,
+    options(join(dir, 'other'), out, {
+      teacher: join(dir, 'teacher'),
+      stage: 'finetune',
+      tower: 'vision',
+      keepHeads: 0.5,
+      keepLayers: 1,
+      distill: { steps: 5, widthSteps: 1, finalSteps: 2, batch: 4, lr: 1e-3, weightDecay: 0, warmup: 0, gradClip: 1 },
+    }),
+  );
   const st = JSON.parse(readFileSync(join(out, 'stages.json'), 'utf8')) as StagesFile;
   const steps = (n: string) => st.completed.find((c) => c.name === n)!.result.steps;
   assert.equal(steps('distill-width'), 1);
@@ -128,12 +162,19 @@ test('calibration settings: the zero-shot weight needs zero-shot data and lies i
   t.after(() => removeDir(dir));
   writeTinyCheckpoint(join(dir, 'teacher'), { withTokenizer: true });
   const o = {
-    stage: 'finetune' as const, tower: 'vision' as const, criterion: 'mope' as const,
-    calib: 'builtin:fashion-scenes:val', keepHeads: 0.5,
+    stage: 'finetune' as const,
+    tower: 'vision' as const,
+    criterion: 'mope' as const,
+    calib: 'builtin:fashion-scenes:val',
+    keepHeads: 0.5,
   };
-  await assert.rejects(compress(rt, options(join(dir, 'teacher'), join(dir, 'a'), { ...o, calibZeroshotWeight: 0.3 })),
-    (e: unknown) => e instanceof ConfigError && /needs --calib-zeroshot/.test((e as Error).message));
+  await assert.rejects(
+    compress(rt, options(join(dir, 'teacher'), join(dir, 'a'), { ...o, calibZeroshotWeight: 0.3 })),
+    (e: unknown) => e instanceof ConfigError && /needs --calib-zeroshot/.test((e as Error).message),
+  );
   const heavy = { ...o, calibZeroshot: 'builtin:fashion-mnist:val', calibZeroshotWeight: 2 };
-  await assert.rejects(compress(rt, options(join(dir, 'teacher'), join(dir, 'b'), heavy)),
-    (e: unknown) => e instanceof ConfigError && /\[0, 1\]/.test((e as Error).message));
+  await assert.rejects(
+    compress(rt, options(join(dir, 'teacher'), join(dir, 'b'), heavy)),
+    (e: unknown) => e instanceof ConfigError && /\[0, 1\]/.test((e as Error).message),
+  );
 });

@@ -20,10 +20,23 @@ const rt: Runtime = { kernels, threads: 1, seed: 0, log: { info: (m) => logs.pus
 
 function options(model: string, out: string, over: Partial<CompressOptions> = {}): CompressOptions {
   return {
-    model, out, data: 'builtin:fashion-scenes:train', calib: 'builtin:fashion-scenes:val', calibLimit: 8,
-    stage: 'finetune', tower: 'vision', keepHeads: 0.5, keepFfn: 0.5, keepLayers: 1, criterion: 'mope', ffnGroupSize: 16,
+    model,
+    out,
+    data: 'builtin:fashion-scenes:train',
+    calib: 'builtin:fashion-scenes:val',
+    calibLimit: 8,
+    stage: 'finetune',
+    tower: 'vision',
+    keepHeads: 0.5,
+    keepFfn: 0.5,
+    keepLayers: 1,
+    criterion: 'mope',
+    ffnGroupSize: 16,
     distill: { steps: 2, batch: 4, lr: 1e-3, weightDecay: 0, warmup: 0, gradClip: 1 },
-    eval: ['builtin:fashion-scenes:test', 'builtin:fashion-mnist:test'], evalLimit: 8, seed: 3, ...over,
+    eval: ['builtin:fashion-scenes:test', 'builtin:fashion-mnist:test'],
+    evalLimit: 8,
+    seed: 3,
+    ...over,
   };
 }
 
@@ -37,12 +50,35 @@ test('compress finetune: all stages, run folder, resume skips completed stages, 
   const out = join(dir, 'run');
   const s = await compress(rt, options(teacherDir, out));
   const st = readStages(out);
-  assert.deepEqual(st.completed.map((c) => c.name), [
-    'eval-teacher', 'score-width', 'prune-width', 'eval-width', 'distill-width', 'eval-width-distilled', 'prune-depth', 'eval-depth',
-    'distill-final', 'eval-final', 'report',
-  ]);
-  for (const f of ['scores/width.json', 'scores/depth-vision-1.json', 'width/model.safetensors', 'distill-width/model.safetensors',
-    'depth/config.json', 'distill-final/model.safetensors', 'eval/teacher.json', 'eval/final.json', 'report.html', 'scores/report.html', 'summary.json']) {
+  assert.deepEqual(
+    st.completed.map((c) => c.name),
+    [
+      'eval-teacher',
+      'score-width',
+      'prune-width',
+      'eval-width',
+      'distill-width',
+      'eval-width-distilled',
+      'prune-depth',
+      'eval-depth',
+      'distill-final',
+      'eval-final',
+      'report',
+    ],
+  );
+  for (const f of [
+    'scores/width.json',
+    'scores/depth-vision-1.json',
+    'width/model.safetensors',
+    'distill-width/model.safetensors',
+    'depth/config.json',
+    'distill-final/model.safetensors',
+    'eval/teacher.json',
+    'eval/final.json',
+    'report.html',
+    'scores/report.html',
+    'summary.json',
+  ]) {
     assert.ok(existsSync(join(out, f)), `${f} missing`);
   }
   const final = loadCheckpoint(s.final_model);
@@ -70,9 +106,15 @@ test('compress finetune: all stages, run folder, resume skips completed stages, 
   await compress(rt, options(teacherDir, out));
   const after = readStages(out);
   assert.deepEqual(after.completed.slice(0, 8), kept, 'completed stages are not redone');
-  assert.deepEqual(after.completed.slice(8).map((c) => c.name), ['distill-final', 'eval-final', 'report']);
+  assert.deepEqual(
+    after.completed.slice(8).map((c) => c.name),
+    ['distill-final', 'eval-final', 'report'],
+  );
 
-  await assert.rejects(compress(rt, options(teacherDir, out, { keepHeads: 0.25 })), (e: unknown) => e instanceof ConfigError && /other settings/.test((e as Error).message));
+  await assert.rejects(
+    compress(rt, options(teacherDir, out, { keepHeads: 0.25 })),
+    (e: unknown) => e instanceof ConfigError && /other settings/.test((e as Error).message),
+  );
 });
 
 test('compress pretrain: both towers pruned in width and depth, one distillation', async (t) => {
@@ -81,10 +123,24 @@ test('compress pretrain: both towers pruned in width and depth, one distillation
   const teacherDir = join(dir, 'teacher');
   writeTinyCheckpoint(teacherDir, { withTokenizer: true });
   const out = join(dir, 'run');
-  const s = await compress(rt, options(teacherDir, out, { stage: 'pretrain', tower: 'both', criterion: 'magnitude', calib: null, eval: [] }));
-  assert.deepEqual(readStages(out).completed.map((c) => c.name), [
-    'eval-teacher', 'score-width', 'prune-width', 'eval-width', 'prune-depth', 'eval-depth', 'distill-final', 'eval-final', 'report',
-  ]);
+  const s = await compress(
+    rt,
+    options(teacherDir, out, { stage: 'pretrain', tower: 'both', criterion: 'magnitude', calib: null, eval: [] }),
+  );
+  assert.deepEqual(
+    readStages(out).completed.map((c) => c.name),
+    [
+      'eval-teacher',
+      'score-width',
+      'prune-width',
+      'eval-width',
+      'prune-depth',
+      'eval-depth',
+      'distill-final',
+      'eval-final',
+      'report',
+    ],
+  );
   const m = loadCheckpoint(s.final_model);
   assert.equal(m.config.vision.heads.length, 1);
   assert.equal(m.config.text.heads.length, 1);
@@ -98,10 +154,25 @@ test('compress with Taylor scores, text tower, prune only (--steps 0)', async (t
   const teacherDir = join(dir, 'teacher');
   writeTinyCheckpoint(teacherDir, { withTokenizer: true });
   const out = join(dir, 'run');
-  const s = await compress(rt, options(teacherDir, out, { tower: 'text', criterion: 'taylor', keepLayers: undefined, distill: { ...options('', '').distill, steps: 0 }, eval: [] }));
-  assert.deepEqual(readStages(out).completed.map((c) => c.name), ['eval-teacher', 'score-width', 'prune-width', 'eval-width', 'report']);
+  const s = await compress(
+    rt,
+    options(teacherDir, out, {
+      tower: 'text',
+      criterion: 'taylor',
+      keepLayers: undefined,
+      distill: { ...options('', '').distill, steps: 0 },
+      eval: [],
+    }),
+  );
+  assert.deepEqual(
+    readStages(out).completed.map((c) => c.name),
+    ['eval-teacher', 'score-width', 'prune-width', 'eval-width', 'report'],
+  );
   assert.deepEqual(loadCheckpoint(s.final_model).config.text.heads, [2, 2]);
-  const scores = JSON.parse(readFileSync(join(out, 'scores', 'width.json'), 'utf8')) as { metric: string; modules: Array<{ taylor?: number }> };
+  const scores = JSON.parse(readFileSync(join(out, 'scores', 'width.json'), 'utf8')) as {
+    metric: string;
+    modules: Array<{ taylor?: number }>;
+  };
   assert.equal(scores.metric, 'taylor');
   assert.ok(scores.modules.every((m) => typeof m.taylor === 'number'));
 });
@@ -112,7 +183,10 @@ test('compress refuses bad settings before any work', async (t) => {
   const teacherDir = join(dir, 'teacher');
   writeTinyCheckpoint(teacherDir, { withTokenizer: true });
   const bad = async (over: Partial<CompressOptions>, re: RegExp) =>
-    assert.rejects(compress(rt, options(teacherDir, join(dir, 'x'), over)), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message));
+    assert.rejects(
+      compress(rt, options(teacherDir, join(dir, 'x'), over)),
+      (e: unknown) => e instanceof ConfigError && re.test((e as Error).message),
+    );
   await bad({ tower: 'both' }, /finetune compresses one tower/);
   await bad({ keepLayers: 5 }, /--keep-layers expects an integer in \[1, 2\]/);
   await bad({ calib: null }, /needs --calib/);

@@ -13,7 +13,13 @@ import { silentLogger, type Runtime } from '../src/engine/runtime.ts';
 import { countParameters } from '../src/io/checkpoint.ts';
 import { gflops, imageMacs, textMacs } from '../src/model/flops.ts';
 import {
-  benchDeploy, compareBenches, formatDeployBench, PRECISIONS, TOWERS, type Comparison, type ModelBench,
+  benchDeploy,
+  compareBenches,
+  formatDeployBench,
+  PRECISIONS,
+  TOWERS,
+  type Comparison,
+  type ModelBench,
 } from '../src/bench/deploy.ts';
 
 const rt: Runtime = { kernels: loadNativeKernels(), threads: 2, seed: 0, log: silentLogger };
@@ -27,7 +33,8 @@ mkdirSync(denseDir);
 mkdirSync(prunedDir);
 const dense = writeTinyCheckpoint(denseDir, { seed: 3 });
 const pruned = writeTinyCheckpoint(prunedDir, {
-  seed: 4, widths: { text: { heads: [2, 3], ffn: [32, 40] }, vision: { heads: [2, 1], ffn: [48, 30] } },
+  seed: 4,
+  widths: { text: { heads: [2, 3], ffn: [32, 40] }, vision: { heads: [2, 1], ffn: [48, 30] } },
 });
 
 function positive(x: unknown, what: string): void {
@@ -72,7 +79,10 @@ function assertComparison(c: Comparison, a: ModelBench, b: ModelBench): void {
   for (const t of TOWERS) {
     eq(c.flop_ratio[t], a.gflops[t] / b.gflops[t], `flop_ratio.${t}`);
     for (const p of PRECISIONS) {
-      const e = c.onnxruntime[t][p], x = a.onnxruntime[t][p], y = b.onnxruntime[t][p], at = `onnxruntime.${t}.${p}`;
+      const e = c.onnxruntime[t][p],
+        x = a.onnxruntime[t][p],
+        y = b.onnxruntime[t][p],
+        at = `onnxruntime.${t}.${p}`;
       eq(e.latency_speedup, x.latency_ms / y.latency_ms, `${at}.latency_speedup`);
       eq(e.throughput_speedup, y.throughput_per_s / x.throughput_per_s, `${at}.throughput_speedup`);
       const f = c.flop_ratio[t];
@@ -90,7 +100,10 @@ function entry(dir: string, gflops: { vision: number; text: number }, params: nu
   const timing = (ms: number, perS: number) => ({ latency_ms: ms / speed, throughput_per_s: perS * speed });
   const tower = () => ({ fp32: timing(12, 50), q8: timing(6, 100) });
   return {
-    dir, text_tokens: 77, params: { total: params, vision: params / 2, text: params / 2 - 1 }, gflops,
+    dir,
+    text_tokens: 77,
+    params: { total: params, vision: params / 2, text: params / 2 - 1 },
+    gflops,
     file_mb: { vision: { fp32: 2, q8: 0.5 }, text: { fp32: 1, q8: 0.25 } },
     onnxruntime: { vision: tower(), text: tower() },
     engine: { images_per_s: 10 * speed, texts_per_s: 40 * speed },
@@ -99,12 +112,14 @@ function entry(dir: string, gflops: { vision: number; text: number }, params: nu
 
 test('compareBenches: speed-ups of --vs over --model, by definition, on hand-made figures', () => {
   // --vs runs 4× as fast on a model with 4× fewer vision FLOPs and 2× fewer text FLOPs; powers of two keep it exact.
-  const a = entry('dense', { vision: 8, text: 6 }, 1000, 1), b = entry('pruned', { vision: 2, text: 3 }, 250, 4);
+  const a = entry('dense', { vision: 8, text: 6 }, 1000, 1),
+    b = entry('pruned', { vision: 2, text: 3 }, 250, 4);
   const s = { latency_speedup: 4, throughput_speedup: 4 };
   const vision = { ...s, latency_speedup_over_flop_ratio: 1, throughput_speedup_over_flop_ratio: 1 };
   const text = { ...s, latency_speedup_over_flop_ratio: 2, throughput_speedup_over_flop_ratio: 2 };
   assert.deepEqual(compareBenches(a, b), {
-    flop_ratio: { vision: 4, text: 2 }, param_ratio: 4,
+    flop_ratio: { vision: 4, text: 2 },
+    param_ratio: 4,
     onnxruntime: { vision: { fp32: vision, q8: vision }, text: { fp32: text, q8: text } },
     engine: { vision: { speedup: 4, speedup_over_flop_ratio: 1 }, text: { speedup: 4, speedup_over_flop_ratio: 2 } },
   });
@@ -144,7 +159,26 @@ test('deploy bench: dense vs pruned, every field positive, ratios from the two m
 });
 
 test('deploy bench CLI: last line JSON; one model has no comparison; --model required', () => {
-  const r = spawnSync(process.execPath, [bin, 'bench', '--mode', 'deploy', '--model', denseDir, '--batch', '2', '--runs', '2', '--iters', '1', '--threads', '2'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      bin,
+      'bench',
+      '--mode',
+      'deploy',
+      '--model',
+      denseDir,
+      '--batch',
+      '2',
+      '--runs',
+      '2',
+      '--iters',
+      '1',
+      '--threads',
+      '2',
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.ok(lines.length > 1, 'a table before the JSON line');
@@ -158,7 +192,9 @@ test('deploy bench CLI: last line JSON; one model has no comparison; --model req
   const bad = spawnSync(process.execPath, [bin, 'bench', '--mode', 'deploy'], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--mode deploy needs --model/);
-  const missing = spawnSync(process.execPath, [bin, 'bench', '--mode', 'deploy', '--model', join(root, 'nope')], { encoding: 'utf8' });
+  const missing = spawnSync(process.execPath, [bin, 'bench', '--mode', 'deploy', '--model', join(root, 'nope')], {
+    encoding: 'utf8',
+  });
   assert.equal(missing.status, 1, missing.stderr);
   assert.match(missing.stderr, /nope/);
   const mode = spawnSync(process.execPath, [bin, 'bench', '--mode', 'fast'], { encoding: 'utf8' });

@@ -41,10 +41,21 @@ const ZS = { data: 'builtin:fashion-mnist:test', limit: 60, seed: 1 };
 async function retrievalSet(): Promise<string> {
   const out = join(root, 'scenes');
   const r = await exportDataset('builtin:fashion-scenes:test', out, { limit: 16, seed: 2, progress: false });
-  const rows = readFileSync(r.csv, 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
-  const lines = rows.map(([p, cap], i) => JSON.stringify(
-    i % 3 === 0 ? { image: p, caption: cap } : { image: p, captions: [cap, cap.replace(/^a /, 'one '), ...(i % 3 === 2 ? [`${cap.split(' in ')[0]}`] : [])] },
-  ));
+  const rows = readFileSync(r.csv, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','));
+  const lines = rows.map(([p, cap], i) =>
+    JSON.stringify(
+      i % 3 === 0
+        ? { image: p, caption: cap }
+        : {
+            image: p,
+            captions: [cap, cap.replace(/^a /, 'one '), ...(i % 3 === 2 ? [`${cap.split(' in ')[0]}`] : [])],
+          },
+    ),
+  );
   const f = join(out, 'pairs.jsonl');
   writeFileSync(f, lines.join('\n') + '\n');
   return f;
@@ -60,7 +71,18 @@ const close = (a: number[], b: number[], tol: number, what: string) => {
 
 test('zero-shot eval end to end: result fields, metrics from the same embeddings, numpy reference', async () => {
   const r = (await runEval(rt, { modelDir, task: 'zeroshot', ...ZS, progress: false, workers: 1 })) as ZeroshotResult;
-  assert.deepEqual(Object.keys(r).slice(0, 10), ['task', 'data', 'acc1', 'acc5', 'mean_per_class_recall', 'n', 'templates', 'params', 'seconds', 'limit']);
+  assert.deepEqual(Object.keys(r).slice(0, 10), [
+    'task',
+    'data',
+    'acc1',
+    'acc5',
+    'mean_per_class_recall',
+    'n',
+    'templates',
+    'params',
+    'seconds',
+    'limit',
+  ]);
   assert.equal(r.task, 'zeroshot');
   assert.equal(r.data, ZS.data);
   assert.deepEqual(r.n, { images: 60, classes: 10 });
@@ -76,8 +98,12 @@ test('zero-shot eval end to end: result fields, metrics from the same embeddings
   const img = await embedDatasetImages(m, ds, { progress: false, workers: 0 });
   const labels = img.indices.map((i) => ds.get(i).label);
   const dump = {
-    E: m.model.config.projectionDim, classes: ds.classnames.length, templates: OPENAI_SIMPLE_TEMPLATES.length,
-    labels, template_embeds: round(txt.embeds), image_embeds: round(img.embeds),
+    E: m.model.config.projectionDim,
+    classes: ds.classnames.length,
+    templates: OPENAI_SIMPLE_TEMPLATES.length,
+    labels,
+    template_embeds: round(txt.embeds),
+    image_embeds: round(img.embeds),
   };
   const file = join(GOLD, 'zeroshot_embeddings.json');
   if (WRITE) writeFileSync(file, JSON.stringify(dump) + '\n');
@@ -89,12 +115,21 @@ test('zero-shot eval end to end: result fields, metrics from the same embeddings
   // Our metric code on the golden embeddings must equal numpy's computation from the same numbers.
   const ref = JSON.parse(readFileSync(join(GOLD, 'reference.json'), 'utf8')).zeroshot;
   const mine = zeroshotFromEmbeddings(gold);
-  for (const k of ['acc1', 'acc5', 'mean_per_class_recall'] as const) assert.ok(Math.abs(mine[k] - ref[k]) < 1e-12, `${k}: ${mine[k]} vs numpy ${ref[k]}`);
+  for (const k of ['acc1', 'acc5', 'mean_per_class_recall'] as const)
+    assert.ok(Math.abs(mine[k] - ref[k]) < 1e-12, `${k}: ${mine[k]} vs numpy ${ref[k]}`);
   // And the live eval on this machine gives the reference numbers.
-  for (const k of ['acc1', 'acc5', 'mean_per_class_recall'] as const) assert.ok(Math.abs(r[k] - ref[k]) < 1e-12, `live ${k}: ${r[k]} vs numpy ${ref[k]}`);
+  for (const k of ['acc1', 'acc5', 'mean_per_class_recall'] as const)
+    assert.ok(Math.abs(r[k] - ref[k]) < 1e-12, `live ${k}: ${r[k]} vs numpy ${ref[k]}`);
 });
 
-function zeroshotFromEmbeddings(g: { E: number; classes: number; templates: number; labels: number[]; template_embeds: number[]; image_embeds: number[] }) {
+function zeroshotFromEmbeddings(g: {
+  E: number;
+  classes: number;
+  templates: number;
+  labels: number[];
+  template_embeds: number[];
+  image_embeds: number[];
+}) {
   const { E, classes: NC, templates: T } = g;
   const W = new Float64Array(NC * E);
   for (let c = 0; c < NC; c++) {
@@ -127,10 +162,28 @@ test('retrieval eval end to end: several captions per image, numpy reference, ca
   const f = await retrievalSet();
   const spec = `jsonl:${f}`;
   const cacheDir = join(root, 'cache');
-  const r = (await runEval(rt, { modelDir, task: 'retrieval', data: spec, progress: false, cacheDir, workers: 1 })) as RetrievalResult;
+  const r = (await runEval(rt, {
+    modelDir,
+    task: 'retrieval',
+    data: spec,
+    progress: false,
+    cacheDir,
+    workers: 1,
+  })) as RetrievalResult;
   assert.deepEqual(Object.keys(r), [
-    'task', 'data', 'image_retrieval_recall@1', 'image_retrieval_recall@5', 'image_retrieval_recall@10',
-    'text_retrieval_recall@1', 'text_retrieval_recall@5', 'text_retrieval_recall@10', 'mean_recall@1', 'rsum', 'n', 'params', 'seconds',
+    'task',
+    'data',
+    'image_retrieval_recall@1',
+    'image_retrieval_recall@5',
+    'image_retrieval_recall@10',
+    'text_retrieval_recall@1',
+    'text_retrieval_recall@5',
+    'text_retrieval_recall@10',
+    'mean_recall@1',
+    'rsum',
+    'n',
+    'params',
+    'seconds',
   ]);
   assert.equal(r.data, spec);
   assert.equal(r.n.images, 16);
@@ -142,9 +195,19 @@ test('retrieval eval end to end: several captions per image, numpy reference, ca
   const img = await embedDatasetImages(m, ds, { progress: false, workers: 0 });
   const captions: string[] = [];
   const captionImage: number[] = [];
-  img.indices.forEach((i, row) => ds.get(i).captions.forEach((c) => { captions.push(c); captionImage.push(row); }));
+  img.indices.forEach((i, row) =>
+    ds.get(i).captions.forEach((c) => {
+      captions.push(c);
+      captionImage.push(row);
+    }),
+  );
   const txt = await embedTexts(m, captions, { progress: false });
-  const dump = { E: m.model.config.projectionDim, caption_image: captionImage, text_embeds: round(txt.embeds), image_embeds: round(img.embeds) };
+  const dump = {
+    E: m.model.config.projectionDim,
+    caption_image: captionImage,
+    text_embeds: round(txt.embeds),
+    image_embeds: round(img.embeds),
+  };
   const file = join(GOLD, 'retrieval_embeddings.json');
   if (WRITE) writeFileSync(file, JSON.stringify(dump) + '\n');
   const gold = JSON.parse(readFileSync(file, 'utf8')) as typeof dump;
@@ -152,7 +215,9 @@ test('retrieval eval end to end: several captions per image, numpy reference, ca
   close(dump.image_embeds, gold.image_embeds, 1e-4, 'image embeddings vs golden');
   close(dump.text_embeds, gold.text_embeds, 1e-4, 'text embeddings vs golden');
 
-  const NT = captionImage.length, NI = img.indices.length, E = gold.E;
+  const NT = captionImage.length,
+    NI = img.indices.length,
+    E = gold.E;
   const norm = (x: number[], n: number) => {
     const out = new Float64Array(x.length);
     for (let i = 0; i < n; i++) {
@@ -162,26 +227,50 @@ test('retrieval eval end to end: several captions per image, numpy reference, ca
     }
     return out;
   };
-  const T = norm(gold.text_embeds, NT), I = norm(gold.image_embeds, NI);
+  const T = norm(gold.text_embeds, NT),
+    I = norm(gold.image_embeds, NI);
   const S = new Float64Array(NT * NI);
-  for (let t = 0; t < NT; t++) for (let i = 0; i < NI; i++) { let s = 0; for (let e = 0; e < E; e++) s += T[t * E + e] * I[i * E + e]; S[t * NI + i] = s; }
+  for (let t = 0; t < NT; t++)
+    for (let i = 0; i < NI; i++) {
+      let s = 0;
+      for (let e = 0; e < E; e++) s += T[t * E + e] * I[i * E + e];
+      S[t * NI + i] = s;
+    }
   const mine = retrievalRecall(S, gold.caption_image, NT, NI, [1, 5, 10]);
   const ref = JSON.parse(readFileSync(join(GOLD, 'reference.json'), 'utf8')).retrieval;
   for (const k of [1, 5, 10]) {
     assert.ok(Math.abs(mine.imageRetrieval[k] - ref[`image_retrieval_recall@${k}`]) < 1e-12, `image R@${k}`);
     assert.ok(Math.abs(mine.textRetrieval[k] - ref[`text_retrieval_recall@${k}`]) < 1e-12, `text R@${k}`);
-    assert.ok(Math.abs(r[`image_retrieval_recall@${k}` as 'rsum'] - ref[`image_retrieval_recall@${k}`]) < 1e-12, `live image R@${k}`);
-    assert.ok(Math.abs(r[`text_retrieval_recall@${k}` as 'rsum'] - ref[`text_retrieval_recall@${k}`]) < 1e-12, `live text R@${k}`);
+    assert.ok(
+      Math.abs(r[`image_retrieval_recall@${k}` as 'rsum'] - ref[`image_retrieval_recall@${k}`]) < 1e-12,
+      `live image R@${k}`,
+    );
+    assert.ok(
+      Math.abs(r[`text_retrieval_recall@${k}` as 'rsum'] - ref[`text_retrieval_recall@${k}`]) < 1e-12,
+      `live text R@${k}`,
+    );
   }
   assert.ok(Math.abs(r.rsum - ref.rsum) < 1e-12);
 
   // Second run: embeddings come from --cache (two entries: image + text), same numbers.
   assert.ok(existsSync(cacheDir));
-  const again = (await runEval(rt, { modelDir, task: 'retrieval', data: spec, progress: false, cacheDir })) as RetrievalResult;
+  const again = (await runEval(rt, {
+    modelDir,
+    task: 'retrieval',
+    data: spec,
+    progress: false,
+    cacheDir,
+  })) as RetrievalResult;
   assert.equal(again.rsum, r.rsum);
 });
 
 test('eval refuses a task that does not fit the data', async () => {
-  await assert.rejects(runEval(rt, { modelDir, task: 'zeroshot', data: 'builtin:fashion-scenes:test', limit: 4 }), (e: unknown) => e instanceof ConfigError && /--task retrieval/.test(e.message));
-  await assert.rejects(runEval(rt, { modelDir, task: 'retrieval', data: 'builtin:fashion-mnist:test', limit: 4 }), (e: unknown) => e instanceof ConfigError && /--task zeroshot/.test(e.message));
+  await assert.rejects(
+    runEval(rt, { modelDir, task: 'zeroshot', data: 'builtin:fashion-scenes:test', limit: 4 }),
+    (e: unknown) => e instanceof ConfigError && /--task retrieval/.test(e.message),
+  );
+  await assert.rejects(
+    runEval(rt, { modelDir, task: 'retrieval', data: 'builtin:fashion-mnist:test', limit: 4 }),
+    (e: unknown) => e instanceof ConfigError && /--task zeroshot/.test(e.message),
+  );
 });

@@ -10,7 +10,15 @@ import { loadNativeKernels } from '../src/engine/native.ts';
 import { configFromGeometry, initFromConfig } from '../src/model/init.ts';
 import type { ClipConfig, ClipModel, LayerWeights, TowerConfig, TowerMasks } from '../src/model/types.ts';
 import {
-  textEmbed, visionEmbed, runLayers, textHead, visionHead, textForward, visionForward, visionTokens, textPoolIndex,
+  textEmbed,
+  visionEmbed,
+  runLayers,
+  textHead,
+  visionHead,
+  textForward,
+  visionForward,
+  visionTokens,
+  textPoolIndex,
   Workspace,
 } from '../src/model/forward.ts';
 import { encodeTexts, encodeImages, normalizeRows, clipLogits } from '../src/model/encode.ts';
@@ -21,7 +29,9 @@ const mkRt = (kernels: Kernels): Runtime => ({ kernels, threads: 1, seed: 0, log
 const native = mkRt(loadNativeKernels());
 const reference = mkRt(referenceKernels);
 
-const V = 1000, EOS = 500, BOS = 499;
+const V = 1000,
+  EOS = 500,
+  BOS = 499;
 
 function tinyConfig(): ClipConfig {
   const c = configFromGeometry({
@@ -38,10 +48,14 @@ const model = initFromConfig(tinyConfig(), 7, { std: 0.3, perturbNorms: true });
 
 function close(a: Float32Array, b: Float32Array, tol = 2e-5, what = ''): void {
   assert.equal(a.length, b.length, `${what}: lengths ${a.length} vs ${b.length}`);
-  let worst = 0, at = -1;
+  let worst = 0,
+    at = -1;
   for (let i = 0; i < a.length; i++) {
     const e = Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i]));
-    if (!(e <= worst)) { worst = e; at = i; }
+    if (!(e <= worst)) {
+      worst = e;
+      at = i;
+    }
   }
   assert.ok(worst <= tol, `${what}: max error ${worst} at ${at} (${a[at]} vs ${b[at]}) > ${tol}`);
 }
@@ -60,9 +74,16 @@ function sequence(len: number, seed: number): number[] {
 }
 
 function batchIds(seqs: number[][]): { ids: Int32Array; mask: Float32Array; B: number; T: number } {
-  const B = seqs.length, T = Math.max(...seqs.map((s) => s.length));
-  const ids = new Int32Array(B * T).fill(EOS), mask = new Float32Array(B * T);
-  seqs.forEach((s, b) => s.forEach((id, t) => { ids[b * T + t] = id; mask[b * T + t] = 1; }));
+  const B = seqs.length,
+    T = Math.max(...seqs.map((s) => s.length));
+  const ids = new Int32Array(B * T).fill(EOS),
+    mask = new Float32Array(B * T);
+  seqs.forEach((s, b) =>
+    s.forEach((id, t) => {
+      ids[b * T + t] = id;
+      mask[b * T + t] = 1;
+    }),
+  );
   return { ids, mask, B, T };
 }
 
@@ -78,23 +99,39 @@ function pixels(B: number, seed: number): Float32Array {
 }
 
 /** A copy of layer l keeping only the listed heads and FFN neurons (what structural pruning does). */
-function sliceLayer(cfg: TowerConfig, lw: LayerWeights, l: number, keepHeads: number[], keepFfn: number[]): LayerWeights {
-  const C = cfg.hidden, HS = cfg.headDim, D = cfg.heads[l] * HS, D2 = keepHeads.length * HS;
-  const F = cfg.ffn[l], F2 = keepFfn.length;
-  const qkvW = new Float32Array(3 * D2 * C), qkvB = new Float32Array(3 * D2), outW = new Float32Array(C * D2);
+function sliceLayer(
+  cfg: TowerConfig,
+  lw: LayerWeights,
+  l: number,
+  keepHeads: number[],
+  keepFfn: number[],
+): LayerWeights {
+  const C = cfg.hidden,
+    HS = cfg.headDim,
+    D = cfg.heads[l] * HS,
+    D2 = keepHeads.length * HS;
+  const F = cfg.ffn[l],
+    F2 = keepFfn.length;
+  const qkvW = new Float32Array(3 * D2 * C),
+    qkvB = new Float32Array(3 * D2),
+    outW = new Float32Array(C * D2);
   for (let part = 0; part < 3; part++) {
     keepHeads.forEach((h, j) => {
       for (let r = 0; r < HS; r++) {
-        const src = part * D + h * HS + r, dst = part * D2 + j * HS + r;
+        const src = part * D + h * HS + r,
+          dst = part * D2 + j * HS + r;
         qkvW.set(lw.qkvW.subarray(src * C, (src + 1) * C), dst * C);
         qkvB[dst] = lw.qkvB[src];
       }
     });
   }
-  for (let c = 0; c < C; c++) keepHeads.forEach((h, j) => {
-    for (let r = 0; r < HS; r++) outW[c * D2 + j * HS + r] = lw.outW[c * D + h * HS + r];
-  });
-  const fc1W = new Float32Array(F2 * C), fc1B = new Float32Array(F2), fc2W = new Float32Array(C * F2);
+  for (let c = 0; c < C; c++)
+    keepHeads.forEach((h, j) => {
+      for (let r = 0; r < HS; r++) outW[c * D2 + j * HS + r] = lw.outW[c * D + h * HS + r];
+    });
+  const fc1W = new Float32Array(F2 * C),
+    fc1B = new Float32Array(F2),
+    fc2W = new Float32Array(C * F2);
   keepFfn.forEach((f, j) => {
     fc1W.set(lw.fc1W.subarray(f * C, (f + 1) * C), j * C);
     fc1B[j] = lw.fc1B[f];
@@ -108,7 +145,8 @@ type Edit = { l: number; heads: number[]; ffn: number[] } | { l: number; drop: t
 /** A structurally pruned copy of one tower of the model. */
 function pruned(m: ClipModel, tower: 'text' | 'vision', edits: Edit[]): ClipModel {
   const config = structuredClone(m.config);
-  const cfg = config[tower], src = m.config[tower];
+  const cfg = config[tower],
+    src = m.config[tower];
   const layers = [...m.weights[tower].layers];
   for (const e of edits) {
     if (!('drop' in e)) {
@@ -203,7 +241,8 @@ for (const tower of ['text', 'vision'] as const) {
     const masks = onesMasks(model.config[tower]);
     masks.layers.fill(0.5);
     const half = structuredClone(model) as ClipModel;
-    for (const lw of half.weights[tower].layers) for (const a of [lw.outW, lw.outB, lw.fc2W, lw.fc2B]) a.forEach((v, i) => (a[i] = v * 0.5));
+    for (const lw of half.weights[tower].layers)
+      for (const a of [lw.outW, lw.outB, lw.fc2W, lw.fc2B]) a.forEach((v, i) => (a[i] = v * 0.5));
     close(towerRun(model, tower, masks), towerRun(half, tower), 2e-5, 'scaled');
   });
 
@@ -212,30 +251,47 @@ for (const tower of ['text', 'vision'] as const) {
     const masks = onesMasks(model.config[tower]);
     masks.heads[1][0] = 0;
     masks.ffn[0][2] = 0.5;
-    const out = tower === 'text'
-      ? textForward(native, model, tb.ids, tb.B, tb.T, { masks, attentionMask: tb.mask, returnHidden: true })
-      : visionForward(native, model, px, 3, { masks, returnHidden: true });
+    const out =
+      tower === 'text'
+        ? textForward(native, model, tb.ids, tb.B, tb.T, { masks, attentionMask: tb.mask, returnHidden: true })
+        : visionForward(native, model, px, 3, { masks, returnHidden: true });
     assert.ok(out.hidden);
     assert.equal(out.hidden.length, L + 1);
-    const B = tower === 'text' ? tb.B : 3, T = tower === 'text' ? tb.T : visionTokens(model);
+    const B = tower === 'text' ? tb.B : 3,
+      T = tower === 'text' ? tb.T : visionTokens(model);
     for (const h of out.hidden) assert.equal(h.length, B * T * model.config[tower].hidden);
     const x0 = tower === 'text' ? textEmbed(native, model, tb.ids, B, T) : visionEmbed(native, model, px, B);
     close(out.hidden[0], x0, 0, 'hidden[0]');
-    const head = (x: Float32Array) => (tower === 'text' ? textHead(native, model, x, tb.ids, B, T) : visionHead(native, model, x, B));
+    const head = (x: Float32Array) =>
+      tower === 'text' ? textHead(native, model, x, tb.ids, B, T) : visionHead(native, model, x, B);
     close(head(out.hidden[L]), out.embeds, 0, 'head(hidden[L])');
     for (let l = 0; l <= L; l++) {
       const cached = Float32Array.from(out.hidden[l]);
-      const x = runLayers(native, model, tower, cached, B, T, { from: l, masks, attentionMask: tower === 'text' ? tb.mask : null });
+      const x = runLayers(native, model, tower, cached, B, T, {
+        from: l,
+        masks,
+        attentionMask: tower === 'text' ? tb.mask : null,
+      });
       close(cached, out.hidden[l], 0, 'runLayers must not modify its input');
       close(x, out.hidden[L], 1e-6, `runLayers from ${l}`);
       close(head(x), out.embeds, 1e-6, `embeds from ${l}`);
       if (l < L) {
-        const one = runLayers(native, model, tower, out.hidden[l], B, T, { from: l, to: l + 1, masks, attentionMask: tower === 'text' ? tb.mask : null });
+        const one = runLayers(native, model, tower, out.hidden[l], B, T, {
+          from: l,
+          to: l + 1,
+          masks,
+          attentionMask: tower === 'text' ? tb.mask : null,
+        });
         close(one, out.hidden[l + 1], 1e-6, `layer ${l} alone`);
       }
     }
     const seen: number[] = [];
-    runLayers(native, model, tower, x0, B, T, { from: 1, to: 3, onLayer: (l) => seen.push(l), attentionMask: tower === 'text' ? tb.mask : null });
+    runLayers(native, model, tower, x0, B, T, {
+      from: 1,
+      to: 3,
+      onLayer: (l) => seen.push(l),
+      attentionMask: tower === 'text' ? tb.mask : null,
+    });
     assert.deepEqual(seen, [1, 2]);
   });
 
@@ -250,23 +306,38 @@ for (const tower of ['text', 'vision'] as const) {
 
 test('text: a padded batch equals each sequence run alone, and pooling is at the first EOS', () => {
   const all = textForward(native, model, tb.ids, tb.B, tb.T, { attentionMask: tb.mask, returnHidden: true });
-  const E = model.config.projectionDim, C = model.config.text.hidden, L = model.config.text.heads.length;
+  const E = model.config.projectionDim,
+    C = model.config.text.hidden,
+    L = model.config.text.heads.length;
   seqs.forEach((s, b) => {
     const one = textForward(native, model, Int32Array.from(s), 1, s.length, { returnHidden: true });
     close(all.embeds.subarray(b * E, (b + 1) * E), one.embeds, 2e-5, `sequence ${b}`);
-    close(all.hidden![L].subarray(b * tb.T * C, (b * tb.T + s.length) * C), one.hidden![L], 2e-5, `hidden of sequence ${b}`);
+    close(
+      all.hidden![L].subarray(b * tb.T * C, (b * tb.T + s.length) * C),
+      one.hidden![L],
+      2e-5,
+      `hidden of sequence ${b}`,
+    );
   });
-  assert.deepEqual([...textPoolIndex(model, tb.ids, tb.B, tb.T)], seqs.map((s) => s.length - 1));
+  assert.deepEqual(
+    [...textPoolIndex(model, tb.ids, tb.B, tb.T)],
+    seqs.map((s) => s.length - 1),
+  );
   // an all-ones attention mask is the same as none
   const full = batchIds([sequence(6, 9), sequence(6, 10)]);
   close(
     textForward(native, model, full.ids, 2, 6, { attentionMask: full.mask }).embeds,
-    textForward(native, model, full.ids, 2, 6).embeds, 0, 'all-ones mask',
+    textForward(native, model, full.ids, 2, 6).embeds,
+    0,
+    'all-ones mask',
   );
 });
 
 test('text: legacy argmax pooling picks the largest id', () => {
-  const m: ClipModel = { ...model, config: { ...model.config, text: { ...model.config.text, legacyArgmaxPooling: true } } };
+  const m: ClipModel = {
+    ...model,
+    config: { ...model.config, text: { ...model.config.text, legacyArgmaxPooling: true } },
+  };
   const ids = Int32Array.from([BOS, 998, 3, EOS, EOS]);
   assert.deepEqual([...textPoolIndex(m, ids, 1, 5)], [1]);
   assert.deepEqual([...textPoolIndex(model, ids, 1, 5)], [3]);
@@ -284,12 +355,18 @@ test('encodeTexts equals one forward per sequence, in input order, for any batch
   const masks = onesMasks(model.config.text);
   masks.heads[0][0] = 0;
   const masked = encodeTexts(native, model, list, { batch: 2, masks });
-  close(masked.subarray(0, E), textForward(native, model, Int32Array.from(list[0]), 1, 7, { masks }).embeds, 2e-5, 'masked');
+  close(
+    masked.subarray(0, E),
+    textForward(native, model, Int32Array.from(list[0]), 1, 7, { masks }).embeds,
+    2e-5,
+    'masked',
+  );
   assert.equal(encodeTexts(native, model, []).length, 0);
 });
 
 test('encodeImages batches and normalizeRows / clipLogits', () => {
-  const E = model.config.projectionDim, N = 5;
+  const E = model.config.projectionDim,
+    N = 5;
   const p = pixels(N, 21);
   const whole = visionForward(native, model, p, N).embeds;
   close(encodeImages(native, model, p, N, { batch: 2 }), whole, 1e-5, 'batch 2');
@@ -312,23 +389,44 @@ test('encodeImages batches and normalizeRows / clipLogits', () => {
 test('bad inputs raise typed errors with clear messages', () => {
   const T = 4;
   const ids = Int32Array.from([BOS, 3, 4, EOS, BOS, V, 2, EOS]);
-  assert.throws(() => textForward(native, model, ids, 2, T), (e: unknown) =>
-    e instanceof DataError && /token id 1000 at row 1, position 1/.test(e.message) && /\[0, 1000\)/.test(e.message));
-  assert.throws(() => textForward(native, model, Int32Array.from([-1, EOS]), 1, 2), (e: unknown) =>
-    e instanceof DataError && /token id -1 at row 0, position 0/.test(e.message));
-  assert.throws(() => encodeTexts(native, model, [[BOS, EOS], [BOS, 5000, EOS]]), (e: unknown) =>
-    e instanceof DataError && /token id 5000 in sequence 1, position 1/.test(e.message));
-  assert.throws(() => textForward(native, model, new Int32Array(17).fill(EOS), 1, 17), (e: unknown) =>
-    e instanceof ShapeError && /T=17 exceeds the model's 16 positions/.test(e.message));
+  assert.throws(
+    () => textForward(native, model, ids, 2, T),
+    (e: unknown) =>
+      e instanceof DataError && /token id 1000 at row 1, position 1/.test(e.message) && /\[0, 1000\)/.test(e.message),
+  );
+  assert.throws(
+    () => textForward(native, model, Int32Array.from([-1, EOS]), 1, 2),
+    (e: unknown) => e instanceof DataError && /token id -1 at row 0, position 0/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      encodeTexts(native, model, [
+        [BOS, EOS],
+        [BOS, 5000, EOS],
+      ]),
+    (e: unknown) => e instanceof DataError && /token id 5000 in sequence 1, position 1/.test(e.message),
+  );
+  assert.throws(
+    () => textForward(native, model, new Int32Array(17).fill(EOS), 1, 17),
+    (e: unknown) => e instanceof ShapeError && /T=17 exceeds the model's 16 positions/.test(e.message),
+  );
   assert.throws(() => encodeTexts(native, model, [new Array(17).fill(EOS)]), ShapeError);
   assert.throws(() => textForward(native, model, new Int32Array(5).fill(EOS), 2, 3), ShapeError);
   assert.throws(() => visionForward(native, model, new Float32Array(10), 1), ShapeError);
-  assert.throws(() => textForward(native, model, tb.ids, tb.B, tb.T, { attentionMask: new Float32Array(3) }), ShapeError);
+  assert.throws(
+    () => textForward(native, model, tb.ids, tb.B, tb.T, { attentionMask: new Float32Array(3) }),
+    ShapeError,
+  );
   const badMasks = onesMasks(model.config.text);
   badMasks.heads[1] = new Float32Array(2);
-  assert.throws(() => textForward(native, model, tb.ids, tb.B, tb.T, { masks: badMasks }), (e: unknown) =>
-    e instanceof ShapeError && /masks\.heads\[1\] has 2 entries, expected 4/.test(e.message));
-  assert.throws(() => runLayers(native, model, 'text', new Float32Array(tb.B * tb.T * 32), tb.B, tb.T, { from: 2, to: 5 }), ShapeError);
+  assert.throws(
+    () => textForward(native, model, tb.ids, tb.B, tb.T, { masks: badMasks }),
+    (e: unknown) => e instanceof ShapeError && /masks\.heads\[1\] has 2 entries, expected 4/.test(e.message),
+  );
+  assert.throws(
+    () => runLayers(native, model, 'text', new Float32Array(tb.B * tb.T * 32), tb.B, tb.T, { from: 2, to: 5 }),
+    ShapeError,
+  );
 });
 
 test('a caller-owned Workspace gives the same result and workspaces grow across (B,T)', () => {

@@ -39,5 +39,9 @@ test(`fuzz: ${COUNT} seeded bad inputs (seed ${SEED}) keep the exit-code contrac
       );
     }
   }
-  assert.equal(failures.length, 0, `seed ${SEED}: ${failures.length} of ${cases.length} cases break the contract:\n${failures.join('\n')}`);
+  assert.equal(
+    failures.length,
+    0,
+    `seed ${SEED}: ${failures.length} of ${cases.length} cases break the contract:\n${failures.join('\n')}`,
+  );
 });

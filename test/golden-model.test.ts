@@ -25,12 +25,19 @@ function get(g: Golden, name: string): Float64Array {
 /** max |a−b| / (1 + |b|): absolute near zero, relative for large values. */
 function check(a: Float32Array, b: Float64Array, tol: number, what: string): number {
   assert.equal(a.length, b.length, `${what}: length ${a.length} vs golden ${b.length}`);
-  let worst = 0, at = 0;
+  let worst = 0,
+    at = 0;
   for (let i = 0; i < a.length; i++) {
     const e = Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i]));
-    if (!(e <= worst)) { worst = e; at = i; }
+    if (!(e <= worst)) {
+      worst = e;
+      at = i;
+    }
   }
-  assert.ok(worst <= tol, `${what}: max error ${worst.toExponential(2)} at ${at} (ours ${a[at]}, golden ${b[at]}) > ${tol}`);
+  assert.ok(
+    worst <= tol,
+    `${what}: max error ${worst.toExponential(2)} at ${at} (ours ${a[at]}, golden ${b[at]}) > ${tol}`,
+  );
   return worst;
 }
 
@@ -57,12 +64,14 @@ for (const name of ['A', 'B']) {
       const dir = join(ROOT, name);
       const model = loadCheckpoint(dir);
       const g = readGolden(join(dir, 'golden.safetensors'));
-      const ids = g.i.get('input_ids')!, am = g.i.get('attention_mask')!;
+      const ids = g.i.get('input_ids')!,
+        am = g.i.get('attention_mask')!;
       const [Nt, T] = g.shape.get('input_ids')!;
       const px = Float32Array.from(get(g, 'pixel_values'));
       const Ni = g.shape.get('pixel_values')![0];
       const E = model.config.projectionDim;
-      const Lt = model.config.text.heads.length, Lv = model.config.vision.heads.length;
+      const Lt = model.config.text.heads.length,
+        Lv = model.config.vision.heads.length;
       const mask = Float32Array.from(am);
 
       const t = textForward(rt, model, ids, Nt, T, { attentionMask: mask, returnHidden: true });
@@ -71,7 +80,11 @@ for (const name of ['A', 'B']) {
       assert.equal(v.hidden!.length, Lv + 1);
       assert.equal(v.hidden![0].length, Ni * visionTokens(model) * model.config.vision.hidden);
       const logits = clipLogits(rt, t.embeds, Nt, v.embeds, Ni, E, model.weights.logitScale[0]);
-      const tm = textForward(rt, model, ids, Nt, T, { attentionMask: mask, masks: masksFor(g, 'text', Lt), returnHidden: true });
+      const tm = textForward(rt, model, ids, Nt, T, {
+        attentionMask: mask,
+        masks: masksFor(g, 'text', Lt),
+        returnHidden: true,
+      });
       const vm = visionForward(rt, model, px, Ni, { masks: masksFor(g, 'vision', Lv), returnHidden: true });
 
       for (const p of ['f64', 'f32']) {
@@ -80,7 +93,12 @@ for (const name of ['A', 'B']) {
         check(logits, get(g, `${p}.logits_per_text`), TOL, `${p} logits_per_text`);
         check(t.hidden![0], get(g, `${p}.text_hidden0`), TOL, `${p} text hidden[0]`);
         check(t.hidden![Lt], get(g, `${p}.text_hidden_last`), TOL, `${p} text hidden[L]`);
-        check(textLastHidden(rt, model, t.hidden![Lt], Nt, T), get(g, `${p}.text_last_hidden_state`), TOL, `${p} text last_hidden_state`);
+        check(
+          textLastHidden(rt, model, t.hidden![Lt], Nt, T),
+          get(g, `${p}.text_last_hidden_state`),
+          TOL,
+          `${p} text last_hidden_state`,
+        );
         check(v.hidden![0], get(g, `${p}.vision_hidden0`), TOL, `${p} vision hidden[0]`);
         check(v.hidden![Lv], get(g, `${p}.vision_hidden_last`), TOL, `${p} vision hidden[L]`);
         check(tm.embeds, get(g, `${p}.masked.text_embeds`), TOL, `${p} masked text_embeds`);
@@ -96,11 +114,19 @@ for (const name of ['A', 'B']) {
     const dir = join(ROOT, name);
     const model = loadCheckpoint(dir);
     const g = readGolden(join(dir, 'golden.safetensors'));
-    const ids = g.i.get('input_ids')!, am = g.i.get('attention_mask')!;
+    const ids = g.i.get('input_ids')!,
+      am = g.i.get('attention_mask')!;
     const [Nt, T] = g.shape.get('input_ids')!;
-    const seqs = Array.from({ length: Nt }, (_, r) => Array.from(ids.subarray(r * T, (r + 1) * T)).filter((_, t) => am[r * T + t] === 1));
+    const seqs = Array.from({ length: Nt }, (_, r) =>
+      Array.from(ids.subarray(r * T, (r + 1) * T)).filter((_, t) => am[r * T + t] === 1),
+    );
     check(encodeTexts(rt, model, seqs, { batch: 3 }), get(g, 'f64.text_embeds'), TOL, 'encodeTexts');
     const Ni = g.shape.get('pixel_values')![0];
-    check(encodeImages(rt, model, Float32Array.from(get(g, 'pixel_values')), Ni, { batch: 2 }), get(g, 'f64.image_embeds'), TOL, 'encodeImages');
+    check(
+      encodeImages(rt, model, Float32Array.from(get(g, 'pixel_values')), Ni, { batch: 2 }),
+      get(g, 'f64.image_embeds'),
+      TOL,
+      'encodeImages',
+    );
   });
 }

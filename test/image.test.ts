@@ -9,8 +9,16 @@ import { ConfigError, DataError } from '../src/errors.ts';
 import { decodeImage, toRgb } from '../src/io/image.ts';
 import { resizeU8 } from '../src/io/resize.ts';
 import {
-  OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, defaultPreprocessorConfig, loadPreprocessorConfig, outputShape,
-  parsePreprocessorConfig, preprocessImage, preprocessPixels, preprocessRgb, resizeForConfig,
+  OPENAI_CLIP_MEAN,
+  OPENAI_CLIP_STD,
+  defaultPreprocessorConfig,
+  loadPreprocessorConfig,
+  outputShape,
+  parsePreprocessorConfig,
+  preprocessImage,
+  preprocessPixels,
+  preprocessRgb,
+  resizeForConfig,
   serializePreprocessorConfig,
 } from '../src/io/preprocess.ts';
 import { makeTempDir, removeDir } from './helpers/temp.ts';
@@ -19,17 +27,30 @@ const here = dirname(fileURLToPath(import.meta.url));
 const IMAGES = join(here, 'golden', 'images');
 const GOLD = join(here, 'golden', 'preprocess');
 
-interface Entry { sha256: string; shape: number[]; file?: string }
+interface Entry {
+  sha256: string;
+  shape: number[];
+  file?: string;
+}
 interface Manifest {
   pil_version: string;
   configs: Record<string, unknown>;
   images: Record<string, Entry & { pil_mode: string; width: number; height: number }>;
   cases: { image: string; config: string; resized: Entry; pixels: Entry }[];
-  box_cases: { image: string; size: [number, number]; box: [number, number, number, number]; resample: 2 | 3; result: Entry }[];
+  box_cases: {
+    image: string;
+    size: [number, number];
+    box: [number, number, number, number];
+    resample: 2 | 3;
+    result: Entry;
+  }[];
 }
 const manifest = JSON.parse(readFileSync(join(GOLD, 'manifest.json'), 'utf8')) as Manifest;
 
-const sha = (a: ArrayBufferView) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+const sha = (a: ArrayBufferView) =>
+  createHash('sha256')
+    .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+    .digest('hex');
 const golden = (e: Entry): Buffer => readFileSync(join(GOLD, e.file!));
 
 function assertBytes(actual: Uint8Array, e: Entry, what: string): void {
@@ -39,7 +60,9 @@ function assertBytes(actual: Uint8Array, e: Entry, what: string): void {
   }
   const want = golden(e);
   assert.equal(actual.length, want.length, `${what}: length`);
-  let diffs = 0, first = -1, maxd = 0;
+  let diffs = 0,
+    first = -1,
+    maxd = 0;
   for (let i = 0; i < want.length; i++) {
     if (actual[i] !== want[i]) {
       if (first < 0) first = i;
@@ -104,7 +127,11 @@ test('resizeU8 with a fractional source box matches PIL Image.resize(size, filte
   for (const bc of manifest.box_cases) {
     const img = await decodeImage(join(IMAGES, bc.image));
     const out = resizeU8({ ...img, channels: 3 }, bc.size[0], bc.size[1], { box: bc.box, filter: bc.resample });
-    assertBytes(out.data, bc.result, `${bc.image} box [${bc.box.join(', ')}] -> ${bc.size.join('x')} filter ${bc.resample}`);
+    assertBytes(
+      out.data,
+      bc.result,
+      `${bc.image} box [${bc.box.join(', ')}] -> ${bc.size.join('x')} filter ${bc.resample}`,
+    );
   }
 });
 
@@ -112,19 +139,32 @@ test('resizeU8 region equals cropping the full result (up, down, identity, box, 
   let seed = 12345;
   const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / 16777216;
   for (let t = 0; t < 40; t++) {
-    const W = 1 + Math.floor(rnd() * 60), H = 1 + Math.floor(rnd() * 60);
-    const ow = t % 7 === 0 ? W : 1 + Math.floor(rnd() * 70), oh = t % 5 === 0 ? H : 1 + Math.floor(rnd() * 70);
+    const W = 1 + Math.floor(rnd() * 60),
+      H = 1 + Math.floor(rnd() * 60);
+    const ow = t % 7 === 0 ? W : 1 + Math.floor(rnd() * 70),
+      oh = t % 5 === 0 ? H : 1 + Math.floor(rnd() * 70);
     const data = new Uint8Array(W * H * 3).map(() => Math.floor(rnd() * 256));
     const filter = t % 3 === 0 ? 2 : 3;
-    const box = t % 4 === 1 ? ([rnd() * W * 0.3, rnd() * H * 0.3, W - rnd() * W * 0.3, H - rnd() * H * 0.3] as const) : undefined;
+    const box =
+      t % 4 === 1 ? ([rnd() * W * 0.3, rnd() * H * 0.3, W - rnd() * W * 0.3, H - rnd() * H * 0.3] as const) : undefined;
     const full = resizeU8({ width: W, height: H, channels: 3, data }, ow, oh, { filter, box });
-    const rx = Math.floor(rnd() * ow), ry = Math.floor(rnd() * oh);
-    const rw = 1 + Math.floor(rnd() * (ow - rx)), rh = 1 + Math.floor(rnd() * (oh - ry));
-    const part = resizeU8({ width: W, height: H, channels: 3, data }, ow, oh, { filter, box, region: [rx, ry, rw, rh] });
+    const rx = Math.floor(rnd() * ow),
+      ry = Math.floor(rnd() * oh);
+    const rw = 1 + Math.floor(rnd() * (ow - rx)),
+      rh = 1 + Math.floor(rnd() * (oh - ry));
+    const part = resizeU8({ width: W, height: H, channels: 3, data }, ow, oh, {
+      filter,
+      box,
+      region: [rx, ry, rw, rh],
+    });
     assert.deepEqual([part.width, part.height], [rw, rh]);
     for (let y = 0; y < rh; y++) {
       const want = full.data.subarray(((ry + y) * ow + rx) * 3, ((ry + y) * ow + rx + rw) * 3);
-      assert.deepEqual(part.data.subarray(y * rw * 3, (y + 1) * rw * 3), want, `case ${t}: ${W}x${H} -> ${ow}x${oh} region row ${y}`);
+      assert.deepEqual(
+        part.data.subarray(y * rw * 3, (y + 1) * rw * 3),
+        want,
+        `case ${t}: ${W}x${H} -> ${ow}x${oh} region row ${y}`,
+      );
     }
   }
 });
@@ -135,9 +175,17 @@ test('resizeU8: identity copies, constant images stay constant, box selects a re
   assert.deepEqual(same.data, src);
   assert.notEqual(same.data, src);
   const flat = new Uint8Array(13 * 11 * 3).fill(200);
-  for (const [w, h] of [[5, 4], [30, 29], [13, 3], [2, 11]] as const) {
+  for (const [w, h] of [
+    [5, 4],
+    [30, 29],
+    [13, 3],
+    [2, 11],
+  ] as const) {
     const out = resizeU8({ width: 13, height: 11, channels: 3, data: flat }, w, h);
-    assert.ok(out.data.every((v) => v === 200), `${w}x${h}`);
+    assert.ok(
+      out.data.every((v) => v === 200),
+      `${w}x${h}`,
+    );
   }
   // A box covering columns 2..4 resampled to 2 columns at scale 1 is a plain crop.
   const crop = resizeU8({ width: 7, height: 5, channels: 3, data: src }, 2, 5, { box: [2, 0, 4, 5] });
@@ -159,32 +207,62 @@ test('missing, corrupt and truncated images give DataError naming the file', asy
   const dir = makeTempDir('mope-img-');
   t.after(() => removeDir(dir));
   const missing = join(dir, 'nope.jpg');
-  await assert.rejects(decodeImage(missing), (e: unknown) => e instanceof DataError && e.message.includes(missing) && /not found/.test(e.message));
+  await assert.rejects(
+    decodeImage(missing),
+    (e: unknown) => e instanceof DataError && e.message.includes(missing) && /not found/.test(e.message),
+  );
   const corrupt = join(dir, 'corrupt.png');
   writeFileSync(corrupt, 'this is not a PNG at all\n');
-  await assert.rejects(decodeImage(corrupt), (e: unknown) => e instanceof DataError && e.message.startsWith(`cannot decode image ${corrupt}:`));
+  await assert.rejects(
+    decodeImage(corrupt),
+    (e: unknown) => e instanceof DataError && e.message.startsWith(`cannot decode image ${corrupt}:`),
+  );
   const truncated = join(dir, 'truncated.jpg');
   writeFileSync(truncated, readFileSync(join(IMAGES, 'rocket.jpg')).subarray(0, 3000));
   await assert.rejects(decodeImage(truncated), (e: unknown) => e instanceof DataError && e.message.includes(truncated));
   const empty = join(dir, 'empty.webp');
   writeFileSync(empty, '');
-  await assert.rejects(decodeImage(empty), (e: unknown) => e instanceof DataError && e.message.includes(empty) && /empty/.test(e.message));
-  await assert.rejects(decodeImage(new Uint8Array([1, 2, 3]), 'upload #3'), (e: unknown) => e instanceof DataError && e.message.includes('upload #3'));
+  await assert.rejects(
+    decodeImage(empty),
+    (e: unknown) => e instanceof DataError && e.message.includes(empty) && /empty/.test(e.message),
+  );
+  await assert.rejects(
+    decodeImage(new Uint8Array([1, 2, 3]), 'upload #3'),
+    (e: unknown) => e instanceof DataError && e.message.includes('upload #3'),
+  );
   await assert.rejects(preprocessImage(missing, defaultPreprocessorConfig()), DataError);
 });
 
 test('preprocessor config: int forms, defaults, serialisation round trip', () => {
-  const legacy = parsePreprocessorConfig({ size: 224, crop_size: 224, resample: 3, feature_extractor_type: 'CLIPFeatureExtractor' });
+  const legacy = parsePreprocessorConfig({
+    size: 224,
+    crop_size: 224,
+    resample: 3,
+    feature_extractor_type: 'CLIPFeatureExtractor',
+  });
   assert.deepEqual(legacy, defaultPreprocessorConfig(224));
   assert.deepEqual(parsePreprocessorConfig({}), defaultPreprocessorConfig(224));
-  const hw = parsePreprocessorConfig({ size: { height: 40, width: 56 }, crop_size: { height: 36, width: 50 }, do_normalize: false });
+  const hw = parsePreprocessorConfig({
+    size: { height: 40, width: 56 },
+    crop_size: { height: 36, width: 50 },
+    do_normalize: false,
+  });
   assert.deepEqual(hw.size, { height: 40, width: 56 });
   assert.equal(hw.doNormalize, false);
   const ser = serializePreprocessorConfig(defaultPreprocessorConfig(336));
   assert.deepEqual(JSON.parse(JSON.stringify(ser)), {
-    crop_size: { height: 336, width: 336 }, do_center_crop: true, do_convert_rgb: true, do_normalize: true,
-    do_rescale: true, do_resize: true, image_mean: [...OPENAI_CLIP_MEAN], image_processor_type: 'CLIPImageProcessor',
-    image_std: [...OPENAI_CLIP_STD], resample: 3, rescale_factor: 0.00392156862745098, size: { shortest_edge: 336 },
+    crop_size: { height: 336, width: 336 },
+    do_center_crop: true,
+    do_convert_rgb: true,
+    do_normalize: true,
+    do_rescale: true,
+    do_resize: true,
+    image_mean: [...OPENAI_CLIP_MEAN],
+    image_processor_type: 'CLIPImageProcessor',
+    image_std: [...OPENAI_CLIP_STD],
+    resample: 3,
+    rescale_factor: 0.00392156862745098,
+    size: { shortest_edge: 336 },
   });
   assert.ok(JSON.stringify(ser).includes('"rescale_factor":0.00392156862745098'));
   assert.deepEqual(parsePreprocessorConfig(ser), defaultPreprocessorConfig(336));
@@ -207,9 +285,15 @@ test('bad preprocessor config gives ConfigError naming the field', () => {
     [[1, 2], '(top level)'],
   ];
   for (const [json, field] of cases) {
-    assert.throws(() => parsePreprocessorConfig(json, '/m/preprocessor_config.json'), (e: unknown) =>
-      e instanceof ConfigError && e.message.startsWith('/m/preprocessor_config.json: field ') && e.message.includes(field) && e.message.includes('found'),
-    `${JSON.stringify(json)} → ${field}`);
+    assert.throws(
+      () => parsePreprocessorConfig(json, '/m/preprocessor_config.json'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message.startsWith('/m/preprocessor_config.json: field ') &&
+        e.message.includes(field) &&
+        e.message.includes('found'),
+      `${JSON.stringify(json)} → ${field}`,
+    );
   }
 });
 
@@ -221,9 +305,15 @@ test('loadPreprocessorConfig: missing file → defaults for the model size; bad 
   writeFileSync(file, JSON.stringify(serializePreprocessorConfig(defaultPreprocessorConfig(64))));
   assert.deepEqual(await loadPreprocessorConfig(dir, 336), defaultPreprocessorConfig(64));
   writeFileSync(file, '{"size": 224,');
-  await assert.rejects(loadPreprocessorConfig(dir, 224), (e: unknown) => e instanceof ConfigError && e.message.includes(file));
+  await assert.rejects(
+    loadPreprocessorConfig(dir, 224),
+    (e: unknown) => e instanceof ConfigError && e.message.includes(file),
+  );
   writeFileSync(file, '{"resample": 0}');
-  await assert.rejects(loadPreprocessorConfig(dir, 224), (e: unknown) => e instanceof ConfigError && e.message.includes(file) && e.message.includes('"resample"'));
+  await assert.rejects(
+    loadPreprocessorConfig(dir, 224),
+    (e: unknown) => e instanceof ConfigError && e.message.includes(file) && e.message.includes('"resample"'),
+  );
 });
 
 test('preprocessRgb writes into a batch slot and checks sizes', async () => {

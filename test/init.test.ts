@@ -17,17 +17,27 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const bin = join(root, 'bin', 'mope-clip.mjs');
 
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MOPE_THREADS: '1' } });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, MOPE_THREADS: '1' },
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 let dir = '';
-before(() => { dir = makeTempDir('mope-init-'); });
+before(() => {
+  dir = makeTempDir('mope-init-');
+});
 after(() => removeDir(dir));
 
 test('every named geometry plans its config and size without allocating weights', () => {
   // Parameter counts of the OpenAI checkpoints with these shapes.
-  const expected: Record<GeometryName, number | null> = { tiny: null, 'vit-b-32': 151_277_313, 'vit-b-16': 149_620_737, 'vit-l-14': 427_616_513 };
+  const expected: Record<GeometryName, number | null> = {
+    tiny: null,
+    'vit-b-32': 151_277_313,
+    'vit-b-16': 149_620_737,
+    'vit-l-14': 427_616_513,
+  };
   for (const name of Object.keys(GEOMETRIES) as GeometryName[]) {
     const plan = planInit(GEOMETRIES[name]);
     if (expected[name] !== null) assert.equal(plan.parameters, expected[name], name);
@@ -46,7 +56,11 @@ test('init --geometry tiny writes a loadable HF folder equal to the seeded initi
   for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'preprocessor_config.json']) {
     assert.ok(existsSync(join(out, f)), f);
   }
-  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temporary folder left');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+    'no temporary folder left',
+  );
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
   assert.equal(cfg.model_type, 'clip');
   const names = [...readSafetensors(join(out, 'model.safetensors')).tensors.keys()];
@@ -62,11 +76,14 @@ test('init --geometry tiny writes a loadable HF folder equal to the seeded initi
 
 test('init reads a GEOMETRY.json with per-layer widths', async () => {
   const file = join(dir, 'geo.json');
-  writeFileSync(file, JSON.stringify({
-    text: { hidden: 16, layers: 2, heads: [2, 1], ffn: [32, 16], headDim: 8 },
-    vision: { hidden: 24, layers: 3, heads: 3, ffn: 48, imageSize: 16, patchSize: 8 },
-    projectionDim: 8,
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      text: { hidden: 16, layers: 2, heads: [2, 1], ffn: [32, 16], headDim: 8 },
+      vision: { hidden: 24, layers: 3, heads: 3, ffn: 48, imageSize: 16, patchSize: 8 },
+      projectionDim: 8,
+    }),
+  );
   const out = join(dir, 'custom');
   const r = cli(['init', '--geometry', file, '--seed', '1', '--out', out]);
   assert.equal(r.code, 0, r.stderr);

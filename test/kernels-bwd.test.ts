@@ -49,7 +49,8 @@ function fdCheck(label: string, x: Float64Array, g: ArrayLike<number>, loss: () 
     x[k] = v;
     const fd = (lp - lm) / (2 * h);
     const tolk = tol * (Math.abs(g[k]) + rms);
-    if (!(Math.abs(fd - g[k]) <= tolk)) assert.fail(`${label}: d/dx[${k}] analytic ${g[k]}, finite difference ${fd} (tol ${tolk})`);
+    if (!(Math.abs(fd - g[k]) <= tolk))
+      assert.fail(`${label}: d/dx[${k}] analytic ${g[k]}, finite difference ${fd} (tol ${tolk})`);
   }
 }
 
@@ -58,7 +59,14 @@ function fdCheck(label: string, x: Float64Array, g: ArrayLike<number>, loss: () 
  * compared with Σ g·(x₊ − x₋)/2 over the perturbation actually applied. The error is judged against Σ|g·Δx|,
  * so a near-zero directional derivative is not a trap; tol 1e-2 covers float32 forward rounding.
  */
-function dirCheck(label: string, x: Float32Array, g: ArrayLike<number>, loss: () => number, hRel = 1e-2, tol = 1e-2): void {
+function dirCheck(
+  label: string,
+  x: Float32Array,
+  g: ArrayLike<number>,
+  loss: () => number,
+  hRel = 1e-2,
+  tol = 1e-2,
+): void {
   const x0 = copy(x);
   let ss = 0;
   for (let i = 0; i < x.length; i++) ss += x0[i] * x0[i];
@@ -81,14 +89,24 @@ function dirCheck(label: string, x: Float32Array, g: ArrayLike<number>, loss: ()
   }
   const fd = (lp - lm) / 2;
   assert.ok(mag > 0, `${label}: zero gradient`);
-  assert.ok(Math.abs(fd - an) <= tol * mag, `${label}: directional derivative analytic ${an}, finite difference ${fd} (scale ${mag})`);
+  assert.ok(
+    Math.abs(fd - an) <= tol * mag,
+    `${label}: directional derivative analytic ${an}, finite difference ${fd} (scale ${mag})`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // (a) native against the reference
 
 test('linearBackward: shapes, null outputs, accumulate vs overwrite', () => {
-  for (const [N, IC, OC] of [[1, 1, 1], [3, 7, 65], [17, 130, 3], [65, 33, 130], [50, 64, 1], [0, 5, 4]]) {
+  for (const [N, IC, OC] of [
+    [1, 1, 1],
+    [3, 7, 65],
+    [17, 130, 3],
+    [65, 33, 130],
+    [50, 64, 1],
+    [0, 5, 4],
+  ]) {
     const dout = rand(N * OC);
     const inp = rand(N * IC);
     const w = rand(OC * IC, 0.3);
@@ -118,13 +136,31 @@ test('linearBackward: shapes, null outputs, accumulate vs overwrite', () => {
     const [d2, w2, b2] = [copy(d1), copy(w1), copy(b1)];
     nat.linearBackward(d2, w2, b2, dout, inp, w, N, IC, OC);
     assert.deepEqual(d2, d1, label + ': dinp is overwritten');
-    assertClose(w2, w1.map((x) => 2 * x), label + ': dweight accumulates', 1e-6);
-    assertClose(b2, b1.map((x) => 2 * x), label + ': dbias accumulates', 1e-6);
+    assertClose(
+      w2,
+      w1.map((x) => 2 * x),
+      label + ': dweight accumulates',
+      1e-6,
+    );
+    assertClose(
+      b2,
+      b1.map((x) => 2 * x),
+      label + ': dbias accumulates',
+      1e-6,
+    );
   }
 });
 
 test('layernormBackward: shapes, large offsets, accumulate vs overwrite', () => {
-  for (const [N, C, offset] of [[1, 1, 0], [1, 2, 0], [3, 7, 0], [17, 130, 1000], [65, 768, -3], [2, 33, 1e4], [40, 200, 0.5]]) {
+  for (const [N, C, offset] of [
+    [1, 1, 0],
+    [1, 2, 0],
+    [3, 7, 0],
+    [17, 130, 1000],
+    [65, 768, -3],
+    [2, 33, 1e4],
+    [40, 200, 0.5],
+  ]) {
     const inp = rand(N * C, 2, offset);
     const w = rand(C, 1, 1);
     const b = rand(C);
@@ -155,13 +191,29 @@ test('layernormBackward: shapes, large offsets, accumulate vs overwrite', () => 
     const [d2, w2, b2] = [copy(d1), copy(w1), copy(b1)];
     nat.layernormBackward(d2, w2, b2, dout, inp, w, sn.mean, sn.rstd, N, C);
     assert.deepEqual(d2, d1, label + ': dinp is overwritten');
-    assertClose(w2, w1.map((x) => 2 * x), label + ': dweight accumulates', 1e-6);
-    assertClose(b2, b1.map((x) => 2 * x), label + ': dbias accumulates', 1e-6);
+    assertClose(
+      w2,
+      w1.map((x) => 2 * x),
+      label + ': dweight accumulates',
+      1e-6,
+    );
+    assertClose(
+      b2,
+      b1.map((x) => 2 * x),
+      label + ': dbias accumulates',
+      1e-6,
+    );
   }
 });
 
 test('activationBackward: both kinds, masks, extreme inputs, dinp aliasing dout', () => {
-  for (const [N, F] of [[1, 1], [3, 17], [7, 130], [33, 65], [16, 3072]]) {
+  for (const [N, F] of [
+    [1, 1],
+    [3, 17],
+    [7, 130],
+    [33, 65],
+    [16, 3072],
+  ]) {
     for (const kind of [0, 1] as const) {
       const inp = rand(N * F, 8);
       inp[0] = -100;
@@ -202,13 +254,23 @@ test('activationBackward: both kinds, masks, extreme inputs, dinp aliasing dout'
     for (let i = 0; i < n; i++) {
       const xi = x[i];
       const s = 1 / (1 + Math.exp(-1.702 * xi));
-      const terms = kind === 0 ? s + 1.702 * Math.abs(xi) * s * (1 - s) : 0.5 * erfc(-xi / Math.SQRT2) + (Math.abs(xi) * Math.exp(-0.5 * xi * xi)) / Math.sqrt(2 * Math.PI);
+      const terms =
+        kind === 0
+          ? s + 1.702 * Math.abs(xi) * s * (1 - s)
+          : 0.5 * erfc(-xi / Math.SQRT2) + (Math.abs(xi) * Math.exp(-0.5 * xi * xi)) / Math.sqrt(2 * Math.PI);
       assert.ok(Math.abs(a[i] - b[i]) <= 4e-6 * terms, `activationBackward kind=${kind} x=${xi}: ${a[i]} vs ${b[i]}`);
     }
   }
 });
 
-function attentionBwdCase(B: number, T: number, NH: number, HS: number, causal: boolean, opts: { keyMask?: Float32Array; headMask?: Float32Array; scale?: number }) {
+function attentionBwdCase(
+  B: number,
+  T: number,
+  NH: number,
+  HS: number,
+  causal: boolean,
+  opts: { keyMask?: Float32Array; headMask?: Float32Array; scale?: number },
+) {
   const C = NH * HS;
   const qkv = rand(B * T * 3 * C, opts.scale ?? 1.5);
   const dout = rand(B * T * C);
@@ -263,8 +325,10 @@ test('attentionBackward: shapes, T=1, causal, padding, head masks, fully masked 
           if (c >= HS && c < 2 * HS) assert.equal(at(0, t, part, c), 0, 'headMask 0: zero gradient');
         }
     // padded keys receive no gradient in k or v
-    for (let t = 9; t < T; t++) for (let c = 0; c < C; c++) assert.equal(at(0, t, 1, c) + at(0, t, 2, c), 0, 'padded key: zero dk, dv');
-    if (causal) for (let c = 0; c < C; c++) assert.equal(at(2, 0, 0, c) + at(2, 1, 0, c), 0, 'query with no key: zero dq');
+    for (let t = 9; t < T; t++)
+      for (let c = 0; c < C; c++) assert.equal(at(0, t, 1, c) + at(0, t, 2, c), 0, 'padded key: zero dk, dv');
+    if (causal)
+      for (let c = 0; c < C; c++) assert.equal(at(2, 0, 0, c) + at(2, 1, 0, c), 0, 'query with no key: zero dq');
   }
   const km77 = new Float32Array(2 * 77).fill(1);
   for (let t = 20; t < 77; t++) km77[77 + t] = 0;
@@ -272,7 +336,12 @@ test('attentionBackward: shapes, T=1, causal, padding, head masks, fully masked 
 });
 
 test('l2normalizeBackward: shapes, zero rows, dinp aliasing dout', () => {
-  for (const [N, C] of [[1, 1], [3, 7], [17, 512], [65, 33]]) {
+  for (const [N, C] of [
+    [1, 1],
+    [3, 7],
+    [17, 512],
+    [65, 33],
+  ]) {
     const inp = rand(N * C, 5);
     for (let i = 0; i < C; i++) inp[i] = 0; // first row is zero → norm floored
     // second row tiny but not zero → norm floored, out = x/1e-12 is not a unit vector, no projection in the gradient
@@ -287,7 +356,8 @@ test('l2normalizeBackward: shapes, zero rows, dinp aliasing dout', () => {
     nat.l2normalizeBackward(dn, dout, out, norms, N, C);
     ref.l2normalizeBackward(dr, dout, out, norms, N, C);
     // row by row: the zero row's gradient (dout/1e-12) would otherwise set the scale for all of them
-    for (let n = 0; n < N; n++) assertClose(dn.subarray(n * C, (n + 1) * C), dr.subarray(n * C, (n + 1) * C), `${label} row ${n}`);
+    for (let n = 0; n < N; n++)
+      assertClose(dn.subarray(n * C, (n + 1) * C), dr.subarray(n * C, (n + 1) * C), `${label} row ${n}`);
     if (N > 1) assert.ok(norms[1] <= 1e-12, `${label}: row 1 is below the norm floor`);
     // out·dinp = 0 for every row with a real norm: the gradient is tangent to the sphere
     for (let n = 2; n < N; n++) {
@@ -301,7 +371,14 @@ test('l2normalizeBackward: shapes, zero rows, dinp aliasing dout', () => {
 });
 
 test('im2patchBackward: inverse of im2patch, shapes', () => {
-  for (const [B, ch, H, W, P] of [[1, 1, 1, 1, 1], [2, 3, 6, 9, 3], [1, 3, 64, 32, 32], [3, 2, 10, 5, 5], [1, 1, 4, 4, 1], [4, 3, 64, 64, 16]]) {
+  for (const [B, ch, H, W, P] of [
+    [1, 1, 1, 1, 1],
+    [2, 3, 6, 9, 3],
+    [1, 3, 64, 32, 32],
+    [3, 2, 10, 5, 5],
+    [1, 1, 4, 4, 1],
+    [4, 3, 64, 64, 16],
+  ]) {
     const n = B * ch * H * W;
     const dpatches = rand(n);
     const dn = nan(n);
@@ -418,7 +495,12 @@ test('finite differences: linear w.r.t. input, weight and bias', () => {
   fdCheck('linear d/dweight', w, dw, loss);
   fdCheck('linear d/dbias', bias, db, loss);
   // native, float32
-  const [i32, w32, b32, wl32] = [Float32Array.from(inp), Float32Array.from(w), Float32Array.from(bias), Float32Array.from(wl)];
+  const [i32, w32, b32, wl32] = [
+    Float32Array.from(inp),
+    Float32Array.from(w),
+    Float32Array.from(bias),
+    Float32Array.from(wl),
+  ];
   const o32 = new Float32Array(N * OC);
   const loss32 = () => (nat.linear(o32, i32, w32, b32, N, IC, OC), dot(wl32, o32));
   const [gi, gw, gb] = [new Float32Array(N * IC), new Float32Array(OC * IC), new Float32Array(OC)];
@@ -429,7 +511,11 @@ test('finite differences: linear w.r.t. input, weight and bias', () => {
 });
 
 test('finite differences: layernorm w.r.t. input, weight and bias', () => {
-  for (const [N, C, offset] of [[3, 6, 0], [2, 9, 5], [1, 2, 0]]) {
+  for (const [N, C, offset] of [
+    [3, 6, 0],
+    [2, 9, 5],
+    [1, 2, 0],
+  ]) {
     const label = `layernorm N=${N} C=${C} offset=${offset}`;
     const inp = f64(rand(N * C, 1.5, offset));
     const w = f64(rand(C, 0.5, 1));
@@ -445,7 +531,12 @@ test('finite differences: layernorm w.r.t. input, weight and bias', () => {
     fdCheck(label + ' d/dinp', inp, dinp, loss);
     fdCheck(label + ' d/dweight', w, dw, loss);
     fdCheck(label + ' d/dbias', b, db, loss);
-    const [i32, w32, b32, wl32] = [Float32Array.from(inp), Float32Array.from(w), Float32Array.from(b), Float32Array.from(wl)];
+    const [i32, w32, b32, wl32] = [
+      Float32Array.from(inp),
+      Float32Array.from(w),
+      Float32Array.from(b),
+      Float32Array.from(wl),
+    ];
     const o32 = new Float32Array(N * C);
     const [m32, r32] = [new Float32Array(N), new Float32Array(N)];
     nat.layernorm(o32, m32, r32, i32, w32, b32, N, C, 1e-5);
@@ -474,12 +565,25 @@ test('finite differences: activation, both kinds, with a mask', () => {
     const o32 = new Float32Array(N * F);
     const g32 = new Float32Array(N * F);
     nat.activationBackward(g32, wl32, i32, m32, N, F, kind);
-    dirCheck(`native activation kind=${kind} d/dinp`, i32, g32, () => (nat.activation(o32, i32, m32, N, F, kind), dot(wl32, o32)));
+    dirCheck(
+      `native activation kind=${kind} d/dinp`,
+      i32,
+      g32,
+      () => (nat.activation(o32, i32, m32, N, F, kind), dot(wl32, o32)),
+    );
   }
 });
 
 test('finite differences: attention with causal and key masks and a head mask', () => {
-  const cases: { B: number; T: number; NH: number; HS: number; causal: boolean; km: number[] | null; hm: number[] | null }[] = [
+  const cases: {
+    B: number;
+    T: number;
+    NH: number;
+    HS: number;
+    causal: boolean;
+    km: number[] | null;
+    hm: number[] | null;
+  }[] = [
     { B: 1, T: 1, NH: 1, HS: 2, causal: false, km: null, hm: null },
     { B: 2, T: 4, NH: 2, HS: 3, causal: false, km: null, hm: null },
     { B: 2, T: 5, NH: 3, HS: 2, causal: true, km: null, hm: [1, 0.5, 0] },
@@ -496,7 +600,10 @@ test('finite differences: attention with causal and key masks and a head mask', 
     const wl = f64(rand(B * T * C));
     const out = new Float64Array(B * T * C);
     const probs = new Float64Array(B * NH * T * T);
-    const loss = () => (ref.attention(D(out), null, D(qkv), kmD && D(kmD), hmD && D(hmD), B, T, NH, HS, causal), dot(wl, out));
+    const loss = () => (
+      ref.attention(D(out), null, D(qkv), kmD && D(kmD), hmD && D(hmD), B, T, NH, HS, causal),
+      dot(wl, out)
+    );
     ref.attention(D(out), D(probs), D(qkv), kmD && D(kmD), hmD && D(hmD), B, T, NH, HS, causal);
     const dqkv = new Float64Array(qkv.length);
     ref.attentionBackward(D(dqkv), D(wl), D(probs), D(qkv), hmD && D(hmD), B, T, NH, HS);
@@ -534,7 +641,10 @@ test('finite differences: attention with causal and key masks and a head mask', 
         mag += Math.abs((gPart[t] * (xp[t] - xm[t])) / 2);
       }
       if (mag === 0) continue; // e.g. T = 1: q has no influence
-      assert.ok(Math.abs((lp - lm) / 2 - an) <= 1e-2 * mag, `native ${label} part ${'qkv'[part]}: ${an} vs ${(lp - lm) / 2}`);
+      assert.ok(
+        Math.abs((lp - lm) / 2 - an) <= 1e-2 * mag,
+        `native ${label} part ${'qkv'[part]}: ${an} vs ${(lp - lm) / 2}`,
+      );
     }
   }
 });
@@ -585,12 +695,31 @@ test('adamw: two steps against a hand-computed trajectory', () => {
   //         m̂ = −0.021/0.19; v̂ = 9.999e-5/0.001999; p = 0.489010500999 + 1e-2·0.1105263/0.2236515 = 0.4939523991110
   // Second parameter: p0 = −2, g = 0 then 4, lr 1e-3, β1 0.8, β2 0.99, eps 1e-6, wd 0.01 — step 1 is pure decay.
   const expected = [
-    { p0: 0.5, gs: [0.1, -0.3], hp: [1e-2, 0.9, 0.999, 1e-8, 0.1], traj: [[0.4895000009999999, 0.01, 1e-5], [0.4939523991110065, -0.021, 9.999e-5]] },
-    { p0: -2, gs: [0, 4], hp: [1e-3, 0.8, 0.99, 1e-6, 0.01], traj: [[-1.99998, 0, 0], [-2.0007437074780374, 0.8, 0.16]] },
+    {
+      p0: 0.5,
+      gs: [0.1, -0.3],
+      hp: [1e-2, 0.9, 0.999, 1e-8, 0.1],
+      traj: [
+        [0.4895000009999999, 0.01, 1e-5],
+        [0.4939523991110065, -0.021, 9.999e-5],
+      ],
+    },
+    {
+      p0: -2,
+      gs: [0, 4],
+      hp: [1e-3, 0.8, 0.99, 1e-6, 0.01],
+      traj: [
+        [-1.99998, 0, 0],
+        [-2.0007437074780374, 0.8, 0.16],
+      ],
+    },
   ];
   for (const { p0, gs, hp, traj } of expected) {
     const [lr, b1, b2, eps, wd] = hp;
-    for (const [name, k] of [['native', nat], ['reference', ref]] as const) {
+    for (const [name, k] of [
+      ['native', nat],
+      ['reference', ref],
+    ] as const) {
       const p = Float32Array.of(p0);
       const m = new Float32Array(1);
       const v = new Float32Array(1);
@@ -634,50 +763,174 @@ test('backward kernels: bad arguments raise TypeError / RangeError naming the ke
   const throwsWith = (fn: () => void, type: typeof TypeError | typeof RangeError, re: RegExp) =>
     assert.throws(fn, (e: unknown) => e instanceof type && re.test((e as Error).message), `${type.name} ${re}`);
 
-  throwsWith(() => nat.linearBackward(f(10), f(100), f(12), f(12), f(10), f(120), 1, 10, 12), RangeError, /^linearBackward: dweight has 100 elements, expected OC\*IC = 120$/);
-  throwsWith(() => nat.linearBackward(null, null, f(11), f(12), f(10), f(120), 1, 10, 12), RangeError, /^linearBackward: dbias has 11 elements, expected OC = 12/);
-  throwsWith(() => nat.linearBackward(null, null, null, f(11), f(10), f(120), 1, 10, 12), RangeError, /^linearBackward: dout has 11 elements, expected N\*OC = 12/);
-  throwsWith(() => nat.linearBackward([] as unknown as Float32Array, null, null, f(12), f(10), f(120), 1, 10, 12), TypeError, /^linearBackward: dinp must be a Float32Array or null/);
+  throwsWith(
+    () => nat.linearBackward(f(10), f(100), f(12), f(12), f(10), f(120), 1, 10, 12),
+    RangeError,
+    /^linearBackward: dweight has 100 elements, expected OC\*IC = 120$/,
+  );
+  throwsWith(
+    () => nat.linearBackward(null, null, f(11), f(12), f(10), f(120), 1, 10, 12),
+    RangeError,
+    /^linearBackward: dbias has 11 elements, expected OC = 12/,
+  );
+  throwsWith(
+    () => nat.linearBackward(null, null, null, f(11), f(10), f(120), 1, 10, 12),
+    RangeError,
+    /^linearBackward: dout has 11 elements, expected N\*OC = 12/,
+  );
+  throwsWith(
+    () => nat.linearBackward([] as unknown as Float32Array, null, null, f(12), f(10), f(120), 1, 10, 12),
+    TypeError,
+    /^linearBackward: dinp must be a Float32Array or null/,
+  );
   const sh = f(40);
-  throwsWith(() => nat.linearBackward(sh.subarray(0, 10), null, null, sh.subarray(5, 17), f(10), f(120), 1, 10, 12), RangeError, /^linearBackward: dinp overlaps dout/);
-  throwsWith(() => (nat.linearBackward as unknown as (...a: unknown[]) => void)(f(1)), TypeError, /^linearBackward: expected 9 arguments, got 1/);
+  throwsWith(
+    () => nat.linearBackward(sh.subarray(0, 10), null, null, sh.subarray(5, 17), f(10), f(120), 1, 10, 12),
+    RangeError,
+    /^linearBackward: dinp overlaps dout/,
+  );
+  throwsWith(
+    () => (nat.linearBackward as unknown as (...a: unknown[]) => void)(f(1)),
+    TypeError,
+    /^linearBackward: expected 9 arguments, got 1/,
+  );
 
-  throwsWith(() => nat.layernormBackward(f(6), f(3), f(3), f(6), f(6), f(3), f(1), f(2), 2, 3), RangeError, /^layernormBackward: mean has 1 elements, expected N = 2/);
-  throwsWith(() => nat.layernormBackward(f(6), f(3), null as unknown as Float32Array, f(6), f(6), f(3), f(2), f(2), 2, 3), TypeError, /^layernormBackward: dbias must be a Float32Array$/);
+  throwsWith(
+    () => nat.layernormBackward(f(6), f(3), f(3), f(6), f(6), f(3), f(1), f(2), 2, 3),
+    RangeError,
+    /^layernormBackward: mean has 1 elements, expected N = 2/,
+  );
+  throwsWith(
+    () => nat.layernormBackward(f(6), f(3), null as unknown as Float32Array, f(6), f(6), f(3), f(2), f(2), 2, 3),
+    TypeError,
+    /^layernormBackward: dbias must be a Float32Array$/,
+  );
   const x = f(6);
-  throwsWith(() => nat.layernormBackward(x, f(3), f(3), x, f(6), f(3), f(2), f(2), 2, 3), RangeError, /^layernormBackward: dinp overlaps dout/);
+  throwsWith(
+    () => nat.layernormBackward(x, f(3), f(3), x, f(6), f(3), f(2), f(2), 2, 3),
+    RangeError,
+    /^layernormBackward: dinp overlaps dout/,
+  );
 
-  throwsWith(() => nat.activationBackward(f(6), f(6), f(6), null, 2, 3, 2 as 0), RangeError, /^activationBackward: kind must be 0 \(quick_gelu\) or 1 \(gelu\)/);
-  throwsWith(() => nat.activationBackward(f(6), f(6), f(6), f(2), 2, 3, 0), RangeError, /^activationBackward: mask has 2 elements, expected F = 3/);
-  throwsWith(() => nat.activationBackward(sh.subarray(1, 7), sh.subarray(0, 6), f(6), null, 2, 3, 0), RangeError, /^activationBackward: dinp overlaps dout/);
-  throwsWith(() => nat.activationBackward(x, f(6), x, null, 2, 3, 0), RangeError, /^activationBackward: dinp overlaps inp/);
+  throwsWith(
+    () => nat.activationBackward(f(6), f(6), f(6), null, 2, 3, 2 as 0),
+    RangeError,
+    /^activationBackward: kind must be 0 \(quick_gelu\) or 1 \(gelu\)/,
+  );
+  throwsWith(
+    () => nat.activationBackward(f(6), f(6), f(6), f(2), 2, 3, 0),
+    RangeError,
+    /^activationBackward: mask has 2 elements, expected F = 3/,
+  );
+  throwsWith(
+    () => nat.activationBackward(sh.subarray(1, 7), sh.subarray(0, 6), f(6), null, 2, 3, 0),
+    RangeError,
+    /^activationBackward: dinp overlaps dout/,
+  );
+  throwsWith(
+    () => nat.activationBackward(x, f(6), x, null, 2, 3, 0),
+    RangeError,
+    /^activationBackward: dinp overlaps inp/,
+  );
 
-  throwsWith(() => nat.attentionBackward(f(72), f(24), f(35), f(72), null, 2, 3, 2, 2), RangeError, /^attentionBackward: probs has 35 elements, expected B\*NH\*T\*T = 36/);
-  throwsWith(() => nat.attentionBackward(f(71), f(24), f(36), f(72), null, 2, 3, 2, 2), RangeError, /^attentionBackward: dqkv has 71 elements, expected B\*T\*3\*NH\*HS = 72/);
-  throwsWith(() => nat.attentionBackward(f(72), f(24), f(36), f(72), f(1), 2, 3, 2, 2), RangeError, /^attentionBackward: headMask has 1 elements, expected NH = 2/);
-  throwsWith(() => nat.attentionBackward(f(72), f(24), null as unknown as Float32Array, f(72), null, 2, 3, 2, 2), TypeError, /^attentionBackward: probs must be a Float32Array$/);
-  throwsWith(() => nat.attentionBackward(f(3), f(1), f(1), f(3), null, 1, 5000, 1, 1), RangeError, /^attentionBackward: T is 5000, at most 4096/);
+  throwsWith(
+    () => nat.attentionBackward(f(72), f(24), f(35), f(72), null, 2, 3, 2, 2),
+    RangeError,
+    /^attentionBackward: probs has 35 elements, expected B\*NH\*T\*T = 36/,
+  );
+  throwsWith(
+    () => nat.attentionBackward(f(71), f(24), f(36), f(72), null, 2, 3, 2, 2),
+    RangeError,
+    /^attentionBackward: dqkv has 71 elements, expected B\*T\*3\*NH\*HS = 72/,
+  );
+  throwsWith(
+    () => nat.attentionBackward(f(72), f(24), f(36), f(72), f(1), 2, 3, 2, 2),
+    RangeError,
+    /^attentionBackward: headMask has 1 elements, expected NH = 2/,
+  );
+  throwsWith(
+    () => nat.attentionBackward(f(72), f(24), null as unknown as Float32Array, f(72), null, 2, 3, 2, 2),
+    TypeError,
+    /^attentionBackward: probs must be a Float32Array$/,
+  );
+  throwsWith(
+    () => nat.attentionBackward(f(3), f(1), f(1), f(3), null, 1, 5000, 1, 1),
+    RangeError,
+    /^attentionBackward: T is 5000, at most 4096/,
+  );
   const q = f(72);
-  throwsWith(() => nat.attentionBackward(q, f(24), f(36), q, null, 2, 3, 2, 2), RangeError, /^attentionBackward: dqkv overlaps qkv/);
+  throwsWith(
+    () => nat.attentionBackward(q, f(24), f(36), q, null, 2, 3, 2, 2),
+    RangeError,
+    /^attentionBackward: dqkv overlaps qkv/,
+  );
 
-  throwsWith(() => nat.l2normalizeBackward(f(6), f(6), f(6), f(1), 2, 3), RangeError, /^l2normalizeBackward: norms has 1 elements, expected N = 2/);
-  throwsWith(() => nat.l2normalizeBackward(x, f(6), x, f(2), 2, 3), RangeError, /^l2normalizeBackward: dinp overlaps out/);
-  throwsWith(() => nat.im2patchBackward(f(36), f(36), 1, 1, 6, 6, 4), RangeError, /^im2patchBackward: H = 6 and W = 6 must be multiples of P = 4/);
-  throwsWith(() => nat.im2patchBackward(f(36), f(35), 1, 1, 6, 6, 3), RangeError, /^im2patchBackward: dpatches has 35 elements/);
+  throwsWith(
+    () => nat.l2normalizeBackward(f(6), f(6), f(6), f(1), 2, 3),
+    RangeError,
+    /^l2normalizeBackward: norms has 1 elements, expected N = 2/,
+  );
+  throwsWith(
+    () => nat.l2normalizeBackward(x, f(6), x, f(2), 2, 3),
+    RangeError,
+    /^l2normalizeBackward: dinp overlaps out/,
+  );
+  throwsWith(
+    () => nat.im2patchBackward(f(36), f(36), 1, 1, 6, 6, 4),
+    RangeError,
+    /^im2patchBackward: H = 6 and W = 6 must be multiples of P = 4/,
+  );
+  throwsWith(
+    () => nat.im2patchBackward(f(36), f(35), 1, 1, 6, 6, 3),
+    RangeError,
+    /^im2patchBackward: dpatches has 35 elements/,
+  );
 
   const a = () => [f(4), f(4), f(4), f(4)] as const;
-  throwsWith(() => nat.adamw(...a(), 4, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0), RangeError, /^adamw: step must be at least 1/);
-  throwsWith(() => nat.adamw(...a(), 4, 1e-3, 1, 0.999, 1e-8, 0.01, 1), RangeError, /^adamw: beta1 must be in \[0, 1\)/);
-  throwsWith(() => nat.adamw(...a(), 4, 1e-3, 0.9, -0.1, 1e-8, 0.01, 1), RangeError, /^adamw: beta2 must be in \[0, 1\)/);
+  throwsWith(
+    () => nat.adamw(...a(), 4, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0),
+    RangeError,
+    /^adamw: step must be at least 1/,
+  );
+  throwsWith(
+    () => nat.adamw(...a(), 4, 1e-3, 1, 0.999, 1e-8, 0.01, 1),
+    RangeError,
+    /^adamw: beta1 must be in \[0, 1\)/,
+  );
+  throwsWith(
+    () => nat.adamw(...a(), 4, 1e-3, 0.9, -0.1, 1e-8, 0.01, 1),
+    RangeError,
+    /^adamw: beta2 must be in \[0, 1\)/,
+  );
   throwsWith(() => nat.adamw(...a(), 4, -1, 0.9, 0.999, 1e-8, 0.01, 1), RangeError, /^adamw: lr must be >= 0/);
-  throwsWith(() => nat.adamw(...a(), 4, 1e-3, 0.9, 0.999, 1e-8, -0.01, 1), RangeError, /^adamw: weightDecay must be >= 0/);
-  throwsWith(() => nat.adamw(...a(), 4, 1e-3, 0.9, 0.999, 1e-8, 0.01, 1.5), RangeError, /^adamw: step must be a non-negative integer/);
-  throwsWith(() => nat.adamw(f(4), f(4), f(3), f(4), 4, 1e-3, 0.9, 0.999, 1e-8, 0.01, 1), RangeError, /^adamw: m has 3 elements, expected N = 4/);
+  throwsWith(
+    () => nat.adamw(...a(), 4, 1e-3, 0.9, 0.999, 1e-8, -0.01, 1),
+    RangeError,
+    /^adamw: weightDecay must be >= 0/,
+  );
+  throwsWith(
+    () => nat.adamw(...a(), 4, 1e-3, 0.9, 0.999, 1e-8, 0.01, 1.5),
+    RangeError,
+    /^adamw: step must be a non-negative integer/,
+  );
+  throwsWith(
+    () => nat.adamw(f(4), f(4), f(3), f(4), 4, 1e-3, 0.9, 0.999, 1e-8, 0.01, 1),
+    RangeError,
+    /^adamw: m has 3 elements, expected N = 4/,
+  );
   throwsWith(() => nat.adamw(f(4), f(4), x, x, 4, 1e-3, 0.9, 0.999, 1e-8, 0.01, 1), RangeError, /^adamw: m overlaps v/);
-  throwsWith(() => nat.adamw(f(4), f(4), f(4), f(4), 4, NaN, 0.9, 0.999, 1e-8, 0.01, 1), RangeError, /^adamw: lr must be finite/);
+  throwsWith(
+    () => nat.adamw(f(4), f(4), f(4), f(4), 4, NaN, 0.9, 0.999, 1e-8, 0.01, 1),
+    RangeError,
+    /^adamw: lr must be finite/,
+  );
 
   throwsWith(() => nat.sumSquares(f(3), 4), RangeError, /^sumSquares: x has 3 elements, expected N = 4/);
-  throwsWith(() => nat.sumSquares(new Float64Array(3) as unknown as Float32Array, 3), TypeError, /^sumSquares: x must be a Float32Array$/);
+  throwsWith(
+    () => nat.sumSquares(new Float64Array(3) as unknown as Float32Array, 3),
+    TypeError,
+    /^sumSquares: x must be a Float32Array$/,
+  );
   throwsWith(() => nat.scale(f(3), NaN, 3), RangeError, /^scale: s must be finite/);
   throwsWith(() => nat.scale(f(3), 2, -1), RangeError, /^scale: N must be a non-negative integer/);
 });

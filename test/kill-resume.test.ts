@@ -24,10 +24,15 @@ function readJson(p: string): unknown {
 function run(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [BIN, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
+    let out = '',
+      err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`mope-clip ${args.join(' ')}: exit ${code} ${signal ?? ''}\n${err}`))));
+    p.on('close', (code, signal) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`mope-clip ${args.join(' ')}: exit ${code} ${signal ?? ''}\n${err}`)),
+    );
   });
 }
 
@@ -56,9 +61,29 @@ test('kill -9 score after its first module, --resume: the same scores as one uni
   t.after(() => removeDir(dir));
   const model = join(dir, 'model');
   writeTinyCheckpoint(model, { withTokenizer: true });
-  const args = (out: string) => ['score', '--model', model, '--metric', 'mope', '--task', 'retrieval', '--data', 'builtin:fashion-scenes:val',
-    '--limit', '24', '--tower', 'both', '--granularity', 'heads,ffn,layers', '--ffn-group-size', '8', '--out', out];
-  const straight = join(dir, 'straight.json'), killed = join(dir, 'killed.json');
+  const args = (out: string) => [
+    'score',
+    '--model',
+    model,
+    '--metric',
+    'mope',
+    '--task',
+    'retrieval',
+    '--data',
+    'builtin:fashion-scenes:val',
+    '--limit',
+    '24',
+    '--tower',
+    'both',
+    '--granularity',
+    'heads,ffn,layers',
+    '--ffn-group-size',
+    '8',
+    '--out',
+    out,
+  ];
+  const straight = join(dir, 'straight.json'),
+    killed = join(dir, 'killed.json');
   await run(args(straight));
   const sig = await runAndKill(args(killed), () => {
     const f = readJson(killed) as { modules?: unknown[] } | null;
@@ -68,8 +93,12 @@ test('kill -9 score after its first module, --resume: the same scores as one uni
   const partial = readJson(killed) as { complete: boolean; modules: unknown[] };
   assert.equal(partial.complete, false);
   await run([...args(killed), '--resume']);
-  type F = { complete: boolean; modules: Array<{ tower: string; kind: string; layer: number; index: number; mope: number }> };
-  const a = readJson(straight) as F, b = readJson(killed) as F;
+  type F = {
+    complete: boolean;
+    modules: Array<{ tower: string; kind: string; layer: number; index: number; mope: number }>;
+  };
+  const a = readJson(straight) as F,
+    b = readJson(killed) as F;
   assert.equal(b.complete, true);
   const key = (m: F['modules'][number]) => `${m.tower}/${m.kind}/${m.layer}/${m.index}`;
   const byKey = new Map(a.modules.map((m) => [key(m), m.mope]));
@@ -80,15 +109,36 @@ test('kill -9 score after its first module, --resume: the same scores as one uni
 test('kill -9 train after its first checkpoint, --resume: the same final weights as one uninterrupted run', async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
-  const args = (out: string) => ['train', '--init', 'tiny', '--data', 'builtin:fashion-scenes:train', '--limit', '64', '--steps', '10',
-    '--batch', '4', '--save-every', '2', '--lr', '1e-3', '--seed', '5', '--out', out];
-  const straight = join(dir, 'straight'), killed = join(dir, 'killed');
+  const args = (out: string) => [
+    'train',
+    '--init',
+    'tiny',
+    '--data',
+    'builtin:fashion-scenes:train',
+    '--limit',
+    '64',
+    '--steps',
+    '10',
+    '--batch',
+    '4',
+    '--save-every',
+    '2',
+    '--lr',
+    '1e-3',
+    '--seed',
+    '5',
+    '--out',
+    out,
+  ];
+  const straight = join(dir, 'straight'),
+    killed = join(dir, 'killed');
   await run(args(straight));
   const sig = await runAndKill(args(killed), () => existsSync(join(killed, 'checkpoint', 'train_state.json')));
   assert.equal(sig, 'SIGKILL', 'the run was killed before it finished');
   assert.ok(!existsSync(join(killed, 'model.safetensors')), 'a killed run has no final model');
   await run([...args(killed), '--resume']);
-  const wa = readFileSync(join(straight, 'model.safetensors')), wb = readFileSync(join(killed, 'model.safetensors'));
+  const wa = readFileSync(join(straight, 'model.safetensors')),
+    wb = readFileSync(join(killed, 'model.safetensors'));
   assert.ok(wa.equals(wb), 'final weights differ from the uninterrupted run');
 });
 
@@ -97,10 +147,41 @@ test('kill -9 compress after its first stage, rerun: the same final model as one
   t.after(() => removeDir(dir));
   const model = join(dir, 'model');
   writeTinyCheckpoint(model, { withTokenizer: true });
-  const args = (out: string) => ['compress', '--model', model, '--data', 'builtin:fashion-scenes:train', '--calib', 'builtin:fashion-scenes:val',
-    '--calib-limit', '8', '--stage', 'finetune', '--tower', 'vision', '--keep-heads', '0.5', '--keep-ffn', '0.5', '--keep-layers', '1',
-    '--ffn-group-size', '16', '--steps', '2', '--batch', '4', '--warmup', '0', '--seed', '3', '--out', out];
-  const straight = join(dir, 'straight'), killed = join(dir, 'killed');
+  const args = (out: string) => [
+    'compress',
+    '--model',
+    model,
+    '--data',
+    'builtin:fashion-scenes:train',
+    '--calib',
+    'builtin:fashion-scenes:val',
+    '--calib-limit',
+    '8',
+    '--stage',
+    'finetune',
+    '--tower',
+    'vision',
+    '--keep-heads',
+    '0.5',
+    '--keep-ffn',
+    '0.5',
+    '--keep-layers',
+    '1',
+    '--ffn-group-size',
+    '16',
+    '--steps',
+    '2',
+    '--batch',
+    '4',
+    '--warmup',
+    '0',
+    '--seed',
+    '3',
+    '--out',
+    out,
+  ];
+  const straight = join(dir, 'straight'),
+    killed = join(dir, 'killed');
   await run(args(straight));
   const sig = await runAndKill(args(killed), () => {
     const s = readJson(join(killed, 'stages.json')) as { completed?: unknown[] } | null;

@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { DataError } from '../src/errors.ts';
 import { rankOf, retrievalRecall, retrievalRecallBlocked, topK, zeroshotAccuracy } from '../src/eval/metrics.ts';
 import {
-  fillTemplate, OPENAI_IMAGENET_TEMPLATES, OPENAI_SIMPLE_TEMPLATES, parseTemplates, readTemplateFile, resolveTemplates,
+  fillTemplate,
+  OPENAI_IMAGENET_TEMPLATES,
+  OPENAI_SIMPLE_TEMPLATES,
+  parseTemplates,
+  readTemplateFile,
+  resolveTemplates,
 } from '../src/eval/templates.ts';
 import { Rng } from '../src/data/dataset.ts';
 import { makeTempDir, removeDir } from './helpers/temp.ts';
@@ -19,7 +24,10 @@ test('rankOf and topK: descending score, ties by lower index first', () => {
   assert.deepEqual(topK(row, 5), [1, 4, 0, 2, 3]);
   assert.deepEqual(topK(row, 2), [1, 4]);
   assert.deepEqual(topK(row, 99), [1, 4, 0, 2, 3]);
-  assert.deepEqual([0, 1, 2, 3, 4].map((j) => rankOf(row, j)), [2, 0, 3, 4, 1]);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4].map((j) => rankOf(row, j)),
+    [2, 0, 3, 4, 1],
+  );
   assert.equal(rankOf([NaN, 0.1, 0.2], 0), 2); // NaN ranks last
 });
 
@@ -43,14 +51,33 @@ test('retrieval recall@K: several captions per image, ties, K > N (hand-computed
 });
 
 test('retrieval recall: a tie with a lower-indexed item ranks the positive second', () => {
-  const r = retrievalRecall(F([[0.5, 0.5], [0.5, 0.5]]), [0, 1], 2, 2, [1, 2]);
+  const r = retrievalRecall(
+    F([
+      [0.5, 0.5],
+      [0.5, 0.5],
+    ]),
+    [0, 1],
+    2,
+    2,
+    [1, 2],
+  );
   assert.deepEqual(r.imageRetrieval, { 1: 0.5, 2: 1 });
   assert.deepEqual(r.textRetrieval, { 1: 0.5, 2: 1 });
 });
 
 test('retrieval recall: an image whose two captions tie takes the lower-indexed one as its best', () => {
   // img 0: captions 0 and 2 both score 0.7 with it; caption 1 (of img 1) scores 0.7 too → best positive t0, rank 0.
-  const r = retrievalRecall(F([[0.7, 0.0], [0.7, 0.9], [0.7, 0.1]]), [0, 1, 0], 3, 2, [1]);
+  const r = retrievalRecall(
+    F([
+      [0.7, 0.0],
+      [0.7, 0.9],
+      [0.7, 0.1],
+    ]),
+    [0, 1, 0],
+    3,
+    2,
+    [1],
+  );
   assert.equal(r.textRetrieval[1], 1);
   // t2 → img 0 ties nothing higher (0.7 vs 0.1): hit; t1 → img 1 0.9 > 0.7 hit; t0 hit.
   assert.equal(r.imageRetrieval[1], 1);
@@ -58,7 +85,8 @@ test('retrieval recall: an image whose two captions tie takes the lower-indexed 
 
 /** Naive definition via explicit top-K lists (CLIP_benchmark: true positives in the top K > 0). */
 function naiveRecall(s: Float32Array, capImg: number[], NT: number, NI: number, k: number) {
-  let ir = 0, tr = 0;
+  let ir = 0,
+    tr = 0;
   for (let t = 0; t < NT; t++) if (topK(s.subarray(t * NI, (t + 1) * NI), k).includes(capImg[t])) ir++;
   for (let i = 0; i < NI; i++) {
     const col = Array.from({ length: NT }, (_, t) => s[t * NI + i]);
@@ -69,7 +97,11 @@ function naiveRecall(s: Float32Array, capImg: number[], NT: number, NI: number, 
 
 test('retrieval recall matches the top-K list definition on random data with many ties; blocked = full', () => {
   const rng = new Rng(7);
-  for (const [NT, NI] of [[12, 4], [30, 7], [9, 9]]) {
+  for (const [NT, NI] of [
+    [12, 4],
+    [30, 7],
+    [9, 9],
+  ]) {
     const capImg = Array.from({ length: NT }, (_, t) => (t < NI ? t : rng.int(NI)));
     const s = Float32Array.from({ length: NT * NI }, () => Math.round(rng.next() * 4) / 4); // coarse → ties
     const full = retrievalRecall(s, capImg, NT, NI, [1, 2, 5, 10, 50]);
@@ -110,10 +142,18 @@ test('templates: OpenAI 80 and the 7-template subset verbatim; template files', 
   assert.equal(new Set(OPENAI_IMAGENET_TEMPLATES).size, 80);
   assert.equal(OPENAI_IMAGENET_TEMPLATES[0], 'a bad photo of a {}.');
   assert.equal(OPENAI_IMAGENET_TEMPLATES[79], 'a tattoo of the {}.');
-  assert.deepEqual([...OPENAI_SIMPLE_TEMPLATES], [
-    'itap of a {}.', 'a bad photo of the {}.', 'a origami {}.', 'a photo of the large {}.',
-    'a {} in a video game.', 'art of the {}.', 'a photo of the small {}.',
-  ]);
+  assert.deepEqual(
+    [...OPENAI_SIMPLE_TEMPLATES],
+    [
+      'itap of a {}.',
+      'a bad photo of the {}.',
+      'a origami {}.',
+      'a photo of the large {}.',
+      'a {} in a video game.',
+      'art of the {}.',
+      'a photo of the small {}.',
+    ],
+  );
   for (const t of OPENAI_SIMPLE_TEMPLATES) assert.ok(OPENAI_IMAGENET_TEMPLATES.includes(t));
   assert.equal(resolveTemplates().length, 7);
   assert.equal(resolveTemplates('openai-80').length, 80);
@@ -126,7 +166,10 @@ test('templates: OpenAI 80 and the 7-template subset verbatim; template files', 
   assert.deepEqual(readTemplateFile(good), ['a photo of a {}.', 'a drawing of the {}.']);
   const bad = join(dir, 'bad.txt');
   writeFileSync(bad, 'a photo of a {}.\na photo without a slot\n');
-  assert.throws(() => readTemplateFile(bad), (e: unknown) => e instanceof DataError && e.message.includes(`${bad}:2`) && e.message.includes('{}'));
+  assert.throws(
+    () => readTemplateFile(bad),
+    (e: unknown) => e instanceof DataError && e.message.includes(`${bad}:2`) && e.message.includes('{}'),
+  );
   assert.throws(() => parseTemplates('\n# only a comment\n', 'x.txt'), /no templates/);
   assert.throws(() => readTemplateFile(join(dir, 'missing.txt')), DataError);
 });

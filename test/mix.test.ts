@@ -11,10 +11,17 @@ test('fashion-mix: sizes, interleaving, grammar, determinism', () => {
   const ds = openDataset('builtin:fashion-mix:train').dataset as PairsDataset;
   assert.equal(ds.kind, 'pairs');
   assert.equal(ds.size, MIX_COUNTS.train);
-  assert.equal((openDataset('builtin:fashion-mix:all').dataset).size, MIX_COUNTS.train + MIX_COUNTS.val + MIX_COUNTS.test);
-  const scene = ds.get(0), single = ds.get(3);
+  assert.equal(
+    openDataset('builtin:fashion-mix:all').dataset.size,
+    MIX_COUNTS.train + MIX_COUNTS.val + MIX_COUNTS.test,
+  );
+  const scene = ds.get(0),
+    single = ds.get(3);
   assert.ok(isSingle(3) && !isSingle(0) && !isSingle(4));
-  assert.deepEqual(ds.get(4), { ...ds.get(4), captions: (openDataset('builtin:fashion-scenes:train').dataset as PairsDataset).get(3).captions });
+  assert.deepEqual(ds.get(4), {
+    ...ds.get(4),
+    captions: (openDataset('builtin:fashion-scenes:train').dataset as PairsDataset).get(3).captions,
+  });
   assert.equal(scene.image.kind === 'rgb' && scene.image.width, 96);
   assert.equal(single.image.kind === 'rgb' && single.image.width, 28);
   assert.deepEqual(ds.get(3), single);
@@ -30,10 +37,14 @@ test('fashion-mix: sizes, interleaving, grammar, determinism', () => {
 });
 
 test('fashion-mix: single items of different splits come from disjoint source images', () => {
-  const seen = (split: 'train' | 'test') => new Set(Array.from({ length: 300 }, (_, k) => {
-    const s = singleItem(split, 4 * k + 3);
-    return `${s.label}:${s.index}`;
-  }));
-  const a = seen('train'), b = seen('test');
+  const seen = (split: 'train' | 'test') =>
+    new Set(
+      Array.from({ length: 300 }, (_, k) => {
+        const s = singleItem(split, 4 * k + 3);
+        return `${s.label}:${s.index}`;
+      }),
+    );
+  const a = seen('train'),
+    b = seen('test');
   for (const k of b) assert.ok(!a.has(k), `${k} in both splits`);
 });

@@ -43,19 +43,37 @@ const runtimes: Array<[string, () => Runtime]> = [
 test('golden inputs are what the reference used', () => {
   assert.equal(captions.length, expected.n);
   assert.equal(pixels.length, expected.n * 3 * model.config.vision.imageSize ** 2);
-  const mods = enumerateModules(model, { towers: ['vision', 'text'], kinds: ['head', 'ffn', 'layer'], ffnGroupSize: expected.ffn_group_size });
-  assert.deepEqual(mods.map(moduleKey).sort(), expected.modules.map(moduleKey).sort(), 'same module set as the reference');
-  assert.ok(expected.modules.filter((m) => m.mope !== 0).length >= expected.modules.length / 2, 'most modules change Z');
+  const mods = enumerateModules(model, {
+    towers: ['vision', 'text'],
+    kinds: ['head', 'ffn', 'layer'],
+    ffnGroupSize: expected.ffn_group_size,
+  });
+  assert.deepEqual(
+    mods.map(moduleKey).sort(),
+    expected.modules.map(moduleKey).sort(),
+    'same module set as the reference',
+  );
+  assert.ok(
+    expected.modules.filter((m) => m.mope !== 0).length >= expected.modules.length / 2,
+    'most modules change Z',
+  );
 });
 
 for (const [name, mk] of runtimes) {
   for (const variants of [1, 3]) {
     test(`scoreMope fast path (${name} kernels, ${variants} stacked variants) = weight-deletion reference (torch ${expected.torch_version})`, () => {
-      const mods = enumerateModules(model, { towers: ['vision', 'text'], kinds: ['head', 'ffn', 'layer'], ffnGroupSize: expected.ffn_group_size });
+      const mods = enumerateModules(model, {
+        towers: ['vision', 'text'],
+        kinds: ['head', 'ffn', 'layer'],
+        ffnGroupSize: expected.ffn_group_size,
+      });
       // batch 5: text chunks of different lengths are padded (EOS + attention mask); the reference runs unpadded.
       const r = scoreMope(mk(), model, cal, mods, { ffnGroupSize: expected.ffn_group_size, batch: 5, variants });
       assert.equal(r.base.z, expected.base.z, 'base Z');
-      assert.ok(Math.abs(r.base.loss - expected.base.loss) <= 1e-5, `base loss ${r.base.loss} vs ${expected.base.loss}`);
+      assert.ok(
+        Math.abs(r.base.loss - expected.base.loss) <= 1e-5,
+        `base loss ${r.base.loss} vs ${expected.base.loss}`,
+      );
       const ours = new Map(r.modules.map((m) => [moduleKey(m), m]));
       let worst = 0;
       for (const e of expected.modules) {
@@ -65,7 +83,10 @@ for (const [name, mk] of runtimes) {
         assert.equal(m.mope, e.mope, `${k}: MoPE ${m.mope} vs reference ${e.mope}`);
         const d = Math.abs(m.loss_increase - e.loss_increase);
         worst = Math.max(worst, d);
-        assert.ok(d <= 1e-5, `${k}: loss_increase ${m.loss_increase} vs reference ${e.loss_increase} (|Δ| ${d.toExponential(2)})`);
+        assert.ok(
+          d <= 1e-5,
+          `${k}: loss_increase ${m.loss_increase} vs reference ${e.loss_increase} (|Δ| ${d.toExponential(2)})`,
+        );
       }
       assert.equal(r.modules.length, expected.modules.length);
       assert.ok(worst <= 1e-5);

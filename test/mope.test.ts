@@ -29,9 +29,15 @@ for (const task of ['retrieval', 'zeroshot', 'both'] as const) {
         const n = naive.modules[i];
         assert.equal(moduleKey(m), moduleKey(n));
         assert.ok(Math.abs(m.mope - n.mope) <= 1e-6, `${moduleKey(m)} mope ${m.mope} vs ${n.mope}`);
-        assert.ok(Math.abs(m.loss_increase - n.loss_increase) <= 1e-6, `${moduleKey(m)} loss ${m.loss_increase} vs ${n.loss_increase}`);
+        assert.ok(
+          Math.abs(m.loss_increase - n.loss_increase) <= 1e-6,
+          `${moduleKey(m)} loss ${m.loss_increase} vs ${n.loss_increase}`,
+        );
       });
-      assert.ok(fast.cost.layer_forwards < naive.cost.layer_forwards, `fast ${fast.cost.layer_forwards} < naive ${naive.cost.layer_forwards}`);
+      assert.ok(
+        fast.cost.layer_forwards < naive.cost.layer_forwards,
+        `fast ${fast.cost.layer_forwards} < naive ${naive.cost.layer_forwards}`,
+      );
       assert.equal(fast.cost.naive_layer_forwards, naive.cost.layer_forwards);
     }
     // Masking changes something: not every module scores exactly zero loss increase.
@@ -51,8 +57,21 @@ test('fast path cost: base pass + per module the layers from its own on', () => 
 
 function baseRun(dir: string, extra: Partial<ScoreRunOptions> = {}): ScoreRunOptions {
   return {
-    out: join(dir, 'scores.json'), modelPath: 'tiny', data: 'synthetic', zeroshotData: null, limit: null, task: 'retrieval',
-    metric: 'mope', seed: 0, towers: ['vision', 'text'], kinds, ffnGroupSize: 8, shard: null, resume: false, batch: 4, ...extra,
+    out: join(dir, 'scores.json'),
+    modelPath: 'tiny',
+    data: 'synthetic',
+    zeroshotData: null,
+    limit: null,
+    task: 'retrieval',
+    metric: 'mope',
+    seed: 0,
+    towers: ['vision', 'text'],
+    kinds,
+    ffnGroupSize: 8,
+    shard: null,
+    resume: false,
+    batch: 4,
+    ...extra,
   };
 }
 
@@ -67,30 +86,53 @@ test('resume after a simulated kill does not redo finished modules and gives the
   const full = runScore(rt, model, cal, baseRun(dir, { out: join(dir, 'full.json') }));
   assert.ok(full.complete);
   let written = 0;
-  assert.throws(() => runScore(rt, model, cal, baseRun(dir, {
-    afterWrite: () => { if (++written === 9) throw new Error('killed'); },
-  })), /killed/);
+  assert.throws(
+    () =>
+      runScore(
+        rt,
+        model,
+        cal,
+        baseRun(dir, {
+          afterWrite: () => {
+            if (++written === 9) throw new Error('killed');
+          },
+        }),
+      ),
+    /killed/,
+  );
   const partial = readScoresFile(join(dir, 'scores.json'));
   assert.equal(partial.modules.length, 9);
   assert.equal(partial.complete, false);
   // Without --resume an unfinished file is refused rather than overwritten.
   assert.throws(() => runScore(rt, model, cal, baseRun(dir)), ConfigError);
   const redone: string[] = [];
-  const resumed = runScore(rt, model, cal, baseRun(dir, { resume: true, afterWrite: (e) => redone.push(moduleKey(e)) }));
+  const resumed = runScore(
+    rt,
+    model,
+    cal,
+    baseRun(dir, { resume: true, afterWrite: (e) => redone.push(moduleKey(e)) }),
+  );
   assert.equal(redone.length, full.modules.length - 9);
   const first9 = new Set(partial.modules.map(moduleKey));
   assert.ok(redone.every((k) => !first9.has(k)));
   assert.ok(resumed.complete);
-  const a = byKey(full), b = byKey(resumed);
+  const a = byKey(full),
+    b = byKey(resumed);
   assert.equal(b.size, a.size);
   for (const [k, m] of a) {
-    assert.ok(Math.abs(m.mope! - b.get(k)!.mope!) <= 1e-9 && Math.abs(m.loss_increase! - b.get(k)!.loss_increase!) <= 1e-9, k);
+    assert.ok(
+      Math.abs(m.mope! - b.get(k)!.mope!) <= 1e-9 && Math.abs(m.loss_increase! - b.get(k)!.loss_increase!) <= 1e-9,
+      k,
+    );
   }
   // The file on disk is valid JSON with the cost of both processes.
   const disk = JSON.parse(readFileSync(join(dir, 'scores.json'), 'utf8')) as ScoresFile;
   assert.ok(disk.cost.layer_forwards > 0 && disk.cost.naive_layer_forwards > disk.cost.layer_forwards);
   // Resuming with another task is refused.
-  assert.throws(() => runScore(rt, model, calibration('zeroshot'), baseRun(dir, { resume: true, task: 'zeroshot' })), ConfigError);
+  assert.throws(
+    () => runScore(rt, model, calibration('zeroshot'), baseRun(dir, { resume: true, task: 'zeroshot' })),
+    ConfigError,
+  );
 });
 
 test('shards 1..N merged equal the unsharded run; merge refuses mismatched runs', (t) => {
@@ -99,8 +141,12 @@ test('shards 1..N merged equal the unsharded run; merge refuses mismatched runs'
   const cal = calibration('retrieval');
   const full = runScore(rt, model, cal, baseRun(dir, { out: join(dir, 'full.json') }));
   const shards = [1, 2, 3].map((i) =>
-    runScore(rt, model, cal, baseRun(dir, { out: join(dir, `s${i}.json`), shard: { index: i, count: 3 } })));
-  assert.equal(shards.reduce((a, s) => a + s.modules.length, 0), full.modules.length);
+    runScore(rt, model, cal, baseRun(dir, { out: join(dir, `s${i}.json`), shard: { index: i, count: 3 } })),
+  );
+  assert.equal(
+    shards.reduce((a, s) => a + s.modules.length, 0),
+    full.modules.length,
+  );
   const merged = mergeScores(shards.map((file, i) => ({ name: `s${i + 1}.json`, file })));
   assert.ok(merged.complete);
   assert.equal(merged.shard, null);
@@ -109,13 +155,70 @@ test('shards 1..N merged equal the unsharded run; merge refuses mismatched runs'
   for (const m of merged.modules) assert.ok(Math.abs(m.mope! - a.get(moduleKey(m))!.mope!) <= 1e-9);
 
   const named = (f: ScoresFile, name: string) => ({ name, file: f });
-  const other = (edit: (f: ScoresFile) => void) => { const f = structuredClone(shards[1]); edit(f); return f; };
-  assert.throws(() => mergeScores([named(shards[0], 'a'), named(other((f) => { f.data = 'csv:other.csv'; }), 'b')]), /data/);
-  assert.throws(() => mergeScores([named(shards[0], 'a'), named(other((f) => { f.task = 'zeroshot'; }), 'b')]), /task/);
-  assert.throws(() => mergeScores([named(shards[0], 'a'), named(other((f) => { f.model.fingerprint = 'deadbeef'; }), 'b')]), /model/);
-  assert.throws(() => mergeScores([named(shards[0], 'a'), named(other((f) => { f.shard = { index: 1, count: 4 }; }), 'b')]), /shards/);
+  const other = (edit: (f: ScoresFile) => void) => {
+    const f = structuredClone(shards[1]);
+    edit(f);
+    return f;
+  };
+  assert.throws(
+    () =>
+      mergeScores([
+        named(shards[0], 'a'),
+        named(
+          other((f) => {
+            f.data = 'csv:other.csv';
+          }),
+          'b',
+        ),
+      ]),
+    /data/,
+  );
+  assert.throws(
+    () =>
+      mergeScores([
+        named(shards[0], 'a'),
+        named(
+          other((f) => {
+            f.task = 'zeroshot';
+          }),
+          'b',
+        ),
+      ]),
+    /task/,
+  );
+  assert.throws(
+    () =>
+      mergeScores([
+        named(shards[0], 'a'),
+        named(
+          other((f) => {
+            f.model.fingerprint = 'deadbeef';
+          }),
+          'b',
+        ),
+      ]),
+    /model/,
+  );
+  assert.throws(
+    () =>
+      mergeScores([
+        named(shards[0], 'a'),
+        named(
+          other((f) => {
+            f.shard = { index: 1, count: 4 };
+          }),
+          'b',
+        ),
+      ]),
+    /shards/,
+  );
   assert.throws(() => mergeScores([named(shards[0], 'a'), named(shards[0], 'b')]), /both shard 1/);
-  const otherModel = runScore(rt, tinyModel(8), cal, baseRun(dir, { out: join(dir, 'o2.json'), shard: { index: 2, count: 3 } }));
+  const otherModel = runScore(
+    rt,
+    tinyModel(8),
+    cal,
+    baseRun(dir, { out: join(dir, 'o2.json'), shard: { index: 2, count: 3 } }),
+  );
   assert.throws(() => mergeScores([named(shards[0], 'a'), named(otherModel, 'b')]), ConfigError);
   // A missing shard gives an incomplete merge.
   assert.equal(mergeScores([named(shards[0], 'a'), named(shards[1], 'b')]).complete, false);
@@ -135,12 +238,22 @@ test('random and magnitude runs need no data; random values do not depend on the
   t.after(() => removeDir(dir));
   const opts = { data: null, task: null, metric: 'random' as const, seed: 5 };
   const full = runScore(rt, model, null, baseRun(dir, { ...opts, out: join(dir, 'r.json') }));
-  const s2 = runScore(rt, model, null, baseRun(dir, { ...opts, out: join(dir, 'r2.json'), shard: { index: 2, count: 2 } }));
+  const s2 = runScore(
+    rt,
+    model,
+    null,
+    baseRun(dir, { ...opts, out: join(dir, 'r2.json'), shard: { index: 2, count: 2 } }),
+  );
   const a = byKey(full);
   for (const m of s2.modules) assert.equal(m.random, a.get(moduleKey(m))!.random);
-  assert.ok(full.modules.every((m) => m.mope === null && typeof m.random === 'number' && typeof m.magnitude === 'number'));
+  assert.ok(
+    full.modules.every((m) => m.mope === null && typeof m.random === 'number' && typeof m.magnitude === 'number'),
+  );
   const other = runScore(rt, model, null, baseRun(dir, { ...opts, seed: 6, out: join(dir, 'r3.json') }));
-  assert.notDeepEqual(other.modules.map((m) => m.random), full.modules.map((m) => m.random));
+  assert.notDeepEqual(
+    other.modules.map((m) => m.random),
+    full.modules.map((m) => m.random),
+  );
   const mag = runScore(rt, model, null, baseRun(dir, { ...opts, metric: 'magnitude', out: join(dir, 'm.json') }));
   assert.equal(readScoresFile(join(dir, 'm.json')).modules.length, mag.modules.length);
 });
@@ -151,6 +264,9 @@ test('corrupt scores files are refused with a clear error', (t) => {
   const p = join(dir, 'bad.json');
   for (const text of ['{not json', '{"format":"other"}', JSON.stringify({ format: 'mope-clip-scores', version: 1 })]) {
     writeFileSync(p, text);
-    assert.throws(() => readScoresFile(p), (e: Error) => e instanceof ConfigError && /scores file/.test(e.message));
+    assert.throws(
+      () => readScoresFile(p),
+      (e: Error) => e instanceof ConfigError && /scores file/.test(e.message),
+    );
   }
 });

@@ -26,7 +26,12 @@ const rt: Runtime = { kernels: loadNativeKernels(), threads: 2, seed: 0, log: si
 const root = makeTempDir('mope-onnx-');
 test.after(() => removeDir(root));
 
-const TEXTS = ['a photo of a cat', 'hi', 'a very long caption about a dog running across a green field chasing a frisbee, at noon', 'sneaker'];
+const TEXTS = [
+  'a photo of a cat',
+  'hi',
+  'a very long caption about a dog running across a green field chasing a frisbee, at noon',
+  'sneaker',
+];
 
 const i64 = (a: ArrayLike<number>) => BigInt64Array.from(Array.from(a), (x) => BigInt(x));
 
@@ -37,7 +42,10 @@ async function session(path: string): Promise<ort.InferenceSession> {
 const randomPixels = (n: number, seed: number) => lcgUniform(n, seed, -2, 2);
 
 /** How far an ONNX output is from the engine's: max |difference| / max(1, max |engine|), and the least row cosine. */
-interface Agreement { scaledMaxAbs: number; minCos: number }
+interface Agreement {
+  scaledMaxAbs: number;
+  minCos: number;
+}
 
 function agreement(onnx: Float32Array, engine: Float32Array, E: number): Agreement {
   let scale = 1;
@@ -59,9 +67,12 @@ function assertAgrees(diffs: Record<string, Agreement>): void {
 
 /** Runs text_model, vision_model and model.onnx of an export on fresh inputs and compares with the engine. */
 async function checkAgainstEngine(
-  dir: string, model: ClipModel, tok: ClipTokenizer,
+  dir: string,
+  model: ClipModel,
+  tok: ClipTokenizer,
 ): Promise<Record<string, Agreement>> {
-  const E = model.config.projectionDim, v = model.config.vision;
+  const E = model.config.projectionDim,
+    v = model.config.vision;
   const diffs: Record<string, Agreement> = {};
   const ids = TEXTS.map((t) => tok.encode(t));
   const ref = encodeTexts(rt, model, ids);
@@ -113,7 +124,9 @@ async function checkAgainstEngine(
   assert.deepEqual(rf.logits_per_image!.dims, [Ni, TEXTS.length]);
   diffs['full logits_per_text'] = agreement(rf.logits_per_text!.data as Float32Array, lpt, Ni);
   const lpi = rf.logits_per_image!.data as Float32Array;
-  for (let t = 0; t < TEXTS.length; t++) for (let i = 0; i < Ni; i++) assert.equal(lpi[i * TEXTS.length + t], (rf.logits_per_text!.data as Float32Array)[t * Ni + i]);
+  for (let t = 0; t < TEXTS.length; t++)
+    for (let i = 0; i < Ni; i++)
+      assert.equal(lpi[i * TEXTS.length + t], (rf.logits_per_text!.data as Float32Array)[t * Ni + i]);
   const refNormed = normalizeRows(rt, ref, TEXTS.length, E);
   diffs['full text_embeds'] = agreement(rf.text_embeds!.data as Float32Array, refNormed, E);
   diffs['full image_embeds'] = agreement(rf.image_embeds!.data as Float32Array, normalizeRows(rt, iref, Ni, E), E);
@@ -122,8 +135,14 @@ async function checkAgainstEngine(
 }
 
 /** Variants: each loads in onnxruntime; cosine of its embeddings to the fp32 file's. */
-async function variantCosines(dir: string, model: ClipModel, tok: ClipTokenizer, suffix: string): Promise<{ text: number; image: number }> {
-  const v = model.config.vision, E = model.config.projectionDim;
+async function variantCosines(
+  dir: string,
+  model: ClipModel,
+  tok: ClipTokenizer,
+  suffix: string,
+): Promise<{ text: number; image: number }> {
+  const v = model.config.vision,
+    E = model.config.projectionDim;
   const S = Math.max(...TEXTS.map((t) => tok.encode(t).length));
   const b = tok.encodeBatchPadded(TEXTS, { contextLength: S });
   const tfeeds = {
@@ -151,7 +170,10 @@ async function variantCosines(dir: string, model: ClipModel, tok: ClipTokenizer,
 const VARIANT_MIN_COSINE: Record<string, number> = { fp16: 0.9999, q8: 0.99 };
 
 function assertVariantCosines(fp16: { text: number; image: number }, q8: { text: number; image: number }): void {
-  for (const [name, c] of [['fp16', fp16], ['q8', q8]] as const) {
+  for (const [name, c] of [
+    ['fp16', fp16],
+    ['q8', q8],
+  ] as const) {
     const min = VARIANT_MIN_COSINE[name]!;
     assert.ok(c.text >= min && c.image >= min, `${name} least row cosine to fp32 ${JSON.stringify(c)}, want ${min}`);
   }
@@ -163,8 +185,15 @@ function checkReport(dir: string, quantized: boolean): ExportReport {
   const expected = names.map((n) => `onnx/${n}.onnx`);
   if (quantized) for (const s of ['_fp16', '_quantized']) expected.push(...names.map((n) => `onnx/${n}${s}.onnx`));
   assert.deepEqual(report.files.map((f) => f.path).sort(), expected.sort());
-  for (const f of report.files) assert.equal(f.bytes, readFileSync(join(dir, f.path)).length, `${f.path} size in report`);
-  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json']) {
+  for (const f of report.files)
+    assert.equal(f.bytes, readFileSync(join(dir, f.path)).length, `${f.path} size in report`);
+  for (const f of [
+    'config.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'special_tokens_map.json',
+    'preprocessor_config.json',
+  ]) {
     assert.ok(existsSync(join(dir, f)), f);
   }
   // The export's own checks, read as numbers (a NaN fails every comparison below): fp32 files within 1e-4 of the
@@ -209,16 +238,31 @@ test('dense tiny checkpoint: exported graphs match the engine; fp16 and q8 varia
   const q = report.files.find((f) => f.path === 'onnx/text_model_quantized.onnx')!;
   const f32 = report.files.find((f) => f.path === 'onnx/text_model.onnx')!;
   assert.ok(q.bytes < f32.bytes / 3, `q8 text file ${q.bytes} B vs fp32 ${f32.bytes} B`);
-  t.diagnostic(`dense agreement with the engine ${JSON.stringify(diffs)}; `
-    + `fp16 min cosine ${JSON.stringify(fp16)}; q8 min cosine ${JSON.stringify(q8)}`);
+  t.diagnostic(
+    `dense agreement with the engine ${JSON.stringify(diffs)}; ` +
+      `fp16 min cosine ${JSON.stringify(fp16)}; q8 min cosine ${JSON.stringify(q8)}`,
+  );
 });
 
 test('pruned checkpoint with non-uniform heads/FFN (incl. 0-head and 0-FFN layers, gelu) matches the engine', async (t) => {
-  const model = initClipModel({
-    text: { hidden: 32, layers: 4, heads: [4, 0, 2, 1], ffn: [64, 17, 0, 5], headDim: 8, act: 'gelu' },
-    vision: { hidden: 48, layers: 3, heads: [1, 4, 0], ffn: [0, 96, 33], headDim: 12, imageSize: 32, patchSize: 8, act: 'gelu' },
-    projectionDim: 24,
-  }, 9, { std: 0.2, perturbNorms: true });
+  const model = initClipModel(
+    {
+      text: { hidden: 32, layers: 4, heads: [4, 0, 2, 1], ffn: [64, 17, 0, 5], headDim: 8, act: 'gelu' },
+      vision: {
+        hidden: 48,
+        layers: 3,
+        heads: [1, 4, 0],
+        ffn: [0, 96, 33],
+        headDim: 12,
+        imageSize: 32,
+        patchSize: 8,
+        act: 'gelu',
+      },
+      projectionDim: 24,
+    },
+    9,
+    { std: 0.2, perturbNorms: true },
+  );
   const src = join(root, 'pruned');
   saveCheckpoint(model, src); // no tokenizer files: the export falls back to the bundled vocabulary
   const loaded = loadCheckpoint(src);
@@ -233,8 +277,10 @@ test('pruned checkpoint with non-uniform heads/FFN (incl. 0-head and 0-FFN layer
   const q8 = await variantCosines(out, loaded, tok, '_quantized');
   const fp16 = await variantCosines(out, loaded, tok, '_fp16');
   assertVariantCosines(fp16, q8);
-  t.diagnostic(`pruned agreement with the engine ${JSON.stringify(diffs)}; `
-    + `fp16 ${JSON.stringify(fp16)}; q8 ${JSON.stringify(q8)}`);
+  t.diagnostic(
+    `pruned agreement with the engine ${JSON.stringify(diffs)}; ` +
+      `fp16 ${JSON.stringify(fp16)}; q8 ${JSON.stringify(q8)}`,
+  );
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
   assert.deepEqual(cfg.mope_clip.text.heads, [4, 0, 2, 1]);
 });
@@ -253,7 +299,11 @@ test('opset 21 and external data (forced by a low threshold) load and match', as
   }
   checkReport(out, false);
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-  assert.deepEqual(cfg['transformers.js_config'].use_external_data_format, { 'model.onnx': true, 'text_model.onnx': true, 'vision_model.onnx': true });
+  assert.deepEqual(cfg['transformers.js_config'].use_external_data_format, {
+    'model.onnx': true,
+    'text_model.onnx': true,
+    'vision_model.onnx': true,
+  });
   const diffs = await checkAgainstEngine(out, model, loadTokenizerFromFolder(out));
   assertAgrees(diffs);
 });
@@ -265,11 +315,20 @@ test('bad input: non-empty out dir refused, unloadable checkpoint, unknown varia
   const busy = join(root, 'busy');
   mkdirSync(busy);
   writeFileSync(join(busy, 'keep.txt'), 'mine');
-  await assert.rejects(exportModel(src, busy), (e: Error) => e instanceof ConfigError && /not empty.*--force/.test(e.message));
+  await assert.rejects(
+    exportModel(src, busy),
+    (e: Error) => e instanceof ConfigError && /not empty.*--force/.test(e.message),
+  );
   assert.deepEqual(readdirSync(busy), ['keep.txt']);
 
-  await assert.rejects(exportModel(src, join(root, 'q-out'), { quantize: 'fp16,int3' }), (e: Error) => e instanceof ConfigError && /int3/.test(e.message));
-  await assert.rejects(exportModel(src, join(root, 'o-out'), { opset: 13 }), (e: Error) => e instanceof ConfigError && /opset 13/.test(e.message));
+  await assert.rejects(
+    exportModel(src, join(root, 'q-out'), { quantize: 'fp16,int3' }),
+    (e: Error) => e instanceof ConfigError && /int3/.test(e.message),
+  );
+  await assert.rejects(
+    exportModel(src, join(root, 'o-out'), { opset: 13 }),
+    (e: Error) => e instanceof ConfigError && /opset 13/.test(e.message),
+  );
 
   const broken = join(root, 'broken');
   mkdirSync(broken);
@@ -277,13 +336,20 @@ test('bad input: non-empty out dir refused, unloadable checkpoint, unknown varia
   const st = join(broken, 'model.safetensors');
   truncateSync(st, readFileSync(st).length - 100);
   let loaderError = '';
-  try { loadCheckpoint(broken); } catch (e) { loaderError = (e as Error).message; }
+  try {
+    loadCheckpoint(broken);
+  } catch (e) {
+    loaderError = (e as Error).message;
+  }
   assert.ok(loaderError.length > 0);
   const out = join(root, 'broken-out');
   await assert.rejects(exportModel(broken, out, { rt }), (e: Error) => e.message === loaderError);
   await assert.rejects(exportModel(join(root, 'nope'), out), /does not exist/);
   assert.ok(!existsSync(out));
-  assert.deepEqual(readdirSync(root).filter((n) => n.includes('export-tmp') || n.includes('export-old')), []);
+  assert.deepEqual(
+    readdirSync(root).filter((n) => n.includes('export-tmp') || n.includes('export-old')),
+    [],
+  );
 
   // --force replaces the folder; an empty existing folder is used without --force.
   await exportModel(src, busy, { force: true });
@@ -292,8 +358,14 @@ test('bad input: non-empty out dir refused, unloadable checkpoint, unknown varia
   mkdirSync(empty);
   await exportModel(src, empty);
   assert.ok(existsSync(join(empty, 'onnx/vision_model.onnx')));
-  assert.ok(!existsSync(join(empty, 'export_report.json')) || !JSON.parse(readFileSync(join(empty, 'export_report.json'), 'utf8')).checks);
-  assert.deepEqual(readdirSync(root).filter((n) => n.includes('export-tmp') || n.includes('export-old')), []);
+  assert.ok(
+    !existsSync(join(empty, 'export_report.json')) ||
+      !JSON.parse(readFileSync(join(empty, 'export_report.json'), 'utf8')).checks,
+  );
+  assert.deepEqual(
+    readdirSync(root).filter((n) => n.includes('export-tmp') || n.includes('export-old')),
+    [],
+  );
 });
 
 test('CLI: mope-clip export --model --out --quantize q8 prints the report', async () => {
@@ -310,7 +382,9 @@ test('CLI: mope-clip export --model --out --quantize q8 prints the report', asyn
     'await p.parseAsync(process.argv.slice(1), { from: "user" });',
   ].join('\n');
   const args = ['export', '--model', src, '--out', out, '--quantize', 'q8', '--threads', '1'];
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], {
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /wrote onnx\/model_quantized\.onnx/);
   const written = [r.stdout];
@@ -320,7 +394,7 @@ test('CLI: mope-clip export --model --out --quantize q8 prints the report', asyn
   assert.ok(existsSync(join(out, 'onnx/model_quantized.onnx')));
 });
 
-test('--eval-data: zero-shot of every precision on a builtin set; fp32 agrees with the engine\'s eval', async (t) => {
+test("--eval-data: zero-shot of every precision on a builtin set; fp32 agrees with the engine's eval", async (t) => {
   const src = join(root, 'eval-src');
   mkdirSync(src);
   writeTinyCheckpoint(src, { withTokenizer: true, seed: 8 });
@@ -332,15 +406,29 @@ test('--eval-data: zero-shot of every precision on a builtin set; fp32 agrees wi
   assert.deepEqual(Object.keys(ev.metrics).sort(), ['fp32', 'q8']);
   // q8 against fp32: most top-1 classes unchanged, and the figures consistent with each other — the accuracies can
   // differ by no more than the share of images whose top-1 changed, and change_vs_fp32 is their difference.
-  const agree = ev.top1_agreement_vs_fp32.q8!, f = ev.metrics.fp32!, q = ev.metrics.q8!;
+  const agree = ev.top1_agreement_vs_fp32.q8!,
+    f = ev.metrics.fp32!,
+    q = ev.metrics.q8!;
   assert.ok(agree >= 0.8 && agree <= 1, `q8 top-1 agreement with fp32 ${agree}`);
   assert.ok(Math.abs(q.acc1! - f.acc1!) <= 1 - agree + 1e-9, `acc1 fp32 ${f.acc1}, q8 ${q.acc1}, agreement ${agree}`);
   for (const k of ['acc1', 'acc5']) {
     const change = ev.change_vs_fp32.q8![k]!;
     assert.ok(Math.abs(change - (q[k]! - f[k]!)) <= 1e-12, `change_vs_fp32.q8.${k} ${change}`);
   }
-  const engine = (await runEval(rt, { modelDir: src, task: 'zeroshot', data, limit: 100, progress: false })) as ZeroshotResult;
-  assert.ok(Math.abs(engine.acc1 - ev.metrics.fp32!.acc1!) <= 0.02, `engine acc1 ${engine.acc1} vs onnx ${ev.metrics.fp32!.acc1}`);
-  assert.ok(Math.abs(engine.acc5 - ev.metrics.fp32!.acc5!) <= 0.02, `engine acc5 ${engine.acc5} vs onnx ${ev.metrics.fp32!.acc5}`);
+  const engine = (await runEval(rt, {
+    modelDir: src,
+    task: 'zeroshot',
+    data,
+    limit: 100,
+    progress: false,
+  })) as ZeroshotResult;
+  assert.ok(
+    Math.abs(engine.acc1 - ev.metrics.fp32!.acc1!) <= 0.02,
+    `engine acc1 ${engine.acc1} vs onnx ${ev.metrics.fp32!.acc1}`,
+  );
+  assert.ok(
+    Math.abs(engine.acc5 - ev.metrics.fp32!.acc5!) <= 0.02,
+    `engine acc5 ${engine.acc5} vs onnx ${ev.metrics.fp32!.acc5}`,
+  );
   t.diagnostic(`eval ${JSON.stringify(ev.metrics)}; q8 top-1 agreement ${ev.top1_agreement_vs_fp32.q8}`);
 });

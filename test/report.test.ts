@@ -24,14 +24,26 @@ const rt: Runtime = { kernels: loadNativeKernels(), threads: 1, seed: 0, log: si
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden', 'mope');
 const model = loadCheckpoint(join(GOLDEN, 'checkpoint'));
 const pixels = readSafetensors(join(GOLDEN, 'pixels.safetensors')).tensors.get('pixel_values')!.data;
-const captions = (JSON.parse(readFileSync(join(GOLDEN, 'calibration.json'), 'utf8')) as { captions: number[][] }).captions;
+const captions = (JSON.parse(readFileSync(join(GOLDEN, 'calibration.json'), 'utf8')) as { captions: number[][] })
+  .captions;
 const cal = { task: 'retrieval' as const, retrieval: { pixels, n: captions.length, captions } };
 
 function score(dir: string, metric: Metric, extra: Partial<ScoreRunOptions> = {}): ScoresFile {
   return runScore(rt, model, metric === 'mope' ? cal : null, {
-    out: join(dir, `${metric}.json`), modelPath: 'test/golden/mope/<checkpoint & co>', data: 'golden:mope "calibration"', zeroshotData: null,
-    limit: null, task: 'retrieval', metric, seed: 3, towers: ['vision', 'text'], kinds: ['head', 'ffn', 'layer'], ffnGroupSize: 24,
-    shard: null, resume: false, ...extra,
+    out: join(dir, `${metric}.json`),
+    modelPath: 'test/golden/mope/<checkpoint & co>',
+    data: 'golden:mope "calibration"',
+    zeroshotData: null,
+    limit: null,
+    task: 'retrieval',
+    metric,
+    seed: 3,
+    towers: ['vision', 'text'],
+    kinds: ['head', 'ffn', 'layer'],
+    ffnGroupSize: 24,
+    shard: null,
+    resume: false,
+    ...extra,
   });
 }
 
@@ -41,7 +53,11 @@ function assertWellFormed(doc: string, what: string): number {
   const stack: string[] = [];
   let elements = 0;
   for (const m of body.matchAll(/&[^;\s]*;?/g)) {
-    assert.match(m[0], /^&(amp|lt|gt|quot|#\d+);$/, `${what}: bare & at ${m.index}: ${body.slice(m.index!, m.index! + 20)}`);
+    assert.match(
+      m[0],
+      /^&(amp|lt|gt|quot|#\d+);$/,
+      `${what}: bare & at ${m.index}: ${body.slice(m.index!, m.index! + 20)}`,
+    );
   }
   const tag = /<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"<]*")*)\s*(\/?)>/y;
   for (let i = body.indexOf('<'); i >= 0; i = body.indexOf('<', i + 1)) {
@@ -59,13 +75,19 @@ function assertWellFormed(doc: string, what: string): number {
   return elements;
 }
 
-interface Cell { attrs: Record<string, string>; title: string }
+interface Cell {
+  attrs: Record<string, string>;
+  title: string;
+}
 
 /** The <rect class="cell|bar" …><title>…</title></rect> elements of an SVG. */
 function cellsOf(svg: string, cls: 'cell' | 'bar'): Cell[] {
   const out: Cell[] = [];
   for (const m of svg.matchAll(new RegExp(`<rect class="${cls}"([^>]*)><title>([^<]*)</title></rect>`, 'g'))) {
-    out.push({ attrs: Object.fromEntries([...m[1].matchAll(/([\w-]+)="([^"]*)"/g)].map((a) => [a[1], a[2]])), title: m[2] });
+    out.push({
+      attrs: Object.fromEntries([...m[1].matchAll(/([\w-]+)="([^"]*)"/g)].map((a) => [a[1], a[2]])),
+      title: m[2],
+    });
   }
   return out;
 }
@@ -93,9 +115,14 @@ test('one heatmap cell per head with its layer, head and MoPE; FFN and layer bar
     const heads = file.modules.filter((m) => m.tower === tower && m.kind === 'head');
     const cells = cellsOf(svg, 'cell');
     assert.equal(cells.length, heads.length, 'one cell per head');
-    assert.equal(heads.length, model.config[tower].heads.reduce((a, b) => a + b, 0));
+    assert.equal(
+      heads.length,
+      model.config[tower].heads.reduce((a, b) => a + b, 0),
+    );
     for (const h of heads) {
-      const c = cells.filter((x) => x.attrs['data-layer'] === String(h.layer) && x.attrs['data-head'] === String(h.index));
+      const c = cells.filter(
+        (x) => x.attrs['data-layer'] === String(h.layer) && x.attrs['data-head'] === String(h.index),
+      );
       assert.equal(c.length, 1, `${tower} layer ${h.layer} head ${h.index}: one cell`);
       assert.equal(Number(c[0].attrs['data-value']), h.mope, 'data-value = MoPE exactly');
       assert.equal(Number(c[0].attrs['data-loss-increase']), h.loss_increase);
@@ -103,14 +130,18 @@ test('one heatmap cell per head with its layer, head and MoPE; FFN and layer bar
       assert.ok(c[0].title.includes(`layer ${h.layer} head ${h.index}: MoPE (ΔZ) ${fmt(h.mope)}`), c[0].title);
     }
     // Cell geometry: row = layer, column = head.
-    const x = (c: Cell) => Number(c.attrs.x), y = (c: Cell) => Number(c.attrs.y);
-    const at = (l: number, h: number) => cells.find((c) => c.attrs['data-layer'] === String(l) && c.attrs['data-head'] === String(h))!;
+    const x = (c: Cell) => Number(c.attrs.x),
+      y = (c: Cell) => Number(c.attrs.y);
+    const at = (l: number, h: number) =>
+      cells.find((c) => c.attrs['data-layer'] === String(l) && c.attrs['data-head'] === String(h))!;
     assert.ok(x(at(0, 1)) > x(at(0, 0)) && y(at(0, 1)) === y(at(0, 0)) && y(at(1, 0)) > y(at(0, 0)));
     const bars = cellsOf(figure(report, `mope-${tower}-ffn`), 'bar');
     const groups = file.modules.filter((m) => m.tower === tower && m.kind === 'ffn');
     assert.equal(bars.length, groups.length, 'one bar per FFN group');
     for (const g of groups) {
-      const b = bars.find((x) => x.attrs['data-layer'] === String(g.layer) && x.attrs['data-index'] === String(g.index));
+      const b = bars.find(
+        (x) => x.attrs['data-layer'] === String(g.layer) && x.attrs['data-index'] === String(g.index),
+      );
       assert.ok(b && Number(b.attrs['data-value']) === g.mope);
     }
     assert.equal(cellsOf(figure(report, `mope-${tower}-layers`), 'bar').length, model.config[tower].heads.length);
@@ -120,7 +151,9 @@ test('one heatmap cell per head with its layer, head and MoPE; FFN and layer bar
   assert.ok(report.html.includes('test/golden/mope/&lt;checkpoint &amp; co&gt;'));
   assert.ok(report.html.includes('golden:mope &quot;calibration&quot;'));
   assert.ok(report.html.includes(`<td>retrieval</td><td>${fmt(file.base!.z)}</td><td>${fmt(file.base!.loss)}</td>`));
-  assert.ok(report.html.includes(`${file.cost.layer_forwards} layer-forwards (naive ${file.cost.naive_layer_forwards}`));
+  assert.ok(
+    report.html.includes(`${file.cost.layer_forwards} layer-forwards (naive ${file.cost.naive_layer_forwards}`),
+  );
 });
 
 test('several criteria files: comparison section with rank agreement and side-by-side head maps', (t) => {
@@ -131,13 +164,21 @@ test('several criteria files: comparison section with rank agreement and side-by
   assertWellFormed(report.html, 'report.html');
   assert.ok(report.html.includes('<h2 id="comparison">Criteria compared</h2>'));
   for (const c of ['mope', 'loss_increase', 'magnitude', 'random']) {
-    assert.ok(report.figures.some((f) => f.name === `compare-vision-heads-${c}`), `side-by-side map of ${c}`);
+    assert.ok(
+      report.figures.some((f) => f.name === `compare-vision-heads-${c}`),
+      `side-by-side map of ${c}`,
+    );
   }
   // The agreement matrix cell (mope, random) holds Spearman ρ of the two score vectors.
   const keys = files[0].file.modules.filter((m) => m.tower === 'text' && m.kind === 'head');
   const rnd = new Map(files[2].file.modules.map((m) => [`${m.tower}/${m.kind}/${m.layer}/${m.index}`, m.random!]));
-  const rho = spearman(keys.map((m) => m.mope!), keys.map((m) => rnd.get(`${m.tower}/${m.kind}/${m.layer}/${m.index}`)!));
-  const cell = cellsOf(figure(report, 'compare-text-head-agreement'), 'cell').find((c) => c.attrs['data-a'] === 'mope' && c.attrs['data-b'] === 'random');
+  const rho = spearman(
+    keys.map((m) => m.mope!),
+    keys.map((m) => rnd.get(`${m.tower}/${m.kind}/${m.layer}/${m.index}`)!),
+  );
+  const cell = cellsOf(figure(report, 'compare-text-head-agreement'), 'cell').find(
+    (c) => c.attrs['data-a'] === 'mope' && c.attrs['data-b'] === 'random',
+  );
   assert.ok(cell && Math.abs(Number(cell.attrs['data-rho']) - rho) < 1e-12);
   assert.equal(cellsOf(figure(report, 'compare-text-head-agreement'), 'cell').length, 16, '4 criteria × 4');
   assert.match(figure(report, 'compare-vision-ffn-cumulative'), /data-series="random"/);
@@ -148,7 +189,10 @@ test('several criteria files: comparison section with rank agreement and side-by
   // A file of another model is listed, not compared.
   const other = structuredClone(files[1].file);
   other.model.fingerprint = 'ffffffffffffffff';
-  assert.match(buildScoresReport([files[0], { name: 'other.json', file: other }]).html, /Not compared \(scored on another model\): other\.json/);
+  assert.match(
+    buildScoresReport([files[0], { name: 'other.json', file: other }]).html,
+    /Not compared \(scored on another model\): other\.json/,
+  );
 });
 
 test('rank statistics', () => {
@@ -176,13 +220,18 @@ test('CLI: report --out --svg-dir / --png-dir writes the HTML and standalone SVG
   t.after(() => removeDir(dir));
   score(dir, 'mope');
   score(dir, 'random');
-  const out = join(dir, 'r', 'report.html'), svgDir = join(dir, 'svg');
-  const summary = JSON.parse(await cli(['report', join(dir, 'mope.json'), join(dir, 'random.json'), '--out', out, '--svg-dir', svgDir]));
+  const out = join(dir, 'r', 'report.html'),
+    svgDir = join(dir, 'svg');
+  const summary = JSON.parse(
+    await cli(['report', join(dir, 'mope.json'), join(dir, 'random.json'), '--out', out, '--svg-dir', svgDir]),
+  );
   assert.equal(summary.out, out);
   const html = readFileSync(out, 'utf8');
   assertWellFormed(html, 'report.html');
   assert.ok(html.includes('Criteria compared'));
-  const svgs = readdirSync(svgDir).filter((f) => f.endsWith('.svg')).sort();
+  const svgs = readdirSync(svgDir)
+    .filter((f) => f.endsWith('.svg'))
+    .sort();
   assert.deepEqual(svgs, [...summary.figures].map((f: string) => `${f}.svg`).sort());
   for (const f of svgs) {
     const s = readFileSync(join(svgDir, f), 'utf8');
@@ -192,15 +241,31 @@ test('CLI: report --out --svg-dir / --png-dir writes the HTML and standalone SVG
   assert.equal(cellsOf(readFileSync(join(svgDir, 'mope-text-heads.svg'), 'utf8'), 'cell').length, 12);
 
   const pngDir = join(dir, 'png');
-  const s2 = JSON.parse(await cli(['report', join(dir, 'random.json'), '--out', join(dir, 'r2.html'), '--png-dir', pngDir]));
+  const s2 = JSON.parse(
+    await cli(['report', join(dir, 'random.json'), '--out', join(dir, 'r2.html'), '--png-dir', pngDir]),
+  );
   for (const f of s2.figures as string[]) {
-    assert.deepEqual([...readFileSync(join(pngDir, `${f}.png`)).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], `${f}.png is a PNG`);
+    assert.deepEqual(
+      [...readFileSync(join(pngDir, `${f}.png`)).subarray(0, 8)],
+      [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a],
+      `${f}.png is a PNG`,
+    );
   }
 
-  const bad = join(dir, 'bad.json'), out2 = join(dir, 'nothing.html');
+  const bad = join(dir, 'bad.json'),
+    out2 = join(dir, 'nothing.html');
   writeFileSync(bad, '{"format":"mope-clip-scores","version":1,"modules":[');
-  await assert.rejects(cli(['report', join(dir, 'mope.json'), bad, '--out', out2]), (e: Error) => e instanceof ConfigError && /bad\.json.*scores file/.test(e.message));
-  await assert.rejects(cli(['report', join(dir, 'missing.json'), '--out', out2]), (e: Error) => e instanceof ConfigError && /missing\.json: scores file not found/.test(e.message));
-  await assert.rejects(cli(['report', join(dir, 'mope.json')]), (e: Error) => e instanceof ConfigError && /--out/.test(e.message));
+  await assert.rejects(
+    cli(['report', join(dir, 'mope.json'), bad, '--out', out2]),
+    (e: Error) => e instanceof ConfigError && /bad\.json.*scores file/.test(e.message),
+  );
+  await assert.rejects(
+    cli(['report', join(dir, 'missing.json'), '--out', out2]),
+    (e: Error) => e instanceof ConfigError && /missing\.json: scores file not found/.test(e.message),
+  );
+  await assert.rejects(
+    cli(['report', join(dir, 'mope.json')]),
+    (e: Error) => e instanceof ConfigError && /--out/.test(e.message),
+  );
   assert.equal(existsSync(out2), false, 'nothing written on bad input');
 });

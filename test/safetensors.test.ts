@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CheckpointError } from '../src/errors.ts';
 import {
-  bf16BitsToF32, f16BitsToF32, f32ArrayToF16, f16ArrayToF32, f32ToBf16Bits, f32ToF16Bits, roundToF16InPlace,
+  bf16BitsToF32,
+  f16BitsToF32,
+  f32ArrayToF16,
+  f16ArrayToF32,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+  roundToF16InPlace,
 } from '../src/io/fp16.ts';
 import { SafetensorsReader, readSafetensors, writeSafetensors } from '../src/io/safetensors.ts';
 import type { TensorToWrite } from '../src/io/safetensors.ts';
@@ -57,9 +63,22 @@ const f32 = (...v: number[]) => new Float32Array(v);
 describe('fp16 conversion', () => {
   test('F16 narrowing rounds to nearest even and handles the edges', () => {
     const cases: [number, number][] = [
-      [0, 0x0000], [-0, 0x8000], [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [65520, 0x7c00], [1e9, 0x7c00],
-      [-Infinity, 0xfc00], [2 ** -24, 0x0001], [2 ** -25, 0x0000], [3 * 2 ** -26, 0x0001], [2 ** -14, 0x0400],
-      [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [0.1, 0x2e66], [65519, 0x7bff],
+      [0, 0x0000],
+      [-0, 0x8000],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [65520, 0x7c00],
+      [1e9, 0x7c00],
+      [-Infinity, 0xfc00],
+      [2 ** -24, 0x0001],
+      [2 ** -25, 0x0000],
+      [3 * 2 ** -26, 0x0001],
+      [2 ** -14, 0x0400],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
+      [0.1, 0x2e66],
+      [65519, 0x7bff],
     ];
     for (const [x, bits] of cases) assert.equal(f32ToF16Bits(x), bits, `f16(${x})`);
     assert.ok(Number.isNaN(f16BitsToF32(f32ToF16Bits(NaN))));
@@ -84,12 +103,14 @@ describe('fp16 conversion', () => {
     const bits = new Uint32Array(1 << 18);
     for (let i = 0; i < bits.length; i++) bits[i] = rng.nextU32();
     // Exact ties (dropped bits 0x1000) with both LSB parities, across every normal half exponent.
-    for (let i = 0; i < 4096; i++) bits[i] = (((i & 0x7ff) << 13) + (113 << 23) + 0x1000 + (i >> 11) * (30 << 23)) >>> 0;
+    for (let i = 0; i < 4096; i++)
+      bits[i] = (((i & 0x7ff) << 13) + (113 << 23) + 0x1000 + (i >> 11) * (30 << 23)) >>> 0;
     const x = new Float32Array(bits.buffer);
     const h = f32ArrayToF16(x);
     for (let i = 0; i < x.length; i++) {
       if (Number.isNaN(x[i])) continue;
-      if (h[i] !== f32ToF16Bits(x[i]!)) assert.fail(`bits ${bits[i]!.toString(16)}: array ${h[i]} scalar ${f32ToF16Bits(x[i]!)}`);
+      if (h[i] !== f32ToF16Bits(x[i]!))
+        assert.fail(`bits ${bits[i]!.toString(16)}: array ${h[i]} scalar ${f32ToF16Bits(x[i]!)}`);
     }
   });
 
@@ -132,11 +153,18 @@ describe('safetensors writer + reader', () => {
         if (t.dtype === 'F32') assert.equal(abs % 4, 0, t.name);
         if (t.dtype === 'I64') assert.equal(abs % 8, 0, t.name);
       }
-      assert.throws(() => r.readFloat32('ids'), (e: unknown) => e instanceof CheckpointError && /ids.*I64.*F32/.test(e.message));
+      assert.throws(
+        () => r.readFloat32('ids'),
+        (e: unknown) => e instanceof CheckpointError && /ids.*I64.*F32/.test(e.message),
+      );
     } finally {
       r.close();
     }
-    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temp files left');
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes('.tmp-')),
+      [],
+      'no temp files left',
+    );
   });
 
   test('F16 file round trip equals F16-rounded values', () => {
@@ -150,11 +178,14 @@ describe('safetensors writer + reader', () => {
 
   test('byte-exact layout: dtype-descending then name order, contiguous offsets, space padding', () => {
     const p = path('exact');
-    writeSafetensors(p, new Map<string, TensorToWrite>([
-      ['b', { shape: [2], data: f32(1, -2) }],
-      ['a', { shape: [1], data: f32(1), dtype: 'F16' }],
-      ['c', { shape: [], data: f32(0.5) }],
-    ]));
+    writeSafetensors(
+      p,
+      new Map<string, TensorToWrite>([
+        ['b', { shape: [2], data: f32(1, -2) }],
+        ['a', { shape: [1], data: f32(1), dtype: 'F16' }],
+        ['c', { shape: [], data: f32(0.5) }],
+      ]),
+    );
     const json =
       '{"__metadata__":{"format":"pt"},' +
       '"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
@@ -179,8 +210,10 @@ describe('safetensors writer + reader', () => {
   });
 
   test('writer rejects data that does not match the shape', () => {
-    assert.throws(() => writeSafetensors(path(), new Map([['x', { shape: [2, 2], data: f32(1, 2, 3) }]])),
-      (e: unknown) => e instanceof CheckpointError && /'x'.*\[2, 2\].*3 values/.test(e.message));
+    assert.throws(
+      () => writeSafetensors(path(), new Map([['x', { shape: [2, 2], data: f32(1, 2, 3) }]])),
+      (e: unknown) => e instanceof CheckpointError && /'x'.*\[2, 2\].*3 values/.test(e.message),
+    );
   });
 
   test('BF16 read', () => {
@@ -206,10 +239,16 @@ describe('safetensors writer + reader', () => {
   test('reading a misaligned F32 tensor from another writer still works', () => {
     const data = new Uint8Array(6);
     new DataView(data.buffer).setFloat32(2, 7.25, true);
-    const p = writeBytes(craft({
-      h: { dtype: 'F16', shape: [1], data_offsets: [0, 2] },
-      f: { dtype: 'F32', shape: [1], data_offsets: [2, 6] },
-    }, data, '{"h":{"dtype":"F16","shape":[1],"data_offsets":[0,2]},"f":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}'));
+    const p = writeBytes(
+      craft(
+        {
+          h: { dtype: 'F16', shape: [1], data_offsets: [0, 2] },
+          f: { dtype: 'F32', shape: [1], data_offsets: [2, 6] },
+        },
+        data,
+        '{"h":{"dtype":"F16","shape":[1],"data_offsets":[0,2]},"f":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}',
+      ),
+    );
     const r = SafetensorsReader.open(p);
     assert.deepEqual(r.readFloat32('f'), f32(7.25));
     r.close();
@@ -218,8 +257,11 @@ describe('safetensors writer + reader', () => {
   test('unsupported dtype is rejected only when its data is requested', () => {
     const p = writeBytes(craft({ t: { dtype: 'I32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)));
     const r = SafetensorsReader.open(p);
-    assert.throws(() => r.readFloat32('t'), (e: unknown) =>
-      e instanceof CheckpointError && e.message.includes(p) && e.message.includes("'t'") && e.message.includes('I32'));
+    assert.throws(
+      () => r.readFloat32('t'),
+      (e: unknown) =>
+        e instanceof CheckpointError && e.message.includes(p) && e.message.includes("'t'") && e.message.includes('I32'),
+    );
     r.close();
   });
 });
@@ -266,41 +308,91 @@ describe('safetensors reader rejects bad files', () => {
   });
 
   test('unknown dtype', () =>
-    expectBad(writeBytes(craft({ t: { dtype: 'F128', shape: [2], data_offsets: [0, 8] } }, eight)), "'t'", 'unknown dtype "F128"'));
+    expectBad(
+      writeBytes(craft({ t: { dtype: 'F128', shape: [2], data_offsets: [0, 8] } }, eight)),
+      "'t'",
+      'unknown dtype "F128"',
+    ));
 
   test('bad shape values', () =>
     expectBad(writeBytes(craft({ t: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 8] } }, eight)), "'t'", 'shape'));
 
   test('END < BEGIN', () =>
-    expectBad(writeBytes(craft({ t: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } }, eight)), "'t'", 'end before they begin'));
+    expectBad(
+      writeBytes(craft({ t: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } }, eight)),
+      "'t'",
+      'end before they begin',
+    ));
 
   test('shape x dtype != byte length', () =>
-    expectBad(writeBytes(craft({ t: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, eight)), "'t'", 'needs 12 bytes', 'hold 8'));
+    expectBad(
+      writeBytes(craft({ t: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, eight)),
+      "'t'",
+      'needs 12 bytes',
+      'hold 8',
+    ));
 
   test('overlapping offsets', () =>
-    expectBad(writeBytes(craft({
-      a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
-      b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
-    }, new Uint8Array(12))), "'b'", 'overlaps', "'a'"));
+    expectBad(
+      writeBytes(
+        craft(
+          {
+            a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+            b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+          },
+          new Uint8Array(12),
+        ),
+      ),
+      "'b'",
+      'overlaps',
+      "'a'",
+    ));
 
   test('gap between tensors', () =>
-    expectBad(writeBytes(craft({
-      a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
-      b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] },
-    }, new Uint8Array(12))), "'b'", 'gap', 'expected BEGIN = 4'));
+    expectBad(
+      writeBytes(
+        craft(
+          {
+            a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+            b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] },
+          },
+          new Uint8Array(12),
+        ),
+      ),
+      "'b'",
+      'gap',
+      'expected BEGIN = 4',
+    ));
 
   test('first tensor not at offset 0', () =>
-    expectBad(writeBytes(craft({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, eight)), "'a'", 'gap', 'offset 0'));
+    expectBad(
+      writeBytes(craft({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, eight)),
+      "'a'",
+      'gap',
+      'offset 0',
+    ));
 
   test('offsets past the data buffer', () =>
-    expectBad(writeBytes(craft({ t: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, eight)), 'past the end', 'holds 8 bytes'));
+    expectBad(
+      writeBytes(craft({ t: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, eight)),
+      'past the end',
+      'holds 8 bytes',
+    ));
 
   test('trailing garbage after the last tensor', () =>
     expectBad(writeBytes(craft(ok, new Uint8Array(11))), 'trailing', '3 bytes'));
 
   test('duplicate tensor names', () =>
-    expectBad(writeBytes(craft(null, new Uint8Array(8),
-      '{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}')), "duplicate entry 't'"));
+    expectBad(
+      writeBytes(
+        craft(
+          null,
+          new Uint8Array(8),
+          '{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}',
+        ),
+      ),
+      "duplicate entry 't'",
+    ));
 
   test('__metadata__ with a non-string value', () =>
     expectBad(writeBytes(craft({ __metadata__: { format: 1 }, ...ok }, eight)), "__metadata__ field 'format'"));

@@ -33,14 +33,25 @@ test('study: killed, resumes without redoing finished runs; table = mean ± std 
   writeTinyCheckpoint(teacherDir, { withTokenizer: true });
   const out = join(dir, 'study');
   const o: StudyOptions = {
-    model: teacherDir, data: 'builtin:fashion-scenes:train', calib: 'builtin:fashion-scenes:val', calibLimit: 8,
-    stage: 'pretrain', tower: 'both',
-    criteria: ['mope', 'scratch'], targets: [parseTarget('width50'), parseTarget('width50+depth50')], seeds: [0, 1],
-    ffnGroupSize: 16, distill: { steps: 1, batch: 4, lr: 1e-3, weightDecay: 0, warmup: 0, gradClip: 1 },
-    eval: ['builtin:fashion-scenes:test', 'builtin:fashion-mnist:test'], evalLimit: 16, out,
+    model: teacherDir,
+    data: 'builtin:fashion-scenes:train',
+    calib: 'builtin:fashion-scenes:val',
+    calibLimit: 8,
+    stage: 'pretrain',
+    tower: 'both',
+    criteria: ['mope', 'scratch'],
+    targets: [parseTarget('width50'), parseTarget('width50+depth50')],
+    seeds: [0, 1],
+    ffnGroupSize: 16,
+    distill: { steps: 1, batch: 4, lr: 1e-3, weightDecay: 0, warmup: 0, gradClip: 1 },
+    eval: ['builtin:fashion-scenes:test', 'builtin:fashion-mnist:test'],
+    evalLimit: 16,
+    out,
   };
   let finished = 0;
-  const kill = () => { if (++finished === 3) throw new Error('killed'); };
+  const kill = () => {
+    if (++finished === 3) throw new Error('killed');
+  };
   await assert.rejects(runStudy(rt, { ...o, afterRun: kill }), /killed/);
   const partial = JSON.parse(readFileSync(join(out, 'study.json'), 'utf8')) as StudyFile;
   assert.equal(partial.runs.length, 3);
@@ -53,8 +64,8 @@ test('study: killed, resumes without redoing finished runs; table = mean ± std 
   assert.equal(statSync(join(firstDir, 'summary.json')).mtimeMs, mtime, 'a finished run is not redone');
   // The mope run of the depth target reused the width scores of the width target (same criterion, seed, width).
   const json = (...p: string[]) => JSON.parse(readFileSync(join(out, 'runs', ...p), 'utf8')) as unknown;
-  const widthScores = (target: string) => json(target, 'mope', 'seed-1', 'scores', 'width.json') as
-    { cost: { seconds: number }; modules: unknown[] };
+  const widthScores = (target: string) =>
+    json(target, 'mope', 'seed-1', 'scores', 'width.json') as { cost: { seconds: number }; modules: unknown[] };
   assert.deepEqual(widthScores('width50+depth50'), widthScores('width50'));
 
   // The table from the runs' own summary files, computed here independently.
@@ -62,9 +73,13 @@ test('study: killed, resumes without redoing finished runs; table = mean ± std 
     const sums = c.seeds.map((s) => json(c.target, c.criterion, `seed-${s}`, 'summary.json') as CompressSummary);
     assert.deepEqual(c.seeds, [0, 1]);
     const fin = sums.map((s) => s.evals.final!);
-    const pairs = [['zeroshot', fin.map((e) => e.zeroshot!)], ['retrieval', fin.map((e) => e.retrieval!)]] as const;
+    const pairs = [
+      ['zeroshot', fin.map((e) => e.zeroshot!)],
+      ['retrieval', fin.map((e) => e.retrieval!)],
+    ] as const;
     for (const [k, vals] of pairs) {
-      const m = (vals[0] + vals[1]) / 2, sd = Math.abs(vals[0] - vals[1]) / Math.SQRT2;
+      const m = (vals[0] + vals[1]) / 2,
+        sd = Math.abs(vals[0] - vals[1]) / Math.SQRT2;
       const ok = Math.abs(c[k].mean! - m) < 1e-12 && Math.abs(c[k].std! - sd) < 1e-12;
       assert.ok(ok, `${c.target}/${c.criterion} ${k}`);
     }
@@ -84,6 +99,8 @@ test('study: killed, resumes without redoing finished runs; table = mean ± std 
   assert.equal(c.runs.length, 8);
   assert.deepEqual(c.table, f.table);
   assert.ok(!existsSync(join(out, 'runs', 'width50', 'mope', 'seed-2')));
-  await assert.rejects(runStudy(rt, { ...o, calibLimit: 9 }),
-    (e: unknown) => e instanceof ConfigError && /other settings/.test((e as Error).message));
+  await assert.rejects(
+    runStudy(rt, { ...o, calibLimit: 9 }),
+    (e: unknown) => e instanceof ConfigError && /other settings/.test((e as Error).message),
+  );
 });

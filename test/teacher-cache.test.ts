@@ -33,7 +33,8 @@ function tinyModel(seed: number, textLayers = 2): ClipModel {
 /** B items of different lengths (BOS … EOS, right-padded with 0s and a 0 mask) and random pixels. */
 function batch(seed: number, B = 4, T = 6): TrainBatch {
   const rng = new Rng(seed);
-  const ids = new Int32Array(B * T), am = new Float32Array(B * T);
+  const ids = new Int32Array(B * T),
+    am = new Float32Array(B * T);
   for (let b = 0; b < B; b++) {
     const len = 2 + (b % (T - 1));
     ids[b * T] = 48;
@@ -48,11 +49,14 @@ function batch(seed: number, B = 4, T = 6): TrainBatch {
 
 /** The same items in another order, padded to T2 ≥ T (another batch composition). */
 function repad(b: TrainBatch, order: number[], T2: number): TrainBatch {
-  const s = subBatch(b, order), ids = new Int32Array(s.B * T2), am = new Float32Array(s.B * T2);
-  for (let i = 0; i < s.B; i++) for (let t = 0; t < s.T; t++) {
-    ids[i * T2 + t] = s.ids[i * s.T + t]!;
-    am[i * T2 + t] = Number(s.attentionMask![i * s.T + t]);
-  }
+  const s = subBatch(b, order),
+    ids = new Int32Array(s.B * T2),
+    am = new Float32Array(s.B * T2);
+  for (let i = 0; i < s.B; i++)
+    for (let t = 0; t < s.T; t++) {
+      ids[i * T2 + t] = s.ids[i * s.T + t]!;
+      am[i * T2 + t] = Number(s.attentionMask![i * s.T + t]);
+    }
   return { ...s, T: T2, ids, attentionMask: am };
 }
 
@@ -77,7 +81,9 @@ function assertClose(a: { loss: LossParts; grads: Map<string, Float32Array> }, b
 }
 
 test('cache hits give the losses and gradients of recomputation (≤ 1e-6), in another order and padding', () => {
-  const teacher = tinyModel(3), student = tinyModel(5), cache = new TeacherCache(teacher);
+  const teacher = tinyModel(3),
+    student = tinyModel(5),
+    cache = new TeacherCache(teacher);
   const b = batch(1);
   const first = run(teacher, student, cache, b);
   assert.deepEqual([cache.stats.hits, cache.stats.misses], [0, 4]);
@@ -95,7 +101,9 @@ test('cache hits give the losses and gradients of recomputation (≤ 1e-6), in a
 });
 
 test('a student with fewer layers maps to other teacher layers: those are computed and merged into the entry', () => {
-  const teacher = tinyModel(3), cache = new TeacherCache(teacher), b = batch(2);
+  const teacher = tinyModel(3),
+    cache = new TeacherCache(teacher),
+    b = batch(2);
   run(teacher, tinyModel(5, 1), cache, b); // text map [1] (last layer) only
   const full = run(teacher, tinyModel(5), cache, b); // needs text layers 0 and 1: a miss
   assert.equal(cache.stats.misses, 8);
@@ -107,7 +115,9 @@ test('a student with fewer layers maps to other teacher layers: those are comput
 test('keys change with teacher weights, token ids and preprocessed pixels; disk copy is reused by a new cache', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mope-tcache-'));
   try {
-    const teacher = tinyModel(3), student = tinyModel(5), b = batch(3);
+    const teacher = tinyModel(3),
+      student = tinyModel(5),
+      b = batch(3);
     const c1 = new TeacherCache(teacher, { dir });
     const ref = run(teacher, student, c1, b);
     assert.equal(readdirSync(join(dir, c1.key)).length, 4);
@@ -142,7 +152,8 @@ test('keys change with teacher weights, token ids and preprocessed pixels; disk 
 });
 
 test('the memory bound evicts the oldest entries', () => {
-  const teacher = tinyModel(3), student = tinyModel(5);
+  const teacher = tinyModel(3),
+    student = tinyModel(5);
   const all = new TeacherCache(teacher);
   run(teacher, student, all, batch(4));
   const total = all.stats.memoryBytes;

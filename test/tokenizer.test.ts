@@ -4,13 +4,13 @@ import { readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CheckpointError, ConfigError, DataError } from '../src/errors.ts';
+import { ClipTokenizer, cleanText, htmlUnescape, loadTokenizerFromFolder } from '../src/io/tokenizer.ts';
 import {
-  ClipTokenizer,
-  cleanText,
-  htmlUnescape,
-  loadTokenizerFromFolder,
-} from '../src/io/tokenizer.ts';
-import { tokenizerConfigJson, tokenizerJson, writeTokenizerFolder, writeVocabMerges } from '../src/io/tokenizer-files.ts';
+  tokenizerConfigJson,
+  tokenizerJson,
+  writeTokenizerFolder,
+  writeVocabMerges,
+} from '../src/io/tokenizer-files.ts';
 import { makeTempDir, removeDir } from './helpers/temp.ts';
 
 const tok = ClipTokenizer.fromBundledVocab();
@@ -66,7 +66,10 @@ describe('encode', () => {
   });
 
   test('a tiny cache gives the same ids (cache eviction is harmless)', () => {
-    const small = new ClipTokenizer({ encoder: new Map(tok.vocabEntries()), merges: [...tok.merges] as Array<[string, string]> }, { cacheSize: 2 });
+    const small = new ClipTokenizer(
+      { encoder: new Map(tok.vocabEntries()), merges: [...tok.merges] as Array<[string, string]> },
+      { cacheSize: 2 },
+    );
     for (const { text, ids } of golden.vectors) assert.deepEqual(small.encode(text), ids);
   });
 
@@ -83,7 +86,10 @@ describe('encode', () => {
   });
 
   test('truncate: false throws a DataError naming the limit', () => {
-    assert.throws(() => tok.encode('word '.repeat(80), { truncate: false }), (e: unknown) => e instanceof DataError && /75/.test(e.message));
+    assert.throws(
+      () => tok.encode('word '.repeat(80), { truncate: false }),
+      (e: unknown) => e instanceof DataError && /75/.test(e.message),
+    );
     assert.equal(tok.encode('word '.repeat(75), { truncate: false }).length, 77);
   });
 
@@ -99,7 +105,10 @@ describe('encode', () => {
 
   test('encodeBatch and encodeBatchPadded', () => {
     const texts = ['a photo of a cat', 'a diagram', ''];
-    assert.deepEqual(tok.encodeBatch(texts), texts.map((t) => tok.encode(t)));
+    assert.deepEqual(
+      tok.encodeBatch(texts),
+      texts.map((t) => tok.encode(t)),
+    );
     const p = tok.encodeBatchPadded(texts);
     assert.equal(p.B, 3);
     assert.equal(p.T, 77);
@@ -115,7 +124,10 @@ describe('encode', () => {
 describe('text cleaning', () => {
   test('html unescape follows Python html.unescape', () => {
     assert.equal(htmlUnescape('fish &amp; chips'), 'fish & chips');
-    assert.equal(htmlUnescape('&ampfoo; &AMP &copy &#x80; &#0; &#65;&#x42; &unknown;'), '&foo; & © € \ufffd AB &unknown;');
+    assert.equal(
+      htmlUnescape('&ampfoo; &AMP &copy &#x80; &#0; &#65;&#x42; &unknown;'),
+      '&foo; & © € \ufffd AB &unknown;',
+    );
     assert.equal(htmlUnescape('&#xD800; &#1114112; &#1;x'), '\ufffd \ufffd x');
     assert.equal(htmlUnescape(htmlUnescape('&amp;amp;lt;')), '&lt;');
   });
@@ -128,16 +140,27 @@ describe('text cleaning', () => {
 
 describe('decode', () => {
   test('decode(encode(x)) returns plain lowercase text', () => {
-    for (const x of ['a photo of a cat', 'the quick brown fox jumps over the lazy dog', 'an ankle boot', 'zürich café']) {
+    for (const x of [
+      'a photo of a cat',
+      'the quick brown fox jumps over the lazy dog',
+      'an ankle boot',
+      'zürich café',
+    ]) {
       assert.equal(tok.decode(tok.encode(x)), x);
     }
   });
 
   test('specials are dropped unless asked for; bad ids are a DataError', () => {
     assert.equal(tok.decode([49406, 320, 2368, 49407]), 'a cat');
-    assert.equal(tok.decode([49406, 320, 2368, 49407], { skipSpecialTokens: false }), '<|startoftext|>a cat <|endoftext|>');
+    assert.equal(
+      tok.decode([49406, 320, 2368, 49407], { skipSpecialTokens: false }),
+      '<|startoftext|>a cat <|endoftext|>',
+    );
     assert.equal(tok.decode(Int32Array.from([320, 1929, 748])), 'a dog !!');
-    assert.throws(() => tok.decode([320, 49408]), (e: unknown) => e instanceof DataError && /49408/.test(e.message) && /position 1/.test(e.message));
+    assert.throws(
+      () => tok.decode([320, 49408]),
+      (e: unknown) => e instanceof DataError && /49408/.test(e.message) && /position 1/.test(e.message),
+    );
   });
 });
 
@@ -164,14 +187,23 @@ describe('files', () => {
     assert.equal(obj.model.end_of_word_suffix, '</w>');
     assert.equal(obj.model.unk_token, '<|endoftext|>');
     assert.equal(obj.model.merges[0], 'i n');
-    assert.deepEqual(obj.normalizer.normalizers.map((x: any) => x.type), ['NFC', 'Replace', 'Lowercase']);
-    assert.deepEqual(obj.pre_tokenizer.pretokenizers.map((x: any) => x.type), ['Split', 'ByteLevel']);
+    assert.deepEqual(
+      obj.normalizer.normalizers.map((x: any) => x.type),
+      ['NFC', 'Replace', 'Lowercase'],
+    );
+    assert.deepEqual(
+      obj.pre_tokenizer.pretokenizers.map((x: any) => x.type),
+      ['Split', 'ByteLevel'],
+    );
     assert.equal(obj.pre_tokenizer.pretokenizers[0].behavior, 'Removed');
     assert.equal(obj.pre_tokenizer.pretokenizers[0].invert, true);
     assert.deepEqual(obj.post_processor.cls, ['<|startoftext|>', 49406]);
     assert.deepEqual(obj.post_processor.sep, ['<|endoftext|>', 49407]);
     assert.equal(obj.decoder.type, 'ByteLevel');
-    assert.deepEqual(obj.added_tokens.map((t: any) => t.id), [49406, 49407]);
+    assert.deepEqual(
+      obj.added_tokens.map((t: any) => t.id),
+      [49406, 49407],
+    );
     const dir = freshDir();
     writeFileSync(join(dir, 'a.json'), JSON.stringify(obj));
     obj.model.merges = obj.model.merges.map((m: string) => m.split(' '));
@@ -211,12 +243,18 @@ describe('files', () => {
   test('missing files: CheckpointError naming the folder and the files looked for', () => {
     const dir = freshDir();
     const check = (e: unknown) =>
-      e instanceof CheckpointError && e.message.includes(dir) && /tokenizer\.json/.test(e.message) &&
-      /vocab\.json/.test(e.message) && /merges\.txt/.test(e.message);
+      e instanceof CheckpointError &&
+      e.message.includes(dir) &&
+      /tokenizer\.json/.test(e.message) &&
+      /vocab\.json/.test(e.message) &&
+      /merges\.txt/.test(e.message);
     assert.throws(() => loadTokenizerFromFolder(dir), check);
     writeVocabMerges(tok, dir);
     rmSync(join(dir, 'merges.txt'));
-    assert.throws(() => loadTokenizerFromFolder(dir), (e: unknown) => check(e) && /missing: merges\.txt/.test((e as Error).message));
+    assert.throws(
+      () => loadTokenizerFromFolder(dir),
+      (e: unknown) => check(e) && /missing: merges\.txt/.test((e as Error).message),
+    );
   });
 
   test('corrupt files: CheckpointError naming the file and what was expected', () => {
@@ -225,27 +263,56 @@ describe('files', () => {
     const vocab = join(dir, 'vocab.json');
     const merges = join(dir, 'merges.txt');
     writeFileSync(vocab, '{"a": 0, "b": ');
-    assert.throws(() => loadTokenizerFromFolder(dir), (e: unknown) => e instanceof CheckpointError && e.message.includes(vocab) && /not valid JSON/.test(e.message));
+    assert.throws(
+      () => loadTokenizerFromFolder(dir),
+      (e: unknown) => e instanceof CheckpointError && e.message.includes(vocab) && /not valid JSON/.test(e.message),
+    );
     writeFileSync(vocab, '[1, 2]');
-    assert.throws(() => ClipTokenizer.fromVocabMerges(vocab, merges), (e: unknown) => e instanceof CheckpointError && e.message.includes(vocab) && /found an array/.test(e.message));
+    assert.throws(
+      () => ClipTokenizer.fromVocabMerges(vocab, merges),
+      (e: unknown) => e instanceof CheckpointError && e.message.includes(vocab) && /found an array/.test(e.message),
+    );
     writeFileSync(vocab, JSON.stringify({ a: 0, b: 'one' }));
-    assert.throws(() => ClipTokenizer.fromVocabMerges(vocab, merges), (e: unknown) => e instanceof CheckpointError && /"b" has id string/.test(e.message));
+    assert.throws(
+      () => ClipTokenizer.fromVocabMerges(vocab, merges),
+      (e: unknown) => e instanceof CheckpointError && /"b" has id string/.test(e.message),
+    );
     writeFileSync(vocab, JSON.stringify({ i: 0, n: 1, in: 2 }));
-    assert.throws(() => ClipTokenizer.fromVocabMerges(vocab, merges), (e: unknown) => e instanceof CheckpointError && e.message.includes(merges) && /do not belong together/.test(e.message));
+    assert.throws(
+      () => ClipTokenizer.fromVocabMerges(vocab, merges),
+      (e: unknown) =>
+        e instanceof CheckpointError && e.message.includes(merges) && /do not belong together/.test(e.message),
+    );
     writeFileSync(vocab, JSON.stringify({ i: 0, n: 1, in: 2 }));
     writeFileSync(merges, '#version: 0.2\ni n\n');
-    assert.throws(() => ClipTokenizer.fromVocabMerges(vocab, merges), (e: unknown) => e instanceof CheckpointError && /<\|startoftext\|>/.test(e.message));
+    assert.throws(
+      () => ClipTokenizer.fromVocabMerges(vocab, merges),
+      (e: unknown) => e instanceof CheckpointError && /<\|startoftext\|>/.test(e.message),
+    );
     writeFileSync(merges, '#version: 0.2\ni n x\n');
-    assert.throws(() => ClipTokenizer.fromVocabMerges(vocab, merges), (e: unknown) => e instanceof CheckpointError && /line 2/.test(e.message));
+    assert.throws(
+      () => ClipTokenizer.fromVocabMerges(vocab, merges),
+      (e: unknown) => e instanceof CheckpointError && /line 2/.test(e.message),
+    );
 
     const tj = join(dir, 'tokenizer.json');
     const obj = tokenizerJson(tok) as any;
     obj.model.end_of_word_suffix = null;
     writeFileSync(tj, JSON.stringify(obj));
-    assert.throws(() => ClipTokenizer.fromTokenizerJson(tj), (e: unknown) => e instanceof CheckpointError && e.message.includes(tj) && /model\.end_of_word_suffix/.test(e.message));
+    assert.throws(
+      () => ClipTokenizer.fromTokenizerJson(tj),
+      (e: unknown) =>
+        e instanceof CheckpointError && e.message.includes(tj) && /model\.end_of_word_suffix/.test(e.message),
+    );
     writeFileSync(tj, JSON.stringify({ model: { type: 'WordPiece' } }));
-    assert.throws(() => ClipTokenizer.fromTokenizerJson(tj), (e: unknown) => e instanceof CheckpointError && /"model\.type" is "WordPiece"/.test(e.message));
-    assert.throws(() => ClipTokenizer.fromTokenizerJson(join(dir, 'nope.json')), (e: unknown) => e instanceof CheckpointError && /does not exist/.test(e.message));
+    assert.throws(
+      () => ClipTokenizer.fromTokenizerJson(tj),
+      (e: unknown) => e instanceof CheckpointError && /"model\.type" is "WordPiece"/.test(e.message),
+    );
+    assert.throws(
+      () => ClipTokenizer.fromTokenizerJson(join(dir, 'nope.json')),
+      (e: unknown) => e instanceof CheckpointError && /does not exist/.test(e.message),
+    );
   });
 });
 
@@ -256,5 +323,9 @@ test('htmlUnescape equals Python html.unescape on all 2,231 HTML5 names, legacy 
   };
   assert.equal(g.names, 2231);
   const bad = g.cases.filter(([input, want]) => htmlUnescape(input) !== want);
-  assert.deepEqual(bad.slice(0, 5).map(([i, w]) => [i, w, htmlUnescape(i)]), [], `${bad.length} of ${g.cases.length} differ`);
+  assert.deepEqual(
+    bad.slice(0, 5).map(([i, w]) => [i, w, htmlUnescape(i)]),
+    [],
+    `${bad.length} of ${g.cases.length} differ`,
+  );
 });

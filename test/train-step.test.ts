@@ -28,7 +28,8 @@ function tinyModel(seed = 3): ClipModel {
 
 function batch(seed: number, B = 3, T = 5): TrainBatch {
   const rng = new Rng(seed);
-  const ids = new Int32Array(B * T).fill(49), am = new Float32Array(B * T);
+  const ids = new Int32Array(B * T).fill(49),
+    am = new Float32Array(B * T);
   for (let b = 0; b < B; b++) {
     const len = 2 + (b % (T - 1));
     ids[b * T] = 48;
@@ -52,7 +53,9 @@ test('learningRate: linear warmup, then cosine at progress (s − 1 − warmup)/
 });
 
 test('a one-step SGD run (warmup 0, totalSteps 1) moves every weight by exactly −lr·grad', () => {
-  const m = tinyModel(), g = createGrads(m.config), ps = paramList(m, g);
+  const m = tinyModel(),
+    g = createGrads(m.config),
+    ps = paramList(m, g);
   const step = new TrainStep(rt, { student: m, grads: g });
   const opt = new Optimizer(rt, ps, { optimizer: 'sgd', lr: 0.5, weightDecay: 0, warmup: 0, totalSteps: 1 });
   const before = new Map(ps.map((p) => [p.name, Float32Array.from(p.param)]));
@@ -63,7 +66,8 @@ test('a one-step SGD run (warmup 0, totalSteps 1) moves every weight by exactly 
   assert.equal(info.lr, 0.5);
   let moved = 0;
   for (const p of ps) {
-    const b = before.get(p.name)!, gr = grads.get(p.name)!;
+    const b = before.get(p.name)!,
+      gr = grads.get(p.name)!;
     p.param.forEach((v, i) => {
       const want = Math.fround(b[i]! - Math.fround(0.5 * gr[i]!));
       if (p.name === 'logit_scale') return assert.equal(v, Math.min(want, Math.fround(MAX_LOGIT_SCALE)));
@@ -75,24 +79,45 @@ test('a one-step SGD run (warmup 0, totalSteps 1) moves every weight by exactly 
 });
 
 test('weight-decay groups: none on biases, LayerNorm, token/position/class embeddings, logit_scale', () => {
-  const no = ['logit_scale', 'text_model.encoder.layers.0.mlp.fc1.bias', 'vision_model.pre_layrnorm.weight', 'vision_model.post_layernorm.weight',
-    'text_model.final_layer_norm.weight', 'text_model.encoder.layers.1.layer_norm2.weight', 'text_model.embeddings.token_embedding.weight',
-    'vision_model.embeddings.class_embedding', 'vision_model.embeddings.position_embedding.weight'];
-  const yes = ['text_model.encoder.layers.0.self_attn.q_proj.weight', 'visual_projection.weight', 'vision_model.embeddings.patch_embedding.weight'];
+  const no = [
+    'logit_scale',
+    'text_model.encoder.layers.0.mlp.fc1.bias',
+    'vision_model.pre_layrnorm.weight',
+    'vision_model.post_layernorm.weight',
+    'text_model.final_layer_norm.weight',
+    'text_model.encoder.layers.1.layer_norm2.weight',
+    'text_model.embeddings.token_embedding.weight',
+    'vision_model.embeddings.class_embedding',
+    'vision_model.embeddings.position_embedding.weight',
+  ];
+  const yes = [
+    'text_model.encoder.layers.0.self_attn.q_proj.weight',
+    'visual_projection.weight',
+    'vision_model.embeddings.patch_embedding.weight',
+  ];
   for (const n of no) assert.equal(decays(n), false, n);
   for (const n of yes) assert.equal(decays(n), true, n);
   // with zero gradients AdamW moves only decaying parameters, by the factor (1 − lr·wd)
-  const m = tinyModel(), g = createGrads(m.config), ps = paramList(m, g);
+  const m = tinyModel(),
+    g = createGrads(m.config),
+    ps = paramList(m, g);
   const before = new Map(ps.map((p) => [p.name, Float32Array.from(p.param)]));
   new Optimizer(rt, ps, { lr: 0.1, weightDecay: 0.5 }).stepOnce();
   for (const p of ps) {
     const b = before.get(p.name)!;
-    p.param.forEach((v, i) => assert.ok(Math.abs(v - (p.decay ? b[i]! * 0.95 : b[i]!)) <= 1e-6 * (1 + Math.abs(v)), `${p.name}[${i}]: ${b[i]} → ${v}`));
+    p.param.forEach((v, i) =>
+      assert.ok(
+        Math.abs(v - (p.decay ? b[i]! * 0.95 : b[i]!)) <= 1e-6 * (1 + Math.abs(v)),
+        `${p.name}[${i}]: ${b[i]} → ${v}`,
+      ),
+    );
   }
 });
 
 test('clipping by global norm (0 = off), logit_scale clamp, SGD with momentum', () => {
-  const m = tinyModel(), g = createGrads(m.config), ps = paramList(m, g);
+  const m = tinyModel(),
+    g = createGrads(m.config),
+    ps = paramList(m, g);
   for (const p of ps) p.grad.fill(0.5);
   const n = gradNorm(rt, ps);
   assert.equal(clipGradNorm(rt, ps, 0), n);
@@ -106,24 +131,30 @@ test('clipping by global norm (0 = off), logit_scale clamp, SGD with momentum', 
   new Optimizer(rt, ps, { lr: 1, weightDecay: 0 }).stepOnce();
   assert.equal(m.weights.logitScale[0], Math.fround(MAX_LOGIT_SCALE));
 
-  const w = m.weights.text.projection, gw = g.text.projection, w0 = Float32Array.from(w);
+  const w = m.weights.text.projection,
+    gw = g.text.projection,
+    w0 = Float32Array.from(w);
   const sgd = new Optimizer(rt, ps, { optimizer: 'sgd', lr: 0.1, weightDecay: 0, momentum: 0.5 });
-  gw.fill(1); sgd.stepOnce(); // buf = 1, p −= 0.1
-  gw.fill(1); sgd.stepOnce(); // buf = 1.5, p −= 0.15
+  gw.fill(1);
+  sgd.stepOnce(); // buf = 1, p −= 0.1
+  gw.fill(1);
+  sgd.stepOnce(); // buf = 1.5, p −= 0.15
   w.forEach((v, i) => assert.ok(Math.abs(v - (w0[i]! - 0.25)) < 1e-6));
   assert.throws(() => new Optimizer(rt, ps, { optimizer: 'adam' as 'adamw' }), ConfigError);
 });
 
 test('optimiser state round trip: resuming from stateTensors continues exactly', () => {
   const run = (resumeAt: number | null) => {
-    let m = tinyModel(), g = createGrads(m.config);
+    let m = tinyModel(),
+      g = createGrads(m.config);
     let opt = new Optimizer(rt, paramList(m, g), { lr: 1e-2, warmup: 2, totalSteps: 6, gradClip: 1 });
     let step = new TrainStep(rt, { student: m, grads: g });
     for (let s = 0; s < 4; s++) {
       if (s === resumeAt) {
         const weights = [...gradsByName(m.config, m.weights)].map(([k, v]) => [k, Float32Array.from(v)] as const);
         const state = new Map([...opt.stateTensors()].map(([k, v]) => [k, Float32Array.from(v)]));
-        m = tinyModel(99); g = createGrads(m.config);
+        m = tinyModel(99);
+        g = createGrads(m.config);
         const live = gradsByName(m.config, m.weights);
         for (const [k, v] of weights) live.get(k)!.set(v);
         opt = new Optimizer(rt, paramList(m, g), { lr: 1e-2, warmup: 2, totalSteps: 6, gradClip: 1 });
@@ -135,38 +166,47 @@ test('optimiser state round trip: resuming from stateTensors continues exactly',
     assert.equal(opt.step, 4);
     return gradsByName(m.config, m.weights);
   };
-  const straight = run(null), resumed = run(2);
+  const straight = run(null),
+    resumed = run(2);
   for (const [k, v] of straight) assert.deepEqual(resumed.get(k), v, k);
   const opt = new Optimizer(rt, paramList(tinyModel(), createGrads(tinyModel().config)));
   assert.throws(() => opt.loadStateTensors(new Map([['optim.step', new Float32Array([1])]])), CheckpointError);
 });
 
 test('gradient accumulation: k micro-batches at 1/k equal the mean of their gradients; loss parts averaged', () => {
-  const m = tinyModel(), teacher = tinyModel(8);
+  const m = tinyModel(),
+    teacher = tinyModel(8);
   const one = (b: TrainBatch) => {
     const g = createGrads(m.config);
     const p = new TrainStep(rt, { student: m, teacher, grads: g }).forwardBackward(b);
     return { g: gradsByName(m.config, g), p };
   };
-  const b1 = batch(1), b2 = batch(2, 2, 4);
-  const r1 = one(b1), r2 = one(b2);
+  const b1 = batch(1),
+    b2 = batch(2, 2, 4);
+  const r1 = one(b1),
+    r2 = one(b2);
   const g = createGrads(m.config);
   const step = new TrainStep(rt, { student: m, teacher, grads: g });
   const opt = new Optimizer(rt, paramList(m, g), { lr: 0 });
   const acc = accumulateStep(step, opt, [b1, b2], () => zeroGrads(m.config, g));
   assert.ok(Math.abs(acc.loss.total - (r1.p.total + r2.p.total) / 2) < 1e-9);
   for (const [k, v] of gradsByName(m.config, g)) {
-    const a = r1.g.get(k)!, b = r2.g.get(k)!;
+    const a = r1.g.get(k)!,
+      b = r2.g.get(k)!;
     v.forEach((x, i) => assert.ok(Math.abs(x - (a[i]! + b[i]!) / 2) <= 1e-6 * (1 + Math.abs(x)), `${k}[${i}]`));
   }
 });
 
 test('a non-finite loss throws NonFiniteLossError before any gradient or weight changes', () => {
-  const m = tinyModel(), g = createGrads(m.config);
+  const m = tinyModel(),
+    g = createGrads(m.config);
   m.weights.logitScale[0] = NaN;
   const opt = new Optimizer(rt, paramList(m, g));
   const w0 = Float32Array.from(m.weights.vision.projection);
-  assert.throws(() => accumulateStep(new TrainStep(rt, { student: m, grads: g }), opt, [batch(1)], () => zeroGrads(m.config, g)), NonFiniteLossError);
+  assert.throws(
+    () => accumulateStep(new TrainStep(rt, { student: m, grads: g }), opt, [batch(1)], () => zeroGrads(m.config, g)),
+    NonFiniteLossError,
+  );
   assert.deepEqual(m.weights.vision.projection, w0);
   assert.ok([...gradsByName(m.config, g).values()].every((a) => a.every((v) => v === 0)));
   assert.equal(opt.step, 0);
@@ -174,7 +214,8 @@ test('a non-finite loss throws NonFiniteLossError before any gradient or weight 
 
 test('distillation refuses a teacher of another projection dim', () => {
   const s = tinyModel();
-  const c = structuredClone(s.config); c.projectionDim = 4;
+  const c = structuredClone(s.config);
+  c.projectionDim = 4;
   const t = initFromConfig(c, 1);
   assert.throws(() => new TrainStep(rt, { student: s, teacher: t, grads: createGrads(s.config) }), /projection dim/);
 });

@@ -51,17 +51,34 @@ function maxDiff(a: ClipModel, b: ClipModel): number {
 }
 
 const base = (out: string, data: PairsDataset, extra: Partial<TrainLoopOptions> = {}): TrainLoopOptions => ({
-  student: initModelFiles(GEOMETRIES.tiny, 0), data, batch: 8, accum: 2, steps: 8, seed: 5, out,
-  optim: { lr: 1e-3, warmup: 2, gradClip: 1 }, ...extra,
+  student: initModelFiles(GEOMETRIES.tiny, 0),
+  data,
+  batch: 8,
+  accum: 2,
+  steps: 8,
+  seed: 5,
+  out,
+  optim: { lr: 1e-3, warmup: 2, gradClip: 1 },
+  ...extra,
 });
 
 test('epoch order is a seeded permutation per epoch; padding is right-aligned with a mask', () => {
-  const a = epochOrder(20, 1, 0, true), b = epochOrder(20, 1, 1, true);
-  assert.deepEqual([...a].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i));
+  const a = epochOrder(20, 1, 0, true),
+    b = epochOrder(20, 1, 1, true);
+  assert.deepEqual(
+    [...a].sort((x, y) => x - y),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
   assert.notDeepEqual(a, b);
   assert.deepEqual(epochOrder(20, 1, 0, true), a);
   assert.deepEqual(epochOrder(5, 1, 3, false), [0, 1, 2, 3, 4]);
-  const p = padTokens([[1, 2, 3], [1, 3]], 3);
+  const p = padTokens(
+    [
+      [1, 2, 3],
+      [1, 3],
+    ],
+    3,
+  );
   assert.equal(p.T, 3);
   assert.deepEqual([...p.ids], [1, 2, 3, 1, 3, 3]);
   assert.deepEqual([...p.attentionMask], [1, 1, 1, 1, 1, 0]);
@@ -70,26 +87,48 @@ test('epoch order is a seeded permutation per epoch; padding is right-aligned wi
 test('contrastive training of a tiny model: the loss falls well below chance in 30 steps', async (t) => {
   const out = makeTempDir();
   t.after(() => removeDir(out));
-  const r = await trainLoop(rt, base(out, scenes(16), {
-    batch: 16, accum: 1, steps: 30, optim: { lr: 2e-3, warmup: 5, gradClip: 1, weightDecay: 0 },
-    eval: { data: scenes(16), every: 15 },
-  }));
+  const r = await trainLoop(
+    rt,
+    base(out, scenes(16), {
+      batch: 16,
+      accum: 1,
+      steps: 30,
+      optim: { lr: 2e-3, warmup: 5, gradClip: 1, weightDecay: 0 },
+      eval: { data: scenes(16), every: 15 },
+    }),
+  );
   assert.ok(r.firstLoss!.total > Math.log(16), `first loss ${r.firstLoss!.total}`);
   assert.ok(r.lastLoss!.total < Math.log(16) - 0.2, `last loss ${r.lastLoss!.total} vs chance ${Math.log(16)}`);
   assert.equal(r.steps, 30);
-  assert.deepEqual(r.evals.map((e) => e.step), [15, 30]);
+  assert.deepEqual(
+    r.evals.map((e) => e.step),
+    [15, 30],
+  );
   assert.equal(r.finalEval!.task, 'retrieval');
-  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(lines.filter((l) => l.type === 'train').length, 30);
   assert.equal(lines.filter((l) => l.type === 'eval').length, 2);
-  for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'preprocessor_config.json']) assert.ok(existsSync(join(out, f)), f);
-  for (const f of ['model.safetensors', 'optimizer.safetensors', 'train_state.json', 'tokenizer.json']) assert.ok(existsSync(join(out, 'checkpoint', f)), f);
-  assert.equal(maxDiff(loadCheckpoint(out), loadCheckpoint(join(out, 'checkpoint'))), 0, 'the final model is the last checkpoint');
+  for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'preprocessor_config.json'])
+    assert.ok(existsSync(join(out, f)), f);
+  for (const f of ['model.safetensors', 'optimizer.safetensors', 'train_state.json', 'tokenizer.json'])
+    assert.ok(existsSync(join(out, 'checkpoint', f)), f);
+  assert.equal(
+    maxDiff(loadCheckpoint(out), loadCheckpoint(join(out, 'checkpoint'))),
+    0,
+    'the final model is the last checkpoint',
+  );
 });
 
 test('N steps, kill, --resume to 2N equals 2N straight (shuffle, two captions, accumulation)', async (t) => {
-  const a = makeTempDir(), b = makeTempDir();
-  t.after(() => { removeDir(a); removeDir(b); });
+  const a = makeTempDir(),
+    b = makeTempDir();
+  t.after(() => {
+    removeDir(a);
+    removeDir(b);
+  });
   const data = twoCaptionScenes(24); // 24 items, 16 per step: one step per epoch, so epochs turn over too
   const straight = base(a, data, { saveEvery: 4 });
   await trainLoop(rt, straight);
@@ -110,7 +149,10 @@ test('N steps, kill, --resume to 2N equals 2N straight (shuffle, two captions, a
   assert.equal(st.step, 8);
   assert.equal(st.data.epoch, 7);
   // metrics of the resumed run: each step once
-  const steps = readFileSync(join(b, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  const steps = readFileSync(join(b, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).step);
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8]);
   // changed settings are refused on resume; an existing run is not overwritten without --resume
   await assert.rejects(trainLoop(rt, base(b, data, { resume: true, batch: 4 })), /other settings: batch was 8, now 4/);
@@ -133,8 +175,11 @@ test('NaN loss: stops naming the step, the last good checkpoint survives', async
   const out = makeTempDir();
   t.after(() => removeDir(out));
   const o = base(out, scenes(16), {
-    steps: 6, saveEvery: 2,
-    onStep: (r) => { if (r.step === 3) o.student.model.weights.logitScale[0] = Number.NaN; },
+    steps: 6,
+    saveEvery: 2,
+    onStep: (r) => {
+      if (r.step === 3) o.student.model.weights.logitScale[0] = Number.NaN;
+    },
   });
   await assert.rejects(trainLoop(rt, o), (e: Error) => {
     assert.ok(e instanceof NonFiniteLossError);
@@ -151,9 +196,11 @@ test('a failed checkpoint write (disk full) leaves the previous checkpoint intac
   t.after(() => removeDir(out));
   let saves = 0;
   const o = base(out, scenes(16), {
-    steps: 6, saveEvery: 2,
+    steps: 6,
+    saveEvery: 2,
     writeHook: (f) => {
-      if (f === 'optimizer.safetensors' && ++saves === 2) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      if (f === 'optimizer.safetensors' && ++saves === 2)
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     },
   });
   await assert.rejects(trainLoop(rt, o), (e: Error) => {

@@ -7,7 +7,14 @@ import { mkdirSync } from 'node:fs';
 import sharp from 'sharp';
 import { join } from 'node:path';
 import {
-  env, AutoTokenizer, AutoProcessor, CLIPTextModelWithProjection, CLIPVisionModelWithProjection, RawImage, Tensor, pipeline,
+  env,
+  AutoTokenizer,
+  AutoProcessor,
+  CLIPTextModelWithProjection,
+  CLIPVisionModelWithProjection,
+  RawImage,
+  Tensor,
+  pipeline,
 } from '@huggingface/transformers';
 import { makeTempDir, preprocessorConfig, removeDir, tinyGeometry } from './helpers/tiny.ts';
 import { loadNativeKernels } from '../src/engine/native.ts';
@@ -31,7 +38,9 @@ env.allowRemoteModels = false;
 env.allowLocalModels = true;
 env.localModelPath = root + '/';
 
-const IMAGES = ['chelsea.png', 'coffee.png', 'odd_37x301.png'].map((f) => join(import.meta.dirname, 'golden/images', f));
+const IMAGES = ['chelsea.png', 'coffee.png', 'odd_37x301.png'].map((f) =>
+  join(import.meta.dirname, 'golden/images', f),
+);
 const TEXTS = ['a photo of a cat', 'A cup of COFFEE, on a table!', 'hi', 'naïve café façade — 2 dogs & 3 cats'];
 
 /** A checkpoint folder with larger-than-default random weights (so embeddings differ visibly), exported to `name`. */
@@ -46,15 +55,23 @@ async function exported(name: string, model: ClipModel): Promise<string> {
 }
 
 const dense = initClipModel(tinyGeometry(), 21, { std: 0.15, perturbNorms: true });
-const pruned = initClipModel(tinyGeometry({
-  act: 'gelu',
-  widths: { text: { heads: [3, 0, 4], ffn: [20, 64, 0] }, vision: { heads: [0, 2], ffn: [96, 7] } },
-}), 22, { std: 0.15, perturbNorms: true });
+const pruned = initClipModel(
+  tinyGeometry({
+    act: 'gelu',
+    widths: { text: { heads: [3, 0, 4], ffn: [20, 64, 0] }, vision: { heads: [0, 2], ffn: [96, 7] } },
+  }),
+  22,
+  { std: 0.15, perturbNorms: true },
+);
 
-for (const [name, model] of [['dense', dense], ['pruned', pruned]] as const) {
+for (const [name, model] of [
+  ['dense', dense],
+  ['pruned', pruned],
+] as const) {
   test(`${name}: transformers.js tokenizer, text and image embeddings equal the engine's`, async (t) => {
     const src = await exported(name, model);
-    const E = model.config.projectionDim, S = model.config.vision.imageSize;
+    const E = model.config.projectionDim,
+      S = model.config.vision.imageSize;
     const ours = loadTokenizerFromFolder(src);
     const tok = await AutoTokenizer.from_pretrained(name);
     const ids = TEXTS.map((x) => ours.encode(x));
@@ -72,7 +89,8 @@ for (const [name, model] of [['dense', dense], ['pruned', pruned]] as const) {
     // Same pixel_values on both sides.
     const cfg = await loadPreprocessorConfig(src, S);
     const px = new Float32Array(IMAGES.length * 3 * S * S);
-    for (let i = 0; i < IMAGES.length; i++) await preprocessImage(IMAGES[i]!, cfg, px.subarray(i * 3 * S * S, (i + 1) * 3 * S * S));
+    for (let i = 0; i < IMAGES.length; i++)
+      await preprocessImage(IMAGES[i]!, cfg, px.subarray(i * 3 * S * S, (i + 1) * 3 * S * S));
     const visionModel = await CLIPVisionModelWithProjection.from_pretrained(name);
     const { image_embeds } = await visionModel({ pixel_values: new Tensor('float32', px, [IMAGES.length, 3, S, S]) });
     const iref = encodeImages(rt, model, px, IMAGES.length);
@@ -104,7 +122,9 @@ for (const [name, model] of [['dense', dense], ['pruned', pruned]] as const) {
 
 /** A smooth 40×36 RGB image: close to the 32 px input, so both resizers agree closely on it. */
 async function smoothImage(path: string): Promise<string> {
-  const W = 40, H = 36, rgb = Buffer.alloc(W * H * 3);
+  const W = 40,
+    H = 36,
+    rgb = Buffer.alloc(W * H * 3);
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       const o = (y * W + x) * 3;
@@ -113,7 +133,9 @@ async function smoothImage(path: string): Promise<string> {
       rgb[o + 2] = Math.round(127 + 100 * Math.cos((x + y) / 9));
     }
   }
-  await sharp(rgb, { raw: { width: W, height: H, channels: 3 } }).png().toFile(path);
+  await sharp(rgb, { raw: { width: W, height: H, channels: 3 } })
+    .png()
+    .toFile(path);
   return path;
 }
 
@@ -128,10 +150,15 @@ test('zero-shot-image-classification pipeline runs end to end and agrees with th
   const model = dense;
   const src = join(root, 'dense-src');
   const labels = ['cat', 'cup of coffee', 'bicycle', 'tree'];
-  const E = model.config.projectionDim, S = model.config.vision.imageSize;
+  const E = model.config.projectionDim,
+    S = model.config.vision.imageSize;
   const cfg = await loadPreprocessorConfig(src, S);
   const ours = loadTokenizerFromFolder(src);
-  const te = encodeTexts(rt, model, labels.map((l) => ours.encode(`This is a photo of ${l}`)));
+  const te = encodeTexts(
+    rt,
+    model,
+    labels.map((l) => ours.encode(`This is a photo of ${l}`)),
+  );
   const processor = await AutoProcessor.from_pretrained('dense');
   const smooth = await smoothImage(join(root, 'smooth.png'));
   for (const dtype of ['fp32', 'fp16', 'q8'] as const) {
@@ -145,21 +172,45 @@ test('zero-shot-image-classification pipeline runs end to end and agrees with th
       const sum = result.reduce((s, r) => s + r.score, 0);
       assert.ok(Math.abs(sum - 1) < 1e-5, `probabilities sum to ${sum}`);
       const { pixel_values } = await processor(await RawImage.read(image));
-      const viaTheirs = softmax(clipLogits(rt, te, labels.length, encodeImages(rt, model, pixel_values.data as Float32Array, 1), 1, E, model.weights.logitScale[0]!));
-      const viaOurs = softmax(clipLogits(rt, te, labels.length, encodeImages(rt, model, await preprocessImage(image, cfg), 1), 1, E, model.weights.logitScale[0]!));
+      const viaTheirs = softmax(
+        clipLogits(
+          rt,
+          te,
+          labels.length,
+          encodeImages(rt, model, pixel_values.data as Float32Array, 1),
+          1,
+          E,
+          model.weights.logitScale[0]!,
+        ),
+      );
+      const viaOurs = softmax(
+        clipLogits(
+          rt,
+          te,
+          labels.length,
+          encodeImages(rt, model, await preprocessImage(image, cfg), 1),
+          1,
+          E,
+          model.weights.logitScale[0]!,
+        ),
+      );
       for (const r of result) {
         const k = labels.indexOf(r.label);
         worst.samePixels = Math.max(worst.samePixels, Math.abs(r.score - viaTheirs[k]!));
-        if (image === smooth) worst.ownPipelineSmooth = Math.max(worst.ownPipelineSmooth, Math.abs(r.score - viaOurs[k]!));
+        if (image === smooth)
+          worst.ownPipelineSmooth = Math.max(worst.ownPipelineSmooth, Math.abs(r.score - viaOurs[k]!));
         else worst.ownPipeline = Math.max(worst.ownPipeline, Math.abs(r.score - viaOurs[k]!));
       }
     }
-    assert.ok(worst.samePixels < (dtype === 'fp32' ? 1e-4 : dtype === 'fp16' ? 2e-3 : 0.02), `${dtype}: ${JSON.stringify(worst)}`);
+    assert.ok(
+      worst.samePixels < (dtype === 'fp32' ? 1e-4 : dtype === 'fp16' ? 2e-3 : 0.02),
+      `${dtype}: ${JSON.stringify(worst)}`,
+    );
     assert.ok(worst.ownPipelineSmooth < (dtype === 'q8' ? 0.03 : 0.01), `${dtype}: ${JSON.stringify(worst)}`);
     t.diagnostic(
       `zero-shot ${dtype}: max |Δ probability| vs the engine: same pixel_values ${worst.samePixels.toExponential(2)}, ` +
         `engine's own preprocessing ${worst.ownPipelineSmooth.toExponential(2)} (40×36 image) / ${worst.ownPipeline.toExponential(2)} ` +
-        '(photos downscaled ~10× to 32 px, where sharp\'s bicubic and PIL\'s antialiased bicubic part most)',
+        "(photos downscaled ~10× to 32 px, where sharp's bicubic and PIL's antialiased bicubic part most)",
     );
     await classifier.dispose();
   }

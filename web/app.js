@@ -26,34 +26,57 @@ async function fetchJson(url) {
 async function modelUrls() {
   const q = new URLSearchParams(location.search);
   const given = ['a', 'b'].map((k) => q.get(k)).filter(Boolean);
-  if (given.length) return given.map((u) => ({ url: u.endsWith('/') ? u : u + '/', name: u.replace(/\/$/, '').split('/').pop() }));
+  if (given.length)
+    return given.map((u) => ({ url: u.endsWith('/') ? u : u + '/', name: u.replace(/\/$/, '').split('/').pop() }));
   const j = await fetchJson('models.json');
   return j.models;
 }
 
 /** preprocessor_config.json → the numbers the canvas pipeline needs (dict or integer sizes, HF defaults). */
 function parsePre(p, imageSize) {
-  const edge = (s) => (typeof s === 'number' ? { shortest_edge: s } : s ?? { shortest_edge: imageSize });
-  const crop = typeof p.crop_size === 'number' ? { height: p.crop_size, width: p.crop_size } : p.crop_size ?? { height: imageSize, width: imageSize };
+  const edge = (s) => (typeof s === 'number' ? { shortest_edge: s } : (s ?? { shortest_edge: imageSize }));
+  const crop =
+    typeof p.crop_size === 'number'
+      ? { height: p.crop_size, width: p.crop_size }
+      : (p.crop_size ?? { height: imageSize, width: imageSize });
   return {
-    doResize: p.do_resize !== false, size: edge(p.size), doCrop: p.do_center_crop !== false, crop,
-    doRescale: p.do_rescale !== false, rescale: p.rescale_factor ?? 1 / 255, doNormalize: p.do_normalize !== false,
-    mean: p.image_mean ?? [0.48145466, 0.4578275, 0.40821073], std: p.image_std ?? [0.26862954, 0.26130258, 0.27577711],
+    doResize: p.do_resize !== false,
+    size: edge(p.size),
+    doCrop: p.do_center_crop !== false,
+    crop,
+    doRescale: p.do_rescale !== false,
+    rescale: p.rescale_factor ?? 1 / 255,
+    doNormalize: p.do_normalize !== false,
+    mean: p.image_mean ?? [0.48145466, 0.4578275, 0.40821073],
+    std: p.image_std ?? [0.26862954, 0.26130258, 0.27577711],
   };
 }
 
 /** Canvas pipeline: resize (shortest edge, high-quality smoothing), centre crop, rescale, normalise → [3,H,W]. */
 function preprocess(img, pre) {
-  const W0 = img.width, H0 = img.height;
-  let rw = W0, rh = H0;
+  const W0 = img.width,
+    H0 = img.height;
+  let rw = W0,
+    rh = H0;
   if (pre.doResize) {
     if (pre.size.shortest_edge) {
       const s = pre.size.shortest_edge;
-      if (W0 <= H0) { rw = s; rh = Math.trunc((s * H0) / W0); } else { rh = s; rw = Math.trunc((s * W0) / H0); }
-    } else { rw = pre.size.width; rh = pre.size.height; }
+      if (W0 <= H0) {
+        rw = s;
+        rh = Math.trunc((s * H0) / W0);
+      } else {
+        rh = s;
+        rw = Math.trunc((s * W0) / H0);
+      }
+    } else {
+      rw = pre.size.width;
+      rh = pre.size.height;
+    }
   }
-  const ow = pre.doCrop ? pre.crop.width : rw, oh = pre.doCrop ? pre.crop.height : rh;
-  const top = Math.floor((rh - oh) / 2), left = Math.floor((rw - ow) / 2);
+  const ow = pre.doCrop ? pre.crop.width : rw,
+    oh = pre.doCrop ? pre.crop.height : rh;
+  const top = Math.floor((rh - oh) / 2),
+    left = Math.floor((rw - ow) / 2);
   const canvas = document.createElement('canvas');
   canvas.width = ow;
   canvas.height = oh;
@@ -63,7 +86,8 @@ function preprocess(img, pre) {
   // Outside the image (crop larger than the resized image) stays transparent black = HF's zero padding.
   ctx.drawImage(img, -left, -top, rw, rh);
   const rgba = ctx.getImageData(0, 0, ow, oh).data;
-  const plane = ow * oh, out = new Float32Array(3 * plane);
+  const plane = ow * oh,
+    out = new Float32Array(3 * plane);
   for (let c = 0; c < 3; c++) {
     const lut = new Float32Array(256);
     for (let v = 0; v < 256; v++) {
@@ -83,7 +107,9 @@ function softmax(xs) {
   return e.map((x) => x / s);
 }
 
-function fmtMb(bytes) { return bytes ? `${(bytes / 1e6).toFixed(1)} MB` : ''; }
+function fmtMb(bytes) {
+  return bytes ? `${(bytes / 1e6).toFixed(1)} MB` : '';
+}
 
 async function loadPanel(slot, info, suffix) {
   const el = panels[slot]?.el ?? document.createElement('div');
@@ -94,26 +120,35 @@ async function loadPanel(slot, info, suffix) {
   if (!panels[slot]) $('panels').append(el);
   const t0 = performance.now();
   const [config, preJson, tokJson] = await Promise.all(
-    ['config.json', 'preprocessor_config.json', 'tokenizer.json'].map((f) => fetchJson(info.url + f)));
+    ['config.json', 'preprocessor_config.json', 'tokenizer.json'].map((f) => fetchJson(info.url + f)),
+  );
   const file = `onnx/model${suffix}.onnx`;
   const resp = await fetch(info.url + file);
   if (!resp.ok) throw new Error(`${info.url}${file}: HTTP ${resp.status} (export with --quantize for q8 / fp16)`);
   const bytes = new Uint8Array(await resp.arrayBuffer());
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  const vc = config.vision_config ?? {}, tc = config.text_config ?? {};
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['wasm'],
+    graphOptimizationLevel: 'all',
+  });
+  const vc = config.vision_config ?? {},
+    tc = config.text_config ?? {};
   const tokenizer = ClipTokenizer.fromTokenizerJson(tokJson, tc.max_position_embeddings ?? 77);
   const pre = parsePre(preJson, vc.image_size ?? 224);
   const range = (xs) => (Math.min(...xs) === Math.max(...xs) ? `${xs[0]}` : `${Math.min(...xs)}–${Math.max(...xs)}`);
-  const widths = (t, m) => `${t.num_hidden_layers ?? '?'} layers, ` + (m?.heads || m?.intermediate
-    ? `${range(m.heads ?? [t.num_attention_heads])} heads, FFN ${range(m.intermediate ?? [t.intermediate_size])} (pruned)`
-    : `${t.num_attention_heads ?? '?'} heads, FFN ${t.intermediate_size ?? '?'}`);
+  const widths = (t, m) =>
+    `${t.num_hidden_layers ?? '?'} layers, ` +
+    (m?.heads || m?.intermediate
+      ? `${range(m.heads ?? [t.num_attention_heads])} heads, FFN ${range(m.intermediate ?? [t.intermediate_size])} (pruned)`
+      : `${t.num_attention_heads ?? '?'} heads, FFN ${t.intermediate_size ?? '?'}`);
   el.querySelector('.meta').textContent =
     `${file} · ${fmtMb(bytes.length)} · vision ${widths(vc, config.mope_clip?.vision)} · ` +
     `text ${widths(tc, config.mope_clip?.text)} · loaded in ${(performance.now() - t0).toFixed(0)} ms`;
   panels[slot] = { el, info, session, tokenizer, pre, file, pixels: null };
   // One warm-up run (wasm kernels, buffers) so the times shown are steady-state ones.
   const S = pre.doCrop ? pre.crop : { height: vc.image_size ?? 224, width: vc.image_size ?? 224 };
-  await classify(panels[slot], { pixels: new Float32Array(3 * S.height * S.width), height: S.height, width: S.width }, ['warm-up']);
+  await classify(panels[slot], { pixels: new Float32Array(3 * S.height * S.width), height: S.height, width: S.width }, [
+    'warm-up',
+  ]);
 }
 
 /** Runs model.onnx on one pre-processed image and the labels; returns { probs, ms }. */
@@ -138,21 +173,26 @@ function render(p, labels, r, preMs) {
   p.el.querySelector('.time').dataset.ms = String(r.ms);
   const best = r.probs.indexOf(Math.max(...r.probs));
   const body = p.el.querySelector('tbody');
-  body.replaceChildren(...labels.map((label, i) => {
-    const tr = document.createElement('tr');
-    tr.className = 'result' + (i === best ? ' top' : '');
-    tr.dataset.label = label;
-    tr.dataset.prob = String(r.probs[i]);
-    tr.innerHTML = `<td class="label"></td><td class="prob"></td><td><div class="bar"></div></td>`;
-    tr.querySelector('.label').textContent = label;
-    tr.querySelector('.prob').textContent = `${(100 * r.probs[i]).toFixed(1)}%`;
-    tr.querySelector('.bar').style.width = `${(100 * r.probs[i]).toFixed(1)}%`;
-    return tr;
-  }));
+  body.replaceChildren(
+    ...labels.map((label, i) => {
+      const tr = document.createElement('tr');
+      tr.className = 'result' + (i === best ? ' top' : '');
+      tr.dataset.label = label;
+      tr.dataset.prob = String(r.probs[i]);
+      tr.innerHTML = `<td class="label"></td><td class="prob"></td><td><div class="bar"></div></td>`;
+      tr.querySelector('.label').textContent = label;
+      tr.querySelector('.prob').textContent = `${(100 * r.probs[i]).toFixed(1)}%`;
+      tr.querySelector('.bar').style.width = `${(100 * r.probs[i]).toFixed(1)}%`;
+      return tr;
+    }),
+  );
 }
 
 function currentLabels() {
-  return $('labels').value.split('\n').map((s) => s.trim()).filter(Boolean);
+  return $('labels')
+    .value.split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 async function runAll() {
@@ -182,7 +222,11 @@ async function runAll() {
 async function setImage(file) {
   if (!file) return;
   // As PIL and mope-clip: no EXIF rotation, no colour-profile conversion, alpha kept apart (not premultiplied).
-  bitmap = await createImageBitmap(file, { imageOrientation: 'none', colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  bitmap = await createImageBitmap(file, {
+    imageOrientation: 'none',
+    colorSpaceConversion: 'none',
+    premultiplyAlpha: 'none',
+  });
   const prev = $('preview');
   if (prev.src) URL.revokeObjectURL(prev.src);
   prev.src = URL.createObjectURL(file);
@@ -192,7 +236,8 @@ async function setImage(file) {
 
 async function loadAll() {
   const infos = await modelUrls();
-  if (!infos.length) throw new Error('no model folders: open with ?a=URL[&b=URL] or start with mope-clip serve DIR [DIR2]');
+  if (!infos.length)
+    throw new Error('no model folders: open with ?a=URL[&b=URL] or start with mope-clip serve DIR [DIR2]');
   const suffix = $('precision').value;
   for (let i = 0; i < infos.length; i++) await loadPanel(i, infos[i], suffix);
 }
@@ -207,22 +252,41 @@ async function init() {
   if (!self.crossOriginIsolated) ort.env.wasm.numThreads = 1;
   await loadAll();
   $('run').disabled = false;
-  setStatus(`Ready (${panels.length} model${panels.length > 1 ? 's' : ''}, onnxruntime-web ${ort.env.versions?.web ?? ''}, ` +
-    `${ort.env.wasm.numThreads || 'auto'} wasm threads). Choose an image.`, 'ready');
+  setStatus(
+    `Ready (${panels.length} model${panels.length > 1 ? 's' : ''}, onnxruntime-web ${ort.env.versions?.web ?? ''}, ` +
+      `${ort.env.wasm.numThreads || 'auto'} wasm threads). Choose an image.`,
+    'ready',
+  );
 }
 
 $('file').addEventListener('change', (e) => setImage(e.target.files[0]));
 $('run').addEventListener('click', () => runAll());
 $('precision').addEventListener('change', async () => {
   setStatus('Loading…', 'loading');
-  try { await loadAll(); setStatus('Ready.', 'ready'); await runAll(); } catch (e) { setStatus(`Error: ${e.message}`, 'error'); }
+  try {
+    await loadAll();
+    setStatus('Ready.', 'ready');
+    await runAll();
+  } catch (e) {
+    setStatus(`Error: ${e.message}`, 'error');
+  }
 });
 const drop = $('drop');
-drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
 drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); setImage(e.dataTransfer.files[0]); });
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  setImage(e.dataTransfer.files[0]);
+});
 
-const ready = init().catch((e) => { setStatus(`Error: ${e.message}`, 'error'); throw e; });
+const ready = init().catch((e) => {
+  setStatus(`Error: ${e.message}`, 'error');
+  throw e;
+});
 
 // Test hook: exact inputs in, exact numbers out (no canvas in the way).
 window.mope = {
@@ -232,7 +296,9 @@ window.mope = {
   pixels: (slot = 0) => (panels[slot].pixels ? Array.from(panels[slot].pixels.pixels) : null),
   classifyPixels: async (slot, pixels, labels) => {
     const p = panels[slot];
-    const { height, width } = p.pre.doCrop ? p.pre.crop : { height: Math.sqrt(pixels.length / 3), width: Math.sqrt(pixels.length / 3) };
+    const { height, width } = p.pre.doCrop
+      ? p.pre.crop
+      : { height: Math.sqrt(pixels.length / 3), width: Math.sqrt(pixels.length / 3) };
     const r = await classify(p, { pixels: Float32Array.from(pixels), height, width }, labels);
     return r.probs;
   },

@@ -28,8 +28,16 @@ export interface CompressBenchSettings {
 
 /** What the command runs: the compress pipeline on `model` with these settings, telling stage starts and ends. */
 export type CompressRunner = (a: {
-  model: string; out: string; calibLimit: number; steps: number; batch: number; evalLimit: number;
-  keepLayers: number; ffnGroupSize: number; seed: number; onStage: (name: string, phase: 'start' | 'end') => void;
+  model: string;
+  out: string;
+  calibLimit: number;
+  steps: number;
+  batch: number;
+  evalLimit: number;
+  keepLayers: number;
+  ffnGroupSize: number;
+  seed: number;
+  onStage: (name: string, phase: 'start' | 'end') => void;
 }) => Promise<unknown>;
 
 export interface StageFigure {
@@ -65,7 +73,9 @@ export function peakRssBytes(): number {
   try {
     const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
     if (m) return Number(m[1]) * 1024;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return process.resourceUsage().maxRSS * 1024;
 }
 
@@ -80,14 +90,17 @@ export function resetPeakRss(): boolean {
 }
 
 export async function benchCompress(
-  s: CompressBenchSettings, run: CompressRunner, log?: (m: string) => void,
+  s: CompressBenchSettings,
+  run: CompressRunner,
+  log?: (m: string) => void,
 ): Promise<CompressBench> {
   const g = GEOMETRIES[s.geometry];
   const keepLayers = Math.max(1, g.vision.layers - 2);
   const own = s.out === undefined;
   const dir = s.out ?? mkdtempSync(join(tmpdir(), 'mope-bench-compress-'));
   const stages: StageFigure[] = [];
-  let processPeak = 0, t = 0;
+  let processPeak = 0,
+    t = 0;
   try {
     const t0 = performance.now();
     const plan = initFolder(g, s.seed, join(dir, 'model'), { force: true });
@@ -106,15 +119,33 @@ export async function benchCompress(
       log?.(`  ${name}: ${((performance.now() - t) / 1000).toFixed(1)} s, peak ${(peak / MiB).toFixed(0)} MiB`);
     };
     await run({
-      model: join(dir, 'model'), out: join(dir, 'run'), calibLimit: s.calib, steps: s.steps, batch: s.batch,
-      evalLimit: s.evalLimit, keepLayers, ffnGroupSize: s.ffnGroupSize, seed: s.seed, onStage,
+      model: join(dir, 'model'),
+      out: join(dir, 'run'),
+      calibLimit: s.calib,
+      steps: s.steps,
+      batch: s.batch,
+      evalLimit: s.evalLimit,
+      keepLayers,
+      ffnGroupSize: s.ffnGroupSize,
+      seed: s.seed,
+      onStage,
     });
     processPeak = Math.max(processPeak, peakRssBytes(), process.resourceUsage().maxRSS * 1024);
     return {
-      mode: 'compress', geometry: s.geometry, parameters: plan.parameters, calib_pairs: s.calib, steps: s.steps,
-      batch: s.batch, eval_limit: s.evalLimit, ffn_group_size: s.ffnGroupSize, keep_layers: keepLayers,
-      cpu: cpus()[0]?.model ?? 'unknown', stages, init_seconds: initSeconds,
-      total_seconds: (performance.now() - t0) / 1000, peak_rss_mib: Math.round(processPeak / MiB),
+      mode: 'compress',
+      geometry: s.geometry,
+      parameters: plan.parameters,
+      calib_pairs: s.calib,
+      steps: s.steps,
+      batch: s.batch,
+      eval_limit: s.evalLimit,
+      ffn_group_size: s.ffnGroupSize,
+      keep_layers: keepLayers,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      stages,
+      init_seconds: initSeconds,
+      total_seconds: (performance.now() - t0) / 1000,
+      peak_rss_mib: Math.round(processPeak / MiB),
     };
   } finally {
     if (own) rmSync(dir, { recursive: true, force: true });

@@ -18,7 +18,10 @@ const pruned: ClipGeometry = {
   vision: { ...dense.vision, heads: new Array(L).fill(6), ffn: new Array(L).fill(1536), headDim: 64 },
   projectionDim: dense.projectionDim,
 };
-for (const [name, g] of [['dense', dense], ['pruned', pruned]] as const) {
+for (const [name, g] of [
+  ['dense', dense],
+  ['pruned', pruned],
+] as const) {
   const dir = join(out, name);
   mkdirSync(dir, { recursive: true });
   saveCheckpoint(initClipModel(g, 0), dir);

@@ -106,11 +106,17 @@ function fileMb(dir: string, rel: string): number {
 }
 
 /** Random inputs of one tower for `n` items: pixels N(0,1), or 77-token rows BOS … EOS with a full mask. */
-function towerInputs(model: ClipModel, tower: Tower, n: number, seed: number): { text?: TextInputs; image?: ImageInputs } {
+function towerInputs(
+  model: ClipModel,
+  tower: Tower,
+  n: number,
+  seed: number,
+): { text?: TextInputs; image?: ImageInputs } {
   const rng = new Rng(seed);
   const c = model.config;
   if (tower === 'vision') {
-    const S = c.vision.imageSize, C = c.vision.channels;
+    const S = c.vision.imageSize,
+      C = c.vision.channels;
     const pixels = new Float32Array(n * C * S * S);
     for (let i = 0; i < pixels.length; i++) pixels[i] = rng.normal();
     return { image: { pixels, N: n, C, S } };
@@ -130,15 +136,19 @@ function towerInputs(model: ClipModel, tower: Tower, n: number, seed: number): {
  * falls on all of them alike. Latency: median of `runs` batch-1 calls; throughput: best of `iters` batch-B calls.
  */
 async function timeOrt(
-  paths: string[], models: ClipModel[], tower: Tower, o: { batch: number; threads: number; runs: number; iters: number },
+  paths: string[],
+  models: ClipModel[],
+  tower: Tower,
+  o: { batch: number; threads: number; runs: number; iters: number },
 ): Promise<OrtTiming[]> {
   const sessions: ClipOrtSession[] = [];
   try {
     for (const path of paths) sessions.push(await ClipOrtSession.open(path, { threads: o.threads }));
-    const feedsOf = (n: number, seed: number) => models.map((m, i) => {
-      const x = towerInputs(m, tower, n, seed);
-      return sessions[i]!.feeds(x.text, x.image);
-    });
+    const feedsOf = (n: number, seed: number) =>
+      models.map((m, i) => {
+        const x = towerInputs(m, tower, n, seed);
+        return sessions[i]!.feeds(x.text, x.image);
+      });
     const timed = async (i: number, feeds: Record<string, Tensor>): Promise<number> => {
       const t0 = process.hrtime.bigint();
       await sessions[i]!.runFeeds(feeds);
@@ -151,7 +161,8 @@ async function timeOrt(
     const many = feedsOf(o.batch, 2);
     const best = models.map(() => Infinity);
     for (let i = 0; i < models.length; i++) await timed(i, many[i]!);
-    for (let r = 0; r < o.iters; r++) for (let i = 0; i < models.length; i++) best[i] = Math.min(best[i]!, await timed(i, many[i]!));
+    for (let r = 0; r < o.iters; r++)
+      for (let i = 0; i < models.length; i++) best[i] = Math.min(best[i]!, await timed(i, many[i]!));
     return models.map((_, i) => ({ latency_ms: median(lat[i]!), throughput_per_s: (1000 * o.batch) / best[i]! }));
   } finally {
     for (const s of sessions) await s.release();
@@ -166,7 +177,11 @@ const GRAPH: Record<Tower, Record<OrtPrecision, string>> = {
 type Opts = Required<Omit<DeployBenchOptions, 'vs' | 'model'>>;
 
 /** A loaded checkpoint and its temporary export (fp32 + q8). */
-interface Prepared { dir: string; model: ClipModel; out: string }
+interface Prepared {
+  dir: string;
+  model: ClipModel;
+  out: string;
+}
 
 async function prepare(dir: string, tmp: string, name: string, log: (m: string) => void): Promise<Prepared> {
   const model = loadCheckpoint(dir);
@@ -182,8 +197,13 @@ async function prepare(dir: string, tmp: string, name: string, log: (m: string) 
  */
 async function measure(ps: Prepared[], opts: Opts): Promise<ModelBench[]> {
   const res: ModelBench[] = ps.map(({ dir, model, out }) => ({
-    dir: resolve(dir), text_tokens: model.config.text.maxPositions,
-    params: { total: countParameters(model), vision: towerParams(model.weights.vision), text: towerParams(model.weights.text) },
+    dir: resolve(dir),
+    text_tokens: model.config.text.maxPositions,
+    params: {
+      total: countParameters(model),
+      vision: towerParams(model.weights.vision),
+      text: towerParams(model.weights.text),
+    },
     gflops: { vision: gflops(imageMacs(model.config)), text: gflops(textMacs(model.config)) },
     file_mb: {
       vision: { fp32: fileMb(out, GRAPH.vision.fp32), q8: fileMb(out, GRAPH.vision.q8) },
@@ -195,8 +215,15 @@ async function measure(ps: Prepared[], opts: Opts): Promise<ModelBench[]> {
   for (const tower of TOWERS) {
     for (const p of PRECISIONS) {
       opts.log(`bench deploy: onnxruntime ${tower} ${p}`);
-      const t = await timeOrt(ps.map((x) => join(x.out, GRAPH[tower][p])), ps.map((x) => x.model), tower, opts);
-      t.forEach((timing, i) => { res[i]!.onnxruntime[tower][p] = timing; });
+      const t = await timeOrt(
+        ps.map((x) => join(x.out, GRAPH[tower][p])),
+        ps.map((x) => x.model),
+        tower,
+        opts,
+      );
+      t.forEach((timing, i) => {
+        res[i]!.onnxruntime[tower][p] = timing;
+      });
     }
   }
   // The engine: best of `iters` rounds, the models taking turns round by round (each round warms up, then times one call).
@@ -205,7 +232,10 @@ async function measure(ps: Prepared[], opts: Opts): Promise<ModelBench[]> {
     for (let i = 0; i < ps.length; i++) {
       const e = benchInfer(opts.rt, ps[i]!.model, opts.batch, 1);
       const best = res[i]!.engine;
-      res[i]!.engine = { images_per_s: Math.max(best.images_per_s, e.images_per_s), texts_per_s: Math.max(best.texts_per_s, e.texts_per_s) };
+      res[i]!.engine = {
+        images_per_s: Math.max(best.images_per_s, e.images_per_s),
+        texts_per_s: Math.max(best.texts_per_s, e.texts_per_s),
+      };
     }
   }
   return res;
@@ -218,19 +248,24 @@ export function compareBenches(a: ModelBench, b: ModelBench): Comparison {
   for (const t of TOWERS) {
     onnxruntime[t] = {} as Record<OrtPrecision, SpeedupEntry>;
     for (const p of PRECISIONS) {
-      const x = a.onnxruntime[t][p], y = b.onnxruntime[t][p];
+      const x = a.onnxruntime[t][p],
+        y = b.onnxruntime[t][p];
       const latency_speedup = x.latency_ms / y.latency_ms;
       const throughput_speedup = y.throughput_per_s / x.throughput_per_s;
       onnxruntime[t][p] = {
-        latency_speedup, throughput_speedup,
+        latency_speedup,
+        throughput_speedup,
         latency_speedup_over_flop_ratio: latency_speedup / flop_ratio[t],
         throughput_speedup_over_flop_ratio: throughput_speedup / flop_ratio[t],
       };
     }
   }
-  const ev = b.engine.images_per_s / a.engine.images_per_s, et = b.engine.texts_per_s / a.engine.texts_per_s;
+  const ev = b.engine.images_per_s / a.engine.images_per_s,
+    et = b.engine.texts_per_s / a.engine.texts_per_s;
   return {
-    flop_ratio, param_ratio: a.params.total / b.params.total, onnxruntime,
+    flop_ratio,
+    param_ratio: a.params.total / b.params.total,
+    onnxruntime,
     engine: {
       vision: { speedup: ev, speedup_over_flop_ratio: ev / flop_ratio.vision },
       text: { speedup: et, speedup_over_flop_ratio: et / flop_ratio.text },
@@ -239,15 +274,27 @@ export function compareBenches(a: ModelBench, b: ModelBench): Comparison {
 }
 
 export async function benchDeploy(opts: DeployBenchOptions): Promise<DeployBench> {
-  const o: Opts = { batch: opts.batch ?? 32, threads: opts.threads, runs: opts.runs ?? 10, iters: opts.iters ?? 2, rt: opts.rt, log: opts.log ?? (() => {}) };
+  const o: Opts = {
+    batch: opts.batch ?? 32,
+    threads: opts.threads,
+    runs: opts.runs ?? 10,
+    iters: opts.iters ?? 2,
+    rt: opts.rt,
+    log: opts.log ?? (() => {}),
+  };
   const tmp = mkdtempSync(join(tmpdir(), 'mope-deploy-'));
   try {
     const ps = [await prepare(opts.model, tmp, 'model', o.log)];
     if (opts.vs) ps.push(await prepare(opts.vs, tmp, 'vs', o.log));
     const [model, vs] = await measure(ps, o);
     const out: DeployBench = {
-      mode: 'deploy', batch: o.batch, threads: o.threads, runs: o.runs, iters: o.iters,
-      text_tokens: model!.text_tokens, model: model!,
+      mode: 'deploy',
+      batch: o.batch,
+      threads: o.threads,
+      runs: o.runs,
+      iters: o.iters,
+      text_tokens: model!.text_tokens,
+      model: model!,
     };
     if (vs) {
       out.vs = vs;
@@ -264,14 +311,22 @@ const f = (x: number, d = 2): string => x.toFixed(d);
 /** A plain-text table of the result (one row per tower × precision), then the FLOP-ratio lines. */
 export function formatDeployBench(r: DeployBench): string {
   const lines: string[] = [];
-  const names = r.vs ? ['model', 'vs'] as const : ['model'] as const;
-  lines.push(`onnxruntime-node, ${r.threads} threads; latency = median of ${r.runs} batch-1 runs; throughput at batch ${r.batch}; texts of ${r.text_tokens} tokens`);
+  const names = r.vs ? (['model', 'vs'] as const) : (['model'] as const);
+  lines.push(
+    `onnxruntime-node, ${r.threads} threads; latency = median of ${r.runs} batch-1 runs; throughput at batch ${r.batch}; texts of ${r.text_tokens} tokens`,
+  );
   for (const n of names) {
     const m = r[n]!;
-    lines.push(`${n}: ${m.dir}: ${(m.params.total / 1e6).toFixed(1)} M params (vision ${(m.params.vision / 1e6).toFixed(1)} M, text ${(m.params.text / 1e6).toFixed(1)} M), ` +
-      `${m.gflops.vision.toPrecision(3)} GFLOPs/image, ${m.gflops.text.toPrecision(3)} GFLOPs/text; engine ${f(m.engine.images_per_s)} images/s, ${f(m.engine.texts_per_s)} texts/s`);
+    lines.push(
+      `${n}: ${m.dir}: ${(m.params.total / 1e6).toFixed(1)} M params (vision ${(m.params.vision / 1e6).toFixed(1)} M, text ${(m.params.text / 1e6).toFixed(1)} M), ` +
+        `${m.gflops.vision.toPrecision(3)} GFLOPs/image, ${m.gflops.text.toPrecision(3)} GFLOPs/text; engine ${f(m.engine.images_per_s)} images/s, ${f(m.engine.texts_per_s)} texts/s`,
+    );
   }
-  lines.push('| tower | precision | ' + names.map((n) => `${n} MB | ${n} ms (b=1) | ${n} items/s (b=${r.batch})`).join(' | ') + (r.vs ? ' | speed-up b=1 | speed-up b=' + r.batch + ' | FLOP ratio |' : ' |'));
+  lines.push(
+    '| tower | precision | ' +
+      names.map((n) => `${n} MB | ${n} ms (b=1) | ${n} items/s (b=${r.batch})`).join(' | ') +
+      (r.vs ? ' | speed-up b=1 | speed-up b=' + r.batch + ' | FLOP ratio |' : ' |'),
+  );
   for (const t of TOWERS) {
     for (const p of PRECISIONS) {
       const cells = names.map((n) => {
@@ -289,8 +344,13 @@ export function formatDeployBench(r: DeployBench): string {
   if (r.comparison) {
     const c = r.comparison;
     for (const t of TOWERS) {
-      const parts = PRECISIONS.map((p) => `${p} ${f(c.onnxruntime[t][p].latency_speedup_over_flop_ratio)} (b=1) / ${f(c.onnxruntime[t][p].throughput_speedup_over_flop_ratio)} (b=${r.batch})`);
-      lines.push(`${t}: measured speed-up ÷ FLOP ratio (${f(c.flop_ratio[t])}×): onnxruntime ${parts.join(', ')}; engine ${f(c.engine[t].speedup)}× → ${f(c.engine[t].speedup_over_flop_ratio)}`);
+      const parts = PRECISIONS.map(
+        (p) =>
+          `${p} ${f(c.onnxruntime[t][p].latency_speedup_over_flop_ratio)} (b=1) / ${f(c.onnxruntime[t][p].throughput_speedup_over_flop_ratio)} (b=${r.batch})`,
+      );
+      lines.push(
+        `${t}: measured speed-up ÷ FLOP ratio (${f(c.flop_ratio[t])}×): onnxruntime ${parts.join(', ')}; engine ${f(c.engine[t].speedup)}× → ${f(c.engine[t].speedup_over_flop_ratio)}`,
+      );
     }
   }
   return lines.join('\n') + '\n';

@@ -26,7 +26,12 @@ export async function benchEval(rt: Runtime, model: ClipModel, n: number, batch:
     // Real files: fashion-scenes exported as 96×96 PNGs, so decoding and the bicubic resize are part of the cost.
     await exportDataset('builtin:fashion-scenes:test', join(dir, 'data'), { limit: n, progress: false });
     const { dataset } = openDataset(`csv:${join(dir, 'data', 'data.csv')}`);
-    const m = { rt, model, tokenizer: ClipTokenizer.fromBundledVocab(), preprocess: defaultPreprocessorConfig(model.config.vision.imageSize) };
+    const m = {
+      rt,
+      model,
+      tokenizer: ClipTokenizer.fromBundledVocab(),
+      preprocess: defaultPreprocessorConfig(model.config.vision.imageSize),
+    };
     const S = model.config.vision.imageSize;
     const pixels = new Float32Array(n * 3 * S * S).fill(0.1);
     const forward = () => {

@@ -27,38 +27,61 @@ function time(fn: () => void, reps = 20): number {
   return ts[Math.floor(ts.length / 2)];
 }
 
-const B = 32, T = 50, C = 768, NH = 12, HS = 64, F = 3072, N = B * T;
+const B = 32,
+  T = 50,
+  C = 768,
+  NH = 12,
+  HS = 64,
+  F = 3072,
+  N = B * T;
 const results: Record<string, { ms: number; gflops?: number; gelems?: number }> = {};
 
 {
-  const inp = rand(N * C), w = rand(F * C, 0.05), bias = rand(F), out = new Float32Array(N * F);
+  const inp = rand(N * C),
+    w = rand(F * C, 0.05),
+    bias = rand(F),
+    out = new Float32Array(N * F);
   const s = time(() => k.linear(out, inp, w, bias, N, C, F));
   results[`linear ${N}x${C} -> ${F}`] = { ms: s * 1e3, gflops: (2 * N * C * F) / s / 1e9 };
 }
 {
-  const a = rand(512 * 768), b = rand(768 * 3072), c = new Float32Array(512 * 3072);
+  const a = rand(512 * 768),
+    b = rand(768 * 3072),
+    c = new Float32Array(512 * 3072);
   const s = time(() => k.gemm(c, a, b, 512, 3072, 768, false, false, 1, 0));
   results['gemm 512x768x3072'] = { ms: s * 1e3, gflops: (2 * 512 * 768 * 3072) / s / 1e9 };
 }
 {
-  const qkv = rand(N * 3 * C), out = new Float32Array(N * C), probs = new Float32Array(B * NH * T * T);
+  const qkv = rand(N * 3 * C),
+    out = new Float32Array(N * C),
+    probs = new Float32Array(B * NH * T * T);
   const flops = 4 * B * NH * T * T * HS;
   const s1 = time(() => k.attention(out, probs, qkv, null, null, B, T, NH, HS, false));
   results[`attention B=${B} T=${T} NH=${NH} HS=${HS} (probs saved)`] = { ms: s1 * 1e3, gflops: flops / s1 / 1e9 };
   const s2 = time(() => k.attention(out, null, qkv, null, null, B, T, NH, HS, false));
   results[`attention B=${B} T=${T} NH=${NH} HS=${HS} (no probs)`] = { ms: s2 * 1e3, gflops: flops / s2 / 1e9 };
   const km = new Float32Array(B * 77).fill(1);
-  const qkvT = rand(B * 77 * 3 * 512), outT = new Float32Array(B * 77 * 512);
+  const qkvT = rand(B * 77 * 3 * 512),
+    outT = new Float32Array(B * 77 * 512);
   const s3 = time(() => k.attention(outT, null, qkvT, km, null, B, 77, 8, 64, true));
-  results[`attention text B=${B} T=77 NH=8 HS=64 causal`] = { ms: s3 * 1e3, gflops: (4 * B * 8 * 77 * 77 * 64) / s3 / 1e9 / 2 };
+  results[`attention text B=${B} T=77 NH=8 HS=64 causal`] = {
+    ms: s3 * 1e3,
+    gflops: (4 * B * 8 * 77 * 77 * 64) / s3 / 1e9 / 2,
+  };
 }
 {
-  const x = rand(N * F, 4), y = new Float32Array(N * F);
+  const x = rand(N * F, 4),
+    y = new Float32Array(N * F);
   const s = time(() => k.activation(y, x, null, N, F, 0));
   results[`quick_gelu ${N}x${F}`] = { ms: s * 1e3, gelems: (N * F) / s / 1e9 };
   const s1 = time(() => k.activation(y, x, null, N, F, 1), 5);
   results[`gelu (erf) ${N}x${F}`] = { ms: s1 * 1e3, gelems: (N * F) / s1 / 1e9 };
-  const xi = rand(N * C), yo = new Float32Array(N * C), w = rand(C), b = rand(C), m = new Float32Array(N), r = new Float32Array(N);
+  const xi = rand(N * C),
+    yo = new Float32Array(N * C),
+    w = rand(C),
+    b = rand(C),
+    m = new Float32Array(N),
+    r = new Float32Array(N);
   const s2 = time(() => k.layernorm(yo, m, r, xi, w, b, N, C, 1e-5));
   results[`layernorm ${N}x${C}`] = { ms: s2 * 1e3, gelems: (N * C) / s2 / 1e9 };
 }

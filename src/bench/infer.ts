@@ -24,7 +24,8 @@ export interface InferBench {
  */
 export function timeIt(fn: () => void, iters: number): { wall: number; cpu: number } {
   fn();
-  let wall = Infinity, cpu = Infinity;
+  let wall = Infinity,
+    cpu = Infinity;
   for (let i = 0; i < iters; i++) {
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
@@ -41,7 +42,7 @@ export function precisionFields(rt: Runtime): { precision: string; isa: string; 
   const precision = rt.precision ?? 'fp32';
   const info = loadDnnl().dnnlInfo(precision === 'bf16');
   const dnnl = precision === 'bf16' || process.env.MOPE_FP32_GEMM === 'onednn';
-  return { precision, isa: info.isa, impl: dnnl ? info.impl ?? 'none' : 'openblas sgemm' };
+  return { precision, isa: info.isa, impl: dnnl ? (info.impl ?? 'none') : 'openblas sgemm' };
 }
 
 export interface InferSpeed {
@@ -68,7 +69,9 @@ export function benchInfer(rt: Runtime, model: ClipModel, batch: number, iters: 
   const img = timeIt(() => visionForward(rt, model, pixels, batch), iters);
   const txt = timeIt(() => textForward(rt, model, ids, batch, T), iters);
   return {
-    images_per_s: batch / img.wall, texts_per_s: batch / txt.wall,
-    images_per_cpu_s: batch / img.cpu, texts_per_cpu_s: batch / txt.cpu,
+    images_per_s: batch / img.wall,
+    texts_per_s: batch / txt.wall,
+    images_per_cpu_s: batch / img.cpu,
+    texts_per_cpu_s: batch / txt.cpu,
   };
 }

@@ -23,7 +23,10 @@ export interface KernelTimes {
 export function timedKernels(k: Kernels, t: KernelTimes): Kernels {
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(k)) {
-    if (typeof fn !== 'function') { out[name] = fn; continue; }
+    if (typeof fn !== 'function') {
+      out[name] = fn;
+      continue;
+    }
     out[name] = (...args: unknown[]) => {
       const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
@@ -46,7 +49,8 @@ export function timedKernels(k: Kernels, t: KernelTimes): Kernels {
  */
 export function formatKernelTimes(t: KernelTimes, wall: number, cpu: number): string {
   const rows = [...t.byKernel].sort((a, b) => b[1].cpu - a[1].cpu);
-  const inW = rows.reduce((s, [, e]) => s + e.s, 0), inC = rows.reduce((s, [, e]) => s + e.cpu, 0);
+  const inW = rows.reduce((s, [, e]) => s + e.s, 0),
+    inC = rows.reduce((s, [, e]) => s + e.cpu, 0);
   const f = (x: number, w: number) => x.toFixed(3).padStart(w);
   const pc = (x: number, of: number) => `${((100 * x) / of).toFixed(1).padStart(5)} %`;
   const line = (n: string, calls: string, s: number, c: number) =>
@@ -78,9 +82,12 @@ function profile(p: Precision, geometry: GeometryName, B: number, threads: numbe
     const t0 = performance.now();
     fn();
     const wall = (performance.now() - t0) / 1000;
-    const c = process.cpuUsage(c0), cpu = (c.user + c.system) / 1e6;
-    console.log(`\n${what}, ${p}, ${geometry}, batch ${B}, ${threads} threads: ${wall.toFixed(3)} s wall, ` +
-      `${cpu.toFixed(3)} CPU-s\n`);
+    const c = process.cpuUsage(c0),
+      cpu = (c.user + c.system) / 1e6;
+    console.log(
+      `\n${what}, ${p}, ${geometry}, batch ${B}, ${threads} threads: ${wall.toFixed(3)} s wall, ` +
+        `${cpu.toFixed(3)} CPU-s\n`,
+    );
     console.log(formatKernelTimes(t, wall, cpu));
   };
   run('inference forward (image + text tower)', () => {

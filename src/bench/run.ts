@@ -31,7 +31,9 @@ function cpuLine(): string {
   let model = 'unknown CPU';
   try {
     model = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? model;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   const f = cpuFeatures();
   const flags = ['avx2', 'avx512f', 'avx512_bf16', 'avx512_fp16', 'amx_bf16'].filter((x) => f.has(x));
   return `${model} (${flags.join(', ') || 'no AVX2'})`;
@@ -65,27 +67,40 @@ async function main(): Promise<void> {
   const only = new Set(arg('only', 'infer,eval,score,train').split(','));
   const precisions = arg('precision', 'fp32,bf16').split(',') as Precision[];
   loadNativeKernels().setThreads(threads);
-  const rtOf = (precision: Precision): Runtime =>
-    ({ kernels: loadKernels(precision), threads, seed: 0, log: stderrLogger, precision });
+  const rtOf = (precision: Precision): Runtime => ({
+    kernels: loadKernels(precision),
+    threads,
+    seed: 0,
+    log: stderrLogger,
+    precision,
+  });
   const dnnl = loadDnnl();
-  const isa = dnnl.dnnlInfo(true).isa, impl = dnnl.dnnlInfo(true).impl;
+  const isa = dnnl.dnnlInfo(true).isa,
+    impl = dnnl.dnnlInfo(true).impl;
   const cpu = cpuLine();
   if (only.has('infer') || only.has('train')) setupTwins();
   const results: Record<string, unknown> = { geometry, batch, threads, cpu, isa, bf16_impl: impl };
   const py = ['--batch', String(batch), '--threads', String(threads), '--iters', String(iters)];
-  const rows: BenchRow[] = [], cpuRows: BenchRow[] = [];
+  const rows: BenchRow[] = [],
+    cpuRows: BenchRow[] = [];
 
   if (only.has('infer')) {
     const model = initClipModel(geometry, 0);
     const infer: Record<string, unknown> = {};
     const img: BenchRow = { name: 'images/s', unit: 'img/s' };
     const txt: BenchRow = { name: 'texts/s (77 tokens)', unit: 'txt/s' };
-    const imgC: BenchRow = { name: 'images/CPU-s', unit: 'img' }, txtC: BenchRow = { name: 'texts/CPU-s', unit: 'txt' };
+    const imgC: BenchRow = { name: 'images/CPU-s', unit: 'img' },
+      txtC: BenchRow = { name: 'texts/CPU-s', unit: 'txt' };
     for (const p of precisions) {
       process.stderr.write(`bench infer ${p}: ${geometry}, batch ${batch}, ${threads} threads …\n`);
       const ours = benchInfer(rtOf(p), model, batch, iters);
-      const torch = python<InferSpeed & { torch: string }>(
-        'torch_bench.py', ['--geometry', geometry, '--precision', p, ...py]);
+      const torch = python<InferSpeed & { torch: string }>('torch_bench.py', [
+        '--geometry',
+        geometry,
+        '--precision',
+        p,
+        ...py,
+      ]);
       img[p] = { ours: ours.images_per_s, torch: torch?.images_per_s };
       txt[p] = { ours: ours.texts_per_s, torch: torch?.texts_per_s };
       imgC[p] = { ours: ours.images_per_cpu_s, torch: torch?.images_per_cpu_s };
@@ -103,11 +118,16 @@ async function main(): Promise<void> {
     const row: BenchRow = { name: 'distill step pairs/s', unit: 'pair/s' };
     const rowC: BenchRow = { name: 'distill step pairs/CPU-s', unit: 'pair' };
     for (const p of precisions) {
-      process.stderr.write(`bench train ${p}: distillation step, half-width vit-b-32 student vs full teacher, ` +
-        `batch ${batch}, ${threads} threads …\n`);
+      process.stderr.write(
+        `bench train ${p}: distillation step, half-width vit-b-32 student vs full teacher, ` +
+          `batch ${batch}, ${threads} threads …\n`,
+      );
       const ours = benchTrain(rtOf(p), { batch, iters });
-      const torch = python<{ pairs_per_s: number; pairs_per_cpu_s: number; torch: string }>(
-        'torch_train_bench.py', ['--precision', p, ...py]);
+      const torch = python<{ pairs_per_s: number; pairs_per_cpu_s: number; torch: string }>('torch_train_bench.py', [
+        '--precision',
+        p,
+        ...py,
+      ]);
       row[p] = { ours: ours.pairs_per_s, torch: torch?.pairs_per_s };
       rowC[p] = { ours: ours.pairs_per_cpu_s, torch: torch?.pairs_per_cpu_s };
       train[p] = { ours, pytorch: torch };
@@ -119,8 +139,10 @@ async function main(): Promise<void> {
   }
   if (rows.length > 0) {
     console.log(`CPU: ${cpu}; oneDNN ISA ${isa}, bf16 matmul ${impl ?? 'none'}; PyTorch ${results.torch ?? 'n/a'}`);
-    console.log(`${geometry} (distill: half-width student, full teacher), batch ${batch}, ${threads} threads, ` +
-      `best of ${iters} after a warm-up; PyTorch bf16 = torch.autocast("cpu", torch.bfloat16)`);
+    console.log(
+      `${geometry} (distill: half-width student, full teacher), batch ${batch}, ${threads} threads, ` +
+        `best of ${iters} after a warm-up; PyTorch bf16 = torch.autocast("cpu", torch.bfloat16)`,
+    );
     console.log(formatBenchTable(rows));
     console.log('\nPer CPU-second (user + system time of all threads; barely moves when other work shares the cores):');
     console.log(formatBenchTable(cpuRows));
@@ -129,17 +151,21 @@ async function main(): Promise<void> {
   if (only.has('eval')) {
     process.stderr.write(`bench eval: ${geometry}, ${4 * batch} PNG images …\n`);
     const r = await benchEval(rt32, initClipModel(geometry, 0), 4 * batch, batch);
-    console.log(`eval images/s (decode+preprocess+forward, fp32) ${r.eval_images_per_s.toFixed(2)}   raw forward ` +
-      `${r.forward_images_per_s.toFixed(2)}   eval/forward ${r.ratio.toFixed(2)}`);
+    console.log(
+      `eval images/s (decode+preprocess+forward, fp32) ${r.eval_images_per_s.toFixed(2)}   raw forward ` +
+        `${r.forward_images_per_s.toFixed(2)}   eval/forward ${r.ratio.toFixed(2)}`,
+    );
     results.eval = r;
   }
   if (only.has('score')) {
     process.stderr.write(`bench score: MoPE fast vs naive path, ${geometry} …\n`);
     const r = benchScore(rt32, initClipModel(geometry, 0), { n: 8 });
-    console.log(`MoPE scoring (${r.modules} vision heads, ${r.n} pairs, fp32): fast ${r.fast_s.toFixed(1)} s, naive ` +
-      `${r.naive_s.toFixed(1)} s, speed-up ${r.speedup_wall.toFixed(2)}× wall, ` +
-      `${(r.naive_layer_forwards / r.layer_forwards).toFixed(2)}× layer-forwards (full vision run ` +
-      `${r.full_run_forward_ratio.toFixed(2)}×), max |Δmope| ${r.max_abs_mope_diff}`);
+    console.log(
+      `MoPE scoring (${r.modules} vision heads, ${r.n} pairs, fp32): fast ${r.fast_s.toFixed(1)} s, naive ` +
+        `${r.naive_s.toFixed(1)} s, speed-up ${r.speedup_wall.toFixed(2)}× wall, ` +
+        `${(r.naive_layer_forwards / r.layer_forwards).toFixed(2)}× layer-forwards (full vision run ` +
+        `${r.full_run_forward_ratio.toFixed(2)}×), max |Δmope| ${r.max_abs_mope_diff}`,
+    );
     results.score = r;
   }
   console.log(JSON.stringify(results));

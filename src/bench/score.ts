@@ -21,20 +21,24 @@ export interface ScoreBench {
 }
 
 function syntheticCalibration(model: ClipModel, n: number): Calibration {
-  const v = model.config.vision, per = v.channels * v.imageSize * v.imageSize;
+  const v = model.config.vision,
+    per = v.channels * v.imageSize * v.imageSize;
   let s = 12345;
-  const rnd = () => ((s = (s * 16807) % 2147483647) / 2147483647);
+  const rnd = () => (s = (s * 16807) % 2147483647) / 2147483647;
   const pixels = Float32Array.from({ length: n * per }, () => rnd() * 2 - 1);
   const t = model.config.text;
   const captions = Array.from({ length: n }, () => [
-    t.bosTokenId, ...Array.from({ length: 10 + Math.floor(rnd() * 10) }, () => Math.floor(rnd() * 40000)), t.eosTokenId,
+    t.bosTokenId,
+    ...Array.from({ length: 10 + Math.floor(rnd() * 10) }, () => Math.floor(rnd() * 40000)),
+    t.eosTokenId,
   ]);
   return { task: 'retrieval', retrieval: { pixels, n, captions } };
 }
 
 /** Layer-forwards of the fast path for a module set, from its accounting rule (no compute). */
 function fastForwards(model: ClipModel, mods: ModuleRef[]): number {
-  const L = model.config.vision.heads.length, Lt = model.config.text.heads.length;
+  const L = model.config.vision.heads.length,
+    Lt = model.config.text.heads.length;
   const maxLayer = Math.max(...mods.map((m) => m.layer));
   return L + Lt + maxLayer + mods.reduce((a, m) => a + (L - m.layer) - (m.kind === 'layer' ? 1 : 0), 0);
 }
@@ -44,7 +48,9 @@ export function benchScore(rt: Runtime, model: ClipModel, opts: { n?: number; la
   const L = model.config.vision.heads.length;
   const layers = opts.layers ?? [0, Math.floor(L / 2), L - 1];
   const cal = syntheticCalibration(model, n);
-  const mods = enumerateModules(model, { towers: ['vision'], kinds: ['head'], ffnGroupSize: 64 }).filter((m) => layers.includes(m.layer));
+  const mods = enumerateModules(model, { towers: ['vision'], kinds: ['head'], ffnGroupSize: 64 }).filter((m) =>
+    layers.includes(m.layer),
+  );
   let t = Date.now();
   const fast = scoreMope(rt, model, cal, mods, { ffnGroupSize: 64, batch: n });
   const fastS = (Date.now() - t) / 1000;
@@ -52,13 +58,25 @@ export function benchScore(rt: Runtime, model: ClipModel, opts: { n?: number; la
   const naive = scoreMope(rt, model, cal, mods, { ffnGroupSize: 64, batch: n, naive: true });
   const naiveS = (Date.now() - t) / 1000;
   let diff = 0;
-  fast.modules.forEach((m, i) => { diff = Math.max(diff, Math.abs(m.mope - naive.modules[i].mope), Math.abs(m.loss_increase - naive.modules[i].loss_increase)); });
+  fast.modules.forEach((m, i) => {
+    diff = Math.max(
+      diff,
+      Math.abs(m.mope - naive.modules[i].mope),
+      Math.abs(m.loss_increase - naive.modules[i].loss_increase),
+    );
+  });
   const all = enumerateModules(model, { towers: ['vision'], kinds: ['head', 'ffn', 'layer'], ffnGroupSize: 64 });
   const naiveAll = (all.length + 1) * (L + model.config.text.heads.length);
   return {
-    n, modules: mods.length, fast_s: fastS, naive_s: naiveS, speedup_wall: naiveS / fastS,
-    layer_forwards: fast.cost.layer_forwards, naive_layer_forwards: naive.cost.layer_forwards,
-    full_run_forward_ratio: naiveAll / fastForwards(model, all), max_abs_mope_diff: diff,
+    n,
+    modules: mods.length,
+    fast_s: fastS,
+    naive_s: naiveS,
+    speedup_wall: naiveS / fastS,
+    layer_forwards: fast.cost.layer_forwards,
+    naive_layer_forwards: naive.cost.layer_forwards,
+    full_run_forward_ratio: naiveAll / fastForwards(model, all),
+    max_abs_mope_diff: diff,
   };
 }
 
@@ -66,10 +84,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { loadNativeKernels } = await import('../engine/native.ts');
   const { initClipModel } = await import('../model/init.ts');
   const { resolveThreads, stderrLogger } = await import('../engine/runtime.ts');
-  const arg = (k: string, d: string) => { const i = process.argv.indexOf(`--${k}`); return i >= 0 ? process.argv[i + 1]! : d; };
+  const arg = (k: string, d: string) => {
+    const i = process.argv.indexOf(`--${k}`);
+    return i >= 0 ? process.argv[i + 1]! : d;
+  };
   const kernels = loadNativeKernels();
   const threads = resolveThreads(Number(arg('threads', '2')));
   kernels.setThreads(threads);
   const model = initClipModel(arg('geometry', 'vit-b-32') as 'vit-b-32', 0);
-  console.log(JSON.stringify(benchScore({ kernels, threads, seed: 0, log: stderrLogger }, model, { n: Number(arg('n', '8')) })));
+  console.log(
+    JSON.stringify(benchScore({ kernels, threads, seed: 0, log: stderrLogger }, model, { n: Number(arg('n', '8')) })),
+  );
 }

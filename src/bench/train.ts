@@ -45,7 +45,9 @@ export function randomBatch(seed: number, B: number, T: number, S: number): Trai
 }
 
 export function benchTrain(rt: Runtime, o: { batch?: number; iters?: number; tokens?: number } = {}): TrainBenchResult {
-  const B = o.batch ?? 32, T = o.tokens ?? 77, iters = o.iters ?? 2;
+  const B = o.batch ?? 32,
+    T = o.tokens ?? 77,
+    iters = o.iters ?? 2;
   const teacher = initClipModel('vit-b-32', 1);
   const student = initClipModel(halfWidthB32(), 2);
   const grads = createGrads(student.config);
@@ -54,7 +56,8 @@ export function benchTrain(rt: Runtime, o: { batch?: number; iters?: number; tok
   const batch = randomBatch(rt.seed, B, T, student.config.vision.imageSize);
   const once = () => accumulateStep(step, opt, [batch], () => zeroGrads(student.config, grads)).loss.total;
   let loss = once();
-  let best = Infinity, cpu = Infinity;
+  let best = Infinity,
+    cpu = Infinity;
   for (let i = 0; i < iters; i++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -64,7 +67,14 @@ export function benchTrain(rt: Runtime, o: { batch?: number; iters?: number; tok
     cpu = Math.min(cpu, (c.user + c.system) / 1e6);
   }
   return {
-    student: 'vit-b-32 half width (vision 6 heads / FFN 1536, text 4 heads / FFN 1024)', teacher: 'vit-b-32',
-    batch: B, tokens: T, threads: rt.threads, step_s: best, pairs_per_s: B / best, pairs_per_cpu_s: B / cpu, loss,
+    student: 'vit-b-32 half width (vision 6 heads / FFN 1536, text 4 heads / FFN 1024)',
+    teacher: 'vit-b-32',
+    batch: B,
+    tokens: T,
+    threads: rt.threads,
+    step_s: best,
+    pairs_per_s: B / best,
+    pairs_per_cpu_s: B / cpu,
+    loss,
   };
 }

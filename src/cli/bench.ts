@@ -9,24 +9,31 @@ import { makeRuntime, parseBatch, PRECISION_HELP, parseNonNegativeInt, parsePosi
 import { LIMITS } from '../io/limits.ts';
 import { checkBatchMemory } from '../model/config.ts';
 import { configFromGeometry, GEOMETRIES, initClipModel, type GeometryName } from '../model/init.ts';
-import type { Runtime } from '../engine/runtime.ts';
-import type { ClipModel } from '../model/types.ts';
 import { benchInfer, precisionFields, type InferBench } from '../bench/infer.ts';
 import { processIO, type CliIO } from './io.ts';
 
 export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('bench')
-    .description('Measure inference speed on random weights of a standard CLIP geometry (texts at 77 tokens). The last output line is JSON.')
+    .description(
+      'Measure inference speed on random weights of a standard CLIP geometry (texts at 77 tokens). The last output line is JSON.',
+    )
     .option('--geometry <name>', `one of ${Object.keys(GEOMETRIES).join(', ')}`, 'vit-b-32')
     .option('--batch <n>', 'batch size', '32')
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
     .option('--precision <p>', PRECISION_HELP)
-    .option('--mode <mode>', 'infer (engine, random weights of --geometry), train (one distillation step, half-width '
-      + 'ViT-B/32 student), deploy (onnxruntime-node on exported --model / --vs) or compress (a reduced compress of '
-      + '--geometry: time and peak memory per stage)', 'infer')
+    .option(
+      '--mode <mode>',
+      'infer (engine, random weights of --geometry), train (one distillation step, half-width ' +
+        'ViT-B/32 student), deploy (onnxruntime-node on exported --model / --vs) or compress (a reduced compress of ' +
+        '--geometry: time and peak memory per stage)',
+      'infer',
+    )
     .option('--model <dir>', 'deploy: checkpoint folder to export and time')
-    .option('--vs <dir>', 'deploy: a second checkpoint (e.g. the pruned student) timed side by side, with speed-up ÷ FLOP ratio')
+    .option(
+      '--vs <dir>',
+      'deploy: a second checkpoint (e.g. the pruned student) timed side by side, with speed-up ÷ FLOP ratio',
+    )
     .option('--runs <n>', 'deploy: batch-1 calls whose median is the latency', '10')
     .option('--iters <n>', 'timed repetitions after one warm-up (best is reported)', '2')
     .option('--json', 'print only the JSON line')
@@ -43,7 +50,10 @@ export function register(program: Command, io: CliIO = processIO): void {
       if (o.mode !== 'infer') {
         throw new ConfigError(`--mode: expected "train", "infer", "deploy" or "compress", found "${o.mode}".`);
       }
-      if (!(o.geometry in GEOMETRIES)) throw new ConfigError(`--geometry: expected one of ${Object.keys(GEOMETRIES).join(', ')}, found "${o.geometry}".`);
+      if (!(o.geometry in GEOMETRIES))
+        throw new ConfigError(
+          `--geometry: expected one of ${Object.keys(GEOMETRIES).join(', ')}, found "${o.geometry}".`,
+        );
       const batch = parseBatch(o.batch);
       const iters = parsePositiveInt(o.iters, '--iters', LIMITS.maxIters);
       checkBatchMemory(configFromGeometry(o.geometry as GeometryName), batch);
@@ -52,7 +62,9 @@ export function register(program: Command, io: CliIO = processIO): void {
       const r = benchInfer(rt, model, batch, iters);
       const out: InferBench = { geometry: o.geometry, batch, threads: rt.threads, ...precisionFields(rt), ...r };
       if (!o.json) {
-        io.out.write(`${o.geometry}, batch ${batch}, ${rt.threads} threads, ${out.precision} (oneDNN ISA ${out.isa}): ${r.images_per_s.toFixed(2)} images/s, ${r.texts_per_s.toFixed(2)} texts/s (77 tokens)\n`);
+        io.out.write(
+          `${o.geometry}, batch ${batch}, ${rt.threads} threads, ${out.precision} (oneDNN ISA ${out.isa}): ${r.images_per_s.toFixed(2)} images/s, ${r.texts_per_s.toFixed(2)} texts/s (77 tokens)\n`,
+        );
       }
       io.out.write(JSON.stringify(out) + '\n');
     });
@@ -63,9 +75,13 @@ async function deployAction(io: CliIO, o: Record<string, string | boolean | unde
   const { benchDeploy, formatDeployBench } = await import('../bench/deploy.ts');
   const rt = makeRuntime(o as { threads?: string });
   const r = await benchDeploy({
-    model: o.model, vs: typeof o.vs === 'string' ? o.vs : undefined,
-    batch: parseBatch(String(o.batch)), threads: rt.threads, rt,
-    runs: parsePositiveInt(String(o.runs), '--runs', LIMITS.maxIters), iters: parsePositiveInt(String(o.iters), '--iters', LIMITS.maxIters),
+    model: o.model,
+    vs: typeof o.vs === 'string' ? o.vs : undefined,
+    batch: parseBatch(String(o.batch)),
+    threads: rt.threads,
+    rt,
+    runs: parsePositiveInt(String(o.runs), '--runs', LIMITS.maxIters),
+    iters: parsePositiveInt(String(o.iters), '--iters', LIMITS.maxIters),
     log: o.json ? undefined : (m) => io.err.write(m + '\n'),
   });
   if (!o.json) io.out.write(formatDeployBench(r));
@@ -74,11 +90,15 @@ async function deployAction(io: CliIO, o: Record<string, string | boolean | unde
 
 async function trainAction(io: CliIO, o: Record<string, string | boolean | undefined>): Promise<void> {
   const { benchTrain } = await import('../bench/train.ts');
-  const batch = parseBatch(String(o.batch)), iters = parsePositiveInt(String(o.iters), '--iters', LIMITS.maxIters);
+  const batch = parseBatch(String(o.batch)),
+    iters = parsePositiveInt(String(o.iters), '--iters', LIMITS.maxIters);
   checkBatchMemory(configFromGeometry('vit-b-32'), batch, '--batch', true);
   const rt = makeRuntime(o as { threads?: string; precision?: string });
   const r = { ...benchTrain(rt, { batch, iters }), ...precisionFields(rt) };
-  if (!o.json) io.out.write(`distillation step, ${r.student} vs ${r.teacher}, batch ${r.batch}, ${r.threads} threads, ${r.precision} (oneDNN ISA ${r.isa}): ${r.pairs_per_s.toFixed(2)} pairs/s (${r.step_s.toFixed(2)} s/step)\n`);
+  if (!o.json)
+    io.out.write(
+      `distillation step, ${r.student} vs ${r.teacher}, batch ${r.batch}, ${r.threads} threads, ${r.precision} (oneDNN ISA ${r.isa}): ${r.pairs_per_s.toFixed(2)} pairs/s (${r.step_s.toFixed(2)} s/step)\n`,
+    );
   io.out.write(JSON.stringify(r) + '\n');
 }
 
@@ -90,21 +110,45 @@ async function compressAction(io: CliIO, o: Record<string, string | boolean | un
   const { compress } = await import('../pipeline/compress.ts');
   const { DEMO_EVAL } = await import('../pipeline/demo.ts');
   const seed = parseNonNegativeInt(String(o.seed), '--seed');
-  const rt = makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined });
+  const rt = makeRuntime({
+    threads: o.threads as string | undefined,
+    seed,
+    precision: o.precision as string | undefined,
+  });
   const int = (k: string, flag: string) => parsePositiveInt(String(o[k]), flag);
   const settings = {
-    geometry: String(o.geometry) as GeometryName, calib: int('calibLimit', '--calib-limit'),
-    steps: parseNonNegativeInt(String(o.steps), '--steps'), batch: parseBatch(String(o.batch)),
-    evalLimit: int('evalLimit', '--eval-limit'), ffnGroupSize: int('ffnGroupSize', '--ffn-group-size'),
-    seed, out: typeof o.out === 'string' ? o.out : undefined,
+    geometry: String(o.geometry) as GeometryName,
+    calib: int('calibLimit', '--calib-limit'),
+    steps: parseNonNegativeInt(String(o.steps), '--steps'),
+    batch: parseBatch(String(o.batch)),
+    evalLimit: int('evalLimit', '--eval-limit'),
+    ffnGroupSize: int('ffnGroupSize', '--ffn-group-size'),
+    seed,
+    out: typeof o.out === 'string' ? o.out : undefined,
   };
-  const r = await benchCompress(settings, (a) => compress(rt, {
-    model: a.model, data: 'builtin:fashion-scenes:train', calib: 'builtin:fashion-scenes:val', calibLimit: a.calibLimit,
-    stage: 'finetune', tower: 'vision', keepHeads: 0.5, keepFfn: 0.5, keepLayers: a.keepLayers, criterion: 'mope',
-    ffnGroupSize: a.ffnGroupSize,
-    distill: { steps: a.steps, batch: a.batch, lr: 5e-4, weightDecay: 0.05, warmup: 1, gradClip: 1 },
-    eval: [DEMO_EVAL.zeroshot, DEMO_EVAL.retrieval], evalLimit: a.evalLimit, seed: a.seed, out: a.out,
-    onStage: a.onStage,
-  }), o.json ? undefined : (m) => io.err.write(m + '\n'));
+  const r = await benchCompress(
+    settings,
+    (a) =>
+      compress(rt, {
+        model: a.model,
+        data: 'builtin:fashion-scenes:train',
+        calib: 'builtin:fashion-scenes:val',
+        calibLimit: a.calibLimit,
+        stage: 'finetune',
+        tower: 'vision',
+        keepHeads: 0.5,
+        keepFfn: 0.5,
+        keepLayers: a.keepLayers,
+        criterion: 'mope',
+        ffnGroupSize: a.ffnGroupSize,
+        distill: { steps: a.steps, batch: a.batch, lr: 5e-4, weightDecay: 0.05, warmup: 1, gradClip: 1 },
+        eval: [DEMO_EVAL.zeroshot, DEMO_EVAL.retrieval],
+        evalLimit: a.evalLimit,
+        seed: a.seed,
+        out: a.out,
+        onStage: a.onStage,
+      }),
+    o.json ? undefined : (m) => io.err.write(m + '\n'),
+  );
   io.out.write(JSON.stringify({ ...r, threads: rt.threads, ...precisionFields(rt) }) + '\n');
 }

@@ -9,13 +9,16 @@ import { ConfigError } from '../errors.ts';
 import type { CliIO } from './io.ts';
 
 /** Help text of --precision, shared by every command that computes. */
-export const PRECISION_HELP = 'GEMM precision: fp32 (exact), bf16 (oneDNN, fp32 accumulation) or auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16) (default: MOPE_PRECISION or fp32)';
+export const PRECISION_HELP =
+  'GEMM precision: fp32 (exact), bf16 (oneDNN, fp32 accumulation) or auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16) (default: MOPE_PRECISION or fp32)';
 
 export function makeRuntime(opts: { threads?: string | number; seed?: string | number; precision?: string }): Runtime {
   const threads = resolveThreads(opts.threads === undefined ? undefined : String(opts.threads), '--threads');
   const precision = resolvePrecision(parsePrecision(opts.precision), cpuFeatures(), stderrLogger);
   if (precision === 'bf16' && loadDnnl().dnnlInfo(true).impl === null) {
-    throw new ConfigError(`--precision bf16: oneDNN has no bf16 matmul on this CPU (ISA ${loadDnnl().dnnlInfo(true).isa}); use --precision fp32.`);
+    throw new ConfigError(
+      `--precision bf16: oneDNN has no bf16 matmul on this CPU (ISA ${loadDnnl().dnnlInfo(true).isa}); use --precision fp32.`,
+    );
   }
   const kernels = loadKernels(precision);
   kernels.setThreads(threads);
@@ -46,7 +49,8 @@ export function parseNonNegativeInt(v: string, flag: string, max: number = LIMIT
 
 export function parseFraction(v: string, flag: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > 1) throw new ConfigError(`${flag} expects a number in (0, 1], found "${v}".`);
+  if (!Number.isFinite(n) || n <= 0 || n > 1)
+    throw new ConfigError(`${flag} expects a number in (0, 1], found "${v}".`);
   return n;
 }
 

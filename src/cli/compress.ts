@@ -12,7 +12,16 @@ import { isFraction, isPositiveInt, parseTowerValues } from '../prune/tower-valu
 import { addLossFlags, parseLossFlags } from './loss-flags.ts';
 import { rankRuntime, withWorld } from '../parallel/launch.ts';
 import type { World } from '../parallel/world.ts';
-import { collect, emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseFraction, parseNonNegativeInt, parsePositiveInt, specPath } from './common.ts';
+import {
+  collect,
+  emitJson,
+  makeRuntime,
+  parseBatch,
+  PRECISION_HELP,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  specPath,
+} from './common.ts';
 import { processIO, type CliIO } from './io.ts';
 import { addTeacherCacheFlags, parseTeacherCacheFlags } from './teacher-cache-flags.ts';
 
@@ -25,75 +34,134 @@ function num(v: unknown, flag: string, min = 0): number {
 }
 
 async function compressAction(io: CliIO, o: Flags, world: World): Promise<void> {
-  for (const f of ['model', 'data', 'out'] as const) if (o[f] === undefined) throw new ConfigError(`compress needs --${f}`);
+  for (const f of ['model', 'data', 'out'] as const)
+    if (o[f] === undefined) throw new ConfigError(`compress needs --${f}`);
   if (o.stage === undefined) throw new ConfigError('compress needs --stage finetune|pretrain');
   const stage = String(o.stage);
-  if (stage !== 'finetune' && stage !== 'pretrain') throw new ConfigError(`--stage expects finetune or pretrain, found "${stage}"`);
+  if (stage !== 'finetune' && stage !== 'pretrain')
+    throw new ConfigError(`--stage expects finetune or pretrain, found "${stage}"`);
   const tower = String(o.tower ?? (stage === 'pretrain' ? 'both' : ''));
-  if (tower !== 'vision' && tower !== 'text' && tower !== 'both') throw new ConfigError(`--tower expects vision, text or both, found "${tower}"`);
-  checkOutputDir(String(o.out), '--out', [{ flag: '--model', path: String(o.model) }, { flag: '--data', path: specPath(o.data) },
-    { flag: '--calib', path: specPath(o.calib) }]);
+  if (tower !== 'vision' && tower !== 'text' && tower !== 'both')
+    throw new ConfigError(`--tower expects vision, text or both, found "${tower}"`);
+  checkOutputDir(String(o.out), '--out', [
+    { flag: '--model', path: String(o.model) },
+    { flag: '--data', path: specPath(o.data) },
+    { flag: '--calib', path: specPath(o.calib) },
+  ]);
   const seed = parseNonNegativeInt(String(o.seed), '--seed');
-  const rt = rankRuntime(makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined }), world);
+  const rt = rankRuntime(
+    makeRuntime({ threads: o.threads as string | undefined, seed, precision: o.precision as string | undefined }),
+    world,
+  );
   const fractions = (v: unknown, flag: string) => parseTowerValues(String(v), flag, isFraction, 'a number in (0, 1]');
   const optSteps = (v: unknown, flag: string) => (v === undefined ? undefined : parseNonNegativeInt(String(v), flag));
   const s = await compress(rt, {
     world,
-    model: String(o.model), teacher: o.teacher === undefined ? undefined : String(o.teacher), data: String(o.data),
+    model: String(o.model),
+    teacher: o.teacher === undefined ? undefined : String(o.teacher),
+    data: String(o.data),
     calib: o.calib === undefined ? null : String(o.calib),
     calibZeroshot: o.calibZeroshot === undefined ? null : String(o.calibZeroshot),
-    calibZeroshotWeight: o.calibZeroshotWeight === undefined ? undefined : num(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
-    calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'), stage, tower,
-    keepHeads: fractions(o.keepHeads, '--keep-heads'), keepFfn: fractions(o.keepFfn, '--keep-ffn'),
-    keepLayers: o.keepLayers === undefined ? undefined : parseTowerValues(String(o.keepLayers), '--keep-layers', isPositiveInt, 'an integer ≥ 1'),
+    calibZeroshotWeight:
+      o.calibZeroshotWeight === undefined ? undefined : num(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
+    calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'),
+    stage,
+    tower,
+    keepHeads: fractions(o.keepHeads, '--keep-heads'),
+    keepFfn: fractions(o.keepFfn, '--keep-ffn'),
+    keepLayers:
+      o.keepLayers === undefined
+        ? undefined
+        : parseTowerValues(String(o.keepLayers), '--keep-layers', isPositiveInt, 'an integer ≥ 1'),
     scope: parseScope(String(o.scope)),
-    criterion: parseCriterion(String(o.criterion)), ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'),
+    criterion: parseCriterion(String(o.criterion)),
+    ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'),
     distill: {
-      steps: parseNonNegativeInt(String(o.steps), '--steps'), widthSteps: optSteps(o.widthSteps, '--width-steps'),
-      finalSteps: optSteps(o.finalSteps, '--final-steps'), batch: parseBatch(String(o.batch)), lr: num(o.lr, '--lr'),
-      weightDecay: num(o.weightDecay, '--weight-decay'), warmup: parseNonNegativeInt(String(o.warmup), '--warmup'), gradClip: num(o.gradClip, '--grad-clip'),
+      steps: parseNonNegativeInt(String(o.steps), '--steps'),
+      widthSteps: optSteps(o.widthSteps, '--width-steps'),
+      finalSteps: optSteps(o.finalSteps, '--final-steps'),
+      batch: parseBatch(String(o.batch)),
+      lr: num(o.lr, '--lr'),
+      weightDecay: num(o.weightDecay, '--weight-decay'),
+      warmup: parseNonNegativeInt(String(o.warmup), '--warmup'),
+      gradClip: num(o.gradClip, '--grad-clip'),
       loss: parseLossFlags(o),
     },
     eval: (o.eval as string[] | undefined) ?? [],
     evalLimit: o.evalLimit === undefined ? undefined : parsePositiveInt(String(o.evalLimit), '--eval-limit'),
     templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)),
-    seed, out: String(o.out), teacherCache: parseTeacherCacheFlags(o),
+    seed,
+    out: String(o.out),
+    teacherCache: parseTeacherCacheFlags(o),
   });
   for (const [k, e] of Object.entries(s.evals)) rt.log.info(`${k}: ${fmtEval(e)}`);
   if (world.rank === 0) {
-    emitJson(io, { out: s.out, final_model: s.final_model, report: `${s.out}/report.html`, evals: s.evals, seconds: s.seconds,
-      world_size: world.size, batch_per_rank: Math.floor(parseBatch(String(o.batch)) / world.size) });
+    emitJson(io, {
+      out: s.out,
+      final_model: s.final_model,
+      report: `${s.out}/report.html`,
+      evals: s.evals,
+      seconds: s.seconds,
+      world_size: world.size,
+      batch_per_rank: Math.floor(parseBatch(String(o.batch)) / world.size),
+    });
   }
 }
 
 export function register(program: Command, io: CliIO = processIO): void {
   const cmd = program
     .command('compress')
-    .description('MoPE-CLIP pipeline: score → prune width → distil → prune depth (re-scoring after each layer) → distil → evaluate, resumable')
+    .description(
+      'MoPE-CLIP pipeline: score → prune width → distil → prune depth (re-scoring after each layer) → distil → evaluate, resumable',
+    )
     .option('--model <dir>', 'checkpoint folder of the model to compress')
     .option('--teacher <dir>', 'teacher to distil from and compare with (default: --model)')
     .option('--data <spec>', 'image-text pairs for distillation')
     .option('--calib <spec>', 'calibration data: pairs (retrieval MoPE) or labelled images (zero-shot MoPE)')
     .option('--calib-zeroshot <spec>', 'labelled images: with --calib pairs, score on both tasks')
-    .option('--calib-zeroshot-weight <w>', 'weight w of zero-shot Z in Z = (1 − w)·Z_retrieval + w·Z_zeroshot (with --calib-zeroshot; default 0.5)')
+    .option(
+      '--calib-zeroshot-weight <w>',
+      'weight w of zero-shot Z in Z = (1 − w)·Z_retrieval + w·Z_zeroshot (with --calib-zeroshot; default 0.5)',
+    )
     .option('--calib-limit <n>', 'calibration items (a deterministic subset per --seed)', String(DEFAULT_CALIB_LIMIT))
-    .option('--stage <stage>', 'finetune (one tower, width → distil → depth → distil) | pretrain (both towers, width + depth → distil)')
+    .option(
+      '--stage <stage>',
+      'finetune (one tower, width → distil → depth → distil) | pretrain (both towers, width + depth → distil)',
+    )
     .option('--tower <tower>', 'vision | text (finetune) | both (pretrain, the default there)')
     .option('--keep-heads <f>', 'fraction of attention heads kept: 0.5, or per tower vision=0.5,text=0.75', '1')
     .option('--keep-ffn <f>', 'fraction of FFN neuron groups kept: 0.5, or per tower vision=0.5,text=0.75', '1')
-    .option('--keep-layers <n>', 'layers kept per compressed tower: 2, or per tower vision=2,text=3 (removed one at a time, re-scored after each)')
-    .option('--scope <s>', 'per-layer (the fraction in every layer) | global (the fraction of the whole tower, at least one head per layer)', 'per-layer')
-    .option('--criterion <c>', 'module importance: mope | magnitude | taylor | random | scratch (the pruned shape, fresh weights)', 'mope')
+    .option(
+      '--keep-layers <n>',
+      'layers kept per compressed tower: 2, or per tower vision=2,text=3 (removed one at a time, re-scored after each)',
+    )
+    .option(
+      '--scope <s>',
+      'per-layer (the fraction in every layer) | global (the fraction of the whole tower, at least one head per layer)',
+      'per-layer',
+    )
+    .option(
+      '--criterion <c>',
+      'module importance: mope | magnitude | taylor | random | scratch (the pruned shape, fresh weights)',
+      'mope',
+    )
     .option('--ffn-group-size <n>', 'FFN neurons per scored group', '32')
     .option('--steps <n>', 'distillation steps per distil stage (0 = prune only)', '200')
     .option('--width-steps <n>', 'steps of the distillation after width pruning (finetune stage; default --steps)')
-    .option('--final-steps <n>', 'steps of the final distillation (after depth pruning, or the pretrain stage; default --steps)')
+    .option(
+      '--final-steps <n>',
+      'steps of the final distillation (after depth pruning, or the pretrain stage; default --steps)',
+    )
     .option('--batch <n>', 'distillation pairs per step', '64')
     .option('--lr <x>', 'distillation peak learning rate', '5e-4')
     .option('--weight-decay <x>', 'decoupled weight decay', '0.05')
     .option('--warmup <n>', 'warm-up steps', '10')
     .option('--grad-clip <x>', 'global gradient-norm clip (0 = off)', '1')
-    .option('--eval <spec>', 'evaluate every stage on this data (repeatable: classification → zero-shot, pairs → retrieval)', collect)
+    .option(
+      '--eval <spec>',
+      'evaluate every stage on this data (repeatable: classification → zero-shot, pairs → retrieval)',
+      collect,
+    )
     .option('--eval-limit <n>', 'a fixed subset (seed 0, whatever --seed) of N items of each --eval set')
     .option('--templates <name|file>', 'zero-shot prompts: openai-7 (default), openai-80 or a file')
     .option('--seed <s>', 'seed of calibration subsets, the random criterion and distillation order', '0')

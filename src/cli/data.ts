@@ -11,7 +11,9 @@ export function register(program: Command, io: CliIO = processIO): void {
   const data = program.command('data').description('Data set utilities.');
   const exp = data
     .command('export')
-    .description(`Write a data source as PNG files plus a CSV (pairs: images/ + data.csv with filepath,title; classification: one folder per class + classnames.txt + data.csv). SPEC: ${SPEC_HELP}`)
+    .description(
+      `Write a data source as PNG files plus a CSV (pairs: images/ + data.csv with filepath,title; classification: one folder per class + classnames.txt + data.csv). SPEC: ${SPEC_HELP}`,
+    )
     .argument('<spec>', 'data SPEC')
     .requiredOption('--out <dir>', 'output folder (must not exist or be empty)')
     .option('--no-progress', 'no progress bar');

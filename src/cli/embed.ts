@@ -19,8 +19,13 @@ function rows(x: Float32Array, n: number, e: number): number[][] {
 export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('embed')
-    .description('Embed texts and images with a CLIP checkpoint; writes {"input_ids", "text_embeds", "image_embeds"}, one row per input in argument order.')
-    .requiredOption('--model <dir>', 'checkpoint folder (config.json, model.safetensors, tokenizer, preprocessor_config.json)')
+    .description(
+      'Embed texts and images with a CLIP checkpoint; writes {"input_ids", "text_embeds", "image_embeds"}, one row per input in argument order.',
+    )
+    .requiredOption(
+      '--model <dir>',
+      'checkpoint folder (config.json, model.safetensors, tokenizer, preprocessor_config.json)',
+    )
     .option('--text <text>', 'a text to embed (repeatable)', collect, [])
     .option('--texts-file <file>', 'texts to embed: a JSON array of strings, or a .txt with one text per line')
     .option('--image <path>', 'an image file to embed (repeatable; JPEG, PNG, WebP, GIF)', collect, [])
@@ -35,8 +40,11 @@ export function register(program: Command, io: CliIO = processIO): void {
       }
       const batch = parseBatch(o.batch);
       if (o.out) {
-        checkOutputFile(o.out, '--out', [{ flag: '--model', path: o.model }, { flag: '--texts-file', path: o.textsFile },
-          ...o.image.map((p: string) => ({ flag: '--image', path: p }))]);
+        checkOutputFile(o.out, '--out', [
+          { flag: '--model', path: o.model },
+          { flag: '--texts-file', path: o.textsFile },
+          ...o.image.map((p: string) => ({ flag: '--image', path: p })),
+        ]);
       }
       const rt = makeRuntime(o);
       const folder = openModelFolder(o.model);
@@ -44,7 +52,9 @@ export function register(program: Command, io: CliIO = processIO): void {
       const texts: string[] = [...o.text, ...(o.textsFile ? readTextsFile(o.textsFile) : [])];
       const E = folder.model.config.projectionDim;
       const result: { input_ids: number[][]; text_embeds: number[][]; image_embeds: number[][] } = {
-        input_ids: [], text_embeds: [], image_embeds: [],
+        input_ids: [],
+        text_embeds: [],
+        image_embeds: [],
       };
       if (texts.length > 0) {
         const tok = folder.tokenizer();
@@ -60,7 +70,8 @@ export function register(program: Command, io: CliIO = processIO): void {
         const first = await preprocessImage(paths[0]!, cfg);
         const pixels = new Float32Array(first.length * paths.length);
         pixels.set(first, 0);
-        for (let i = 1; i < paths.length; i++) await preprocessImage(paths[i]!, cfg, pixels.subarray(i * first.length, (i + 1) * first.length));
+        for (let i = 1; i < paths.length; i++)
+          await preprocessImage(paths[i]!, cfg, pixels.subarray(i * first.length, (i + 1) * first.length));
         let emb = encodeImages(rt, folder.model, pixels, paths.length, { batch });
         if (o.normalize) emb = normalizeRows(rt, emb, paths.length, E);
         result.image_embeds = rows(emb, paths.length, E);

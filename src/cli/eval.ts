@@ -12,11 +12,16 @@ import { processIO, type CliIO } from './io.ts';
 export function register(program: Command, io: CliIO = processIO): void {
   const cmd = program
     .command('eval')
-    .description('Evaluate a checkpoint: zero-shot top-1/top-5/mean per-class recall, or retrieval recall@1/5/10 in both directions. Metrics are fractions in [0, 1].')
+    .description(
+      'Evaluate a checkpoint: zero-shot top-1/top-5/mean per-class recall, or retrieval recall@1/5/10 in both directions. Metrics are fractions in [0, 1].',
+    )
     .requiredOption('--model <dir>', 'checkpoint folder')
     .requiredOption('--task <task>', 'zeroshot | retrieval')
     .requiredOption('--data <spec>', SPEC_HELP)
-    .option('--templates <name|file>', 'zero-shot prompts: openai-7 (default), openai-80, or a file with one template per line containing {}')
+    .option(
+      '--templates <name|file>',
+      'zero-shot prompts: openai-7 (default), openai-80, or a file with one template per line containing {}',
+    )
     .option('--batch <n>', 'images / texts per forward pass', '32')
     .option('--workers <n>', 'image decode worker threads')
     .option('--cache <dir>', 'cache embeddings here, keyed by model weights, data and preprocessing')
@@ -25,10 +30,15 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
     .option('--precision <p>', PRECISION_HELP);
   addDataFlags(cmd).action(async (o) => {
-    if (o.task !== 'zeroshot' && o.task !== 'retrieval') throw new ConfigError(`--task: expected zeroshot or retrieval, found "${o.task}".`);
+    if (o.task !== 'zeroshot' && o.task !== 'retrieval')
+      throw new ConfigError(`--task: expected zeroshot or retrieval, found "${o.task}".`);
     const batch = parseBatch(o.batch);
     const workers = o.workers === undefined ? undefined : parsePositiveInt(o.workers, '--workers', LIMITS.maxWorkers);
-    const inputs = [{ flag: '--model', path: o.model }, { flag: '--data', path: specPath(o.data) }, { flag: '--templates', path: o.templates }];
+    const inputs = [
+      { flag: '--model', path: o.model },
+      { flag: '--data', path: specPath(o.data) },
+      { flag: '--templates', path: o.templates },
+    ];
     if (o.out) checkOutputFile(o.out, '--out', inputs);
     if (o.cache) checkOutputDir(o.cache, '--cache', inputs);
     const rt = makeRuntime({ threads: o.threads, precision: o.precision });

@@ -21,7 +21,10 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--opset <n>', `ai.onnx opset, 17 to 21`, String(DEFAULT_OPSET))
     .option('--force', 'replace a non-empty output folder')
     .option('--no-check', 'skip the onnxruntime checks against the engine (and their report entries)')
-    .option('--eval-data <spec>', 'also measure zero-shot (classification set) or retrieval (pairs) of every precision on this data set, e.g. builtin:fashion-mnist:test')
+    .option(
+      '--eval-data <spec>',
+      'also measure zero-shot (classification set) or retrieval (pairs) of every precision on this data set, e.g. builtin:fashion-mnist:test',
+    )
     .option('--eval-limit <n>', 'items of --eval-data to use', '500')
     .option('--threads <n>', 'compute threads for the checks (default: MOPE_THREADS or all cores)')
     .action(async (o) => {
@@ -36,8 +39,11 @@ export function register(program: Command, io: CliIO = processIO): void {
         evalLimit: parsePositiveInt(o.evalLimit, '--eval-limit'),
         log: (m) => io.err.write(m + '\n'),
       });
-      const bad = Object.entries(report.checks ?? {}).filter(([, c]) => c.ok === false).map(([p]) => p);
-      if (bad.length > 0) io.err.write(`warning: ${bad.join(', ')} differ from the engine by more than 1e-4; see export_report.json\n`);
+      const bad = Object.entries(report.checks ?? {})
+        .filter(([, c]) => c.ok === false)
+        .map(([p]) => p);
+      if (bad.length > 0)
+        io.err.write(`warning: ${bad.join(', ')} differ from the engine by more than 1e-4; see export_report.json\n`);
       emitJson(io, report);
     });
 }

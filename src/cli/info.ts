@@ -33,7 +33,16 @@ function towerParams(model: ClipModel, prefix: string): number {
 }
 
 function tower(t: TowerConfig, params: number): TowerInfo {
-  return { layers: t.heads.length, hidden: t.hidden, head_dim: t.headDim, heads: [...t.heads], ffn: [...t.ffn], layer_map: [...t.layerMap], act: t.act, params };
+  return {
+    layers: t.heads.length,
+    hidden: t.hidden,
+    head_dim: t.headDim,
+    heads: [...t.heads],
+    ffn: [...t.ffn],
+    layer_map: [...t.layerMap],
+    act: t.act,
+    params,
+  };
 }
 
 export function modelInfo(model: ClipModel): ModelInfo {
@@ -45,7 +54,11 @@ export function modelInfo(model: ClipModel): ModelInfo {
     text_tokens: c.text.maxPositions,
     projection_dim: c.projectionDim,
     text: tower(c.text, towerParams(model, 'text_model.') + c.projectionDim * c.text.hidden),
-    vision: { ...tower(c.vision, towerParams(model, 'vision_model.') + c.projectionDim * c.vision.hidden), image_size: c.vision.imageSize, patch_size: c.vision.patchSize },
+    vision: {
+      ...tower(c.vision, towerParams(model, 'vision_model.') + c.projectionDim * c.vision.hidden),
+      image_size: c.vision.imageSize,
+      patch_size: c.vision.patchSize,
+    },
   };
 }
 
@@ -56,7 +69,9 @@ function fmtWidths(xs: number[]): string {
 export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('info')
-    .description('Describe a checkpoint: layers, heads and FFN width per layer, parameters, GFLOPs per image and per text.')
+    .description(
+      'Describe a checkpoint: layers, heads and FFN width per layer, parameters, GFLOPs per image and per text.',
+    )
     .requiredOption('--model <dir>', 'checkpoint folder')
     .option('--json', 'print JSON instead of text')
     .action((o) => {
@@ -65,14 +80,23 @@ export function register(program: Command, io: CliIO = processIO): void {
         io.out.write(JSON.stringify(info, null, 2) + '\n');
         return;
       }
-      const lines = [`model ${o.model}: ${(info.params / 1e6).toFixed(2)} M parameters, projection ${info.projection_dim}`];
-      for (const [name, t] of [['vision', info.vision], ['text', info.text]] as const) {
-        lines.push(`${name}: ${t.layers} layers, width ${t.hidden}, head size ${t.head_dim}, ${t.act}, ${(t.params / 1e6).toFixed(2)} M parameters`);
+      const lines = [
+        `model ${o.model}: ${(info.params / 1e6).toFixed(2)} M parameters, projection ${info.projection_dim}`,
+      ];
+      for (const [name, t] of [
+        ['vision', info.vision],
+        ['text', info.text],
+      ] as const) {
+        lines.push(
+          `${name}: ${t.layers} layers, width ${t.hidden}, head size ${t.head_dim}, ${t.act}, ${(t.params / 1e6).toFixed(2)} M parameters`,
+        );
         lines.push(`  heads per layer: ${fmtWidths(t.heads)}`);
         lines.push(`  FFN width per layer: ${fmtWidths(t.ffn)}`);
         if (t.layer_map.some((m, i) => m !== i)) lines.push(`  original layer indices: ${t.layer_map.join(' ')}`);
       }
-      lines.push(`image ${info.vision.image_size}px / patch ${info.vision.patch_size}: ${info.gflops_per_image.toFixed(3)} GFLOPs per image`);
+      lines.push(
+        `image ${info.vision.image_size}px / patch ${info.vision.patch_size}: ${info.gflops_per_image.toFixed(3)} GFLOPs per image`,
+      );
       lines.push(`text ${info.text_tokens} tokens: ${info.gflops_per_text.toFixed(3)} GFLOPs per text`);
       io.out.write(lines.join('\n') + '\n');
     });

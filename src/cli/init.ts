@@ -20,7 +20,10 @@ export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('init')
     .description('Write a random-weight Hugging Face CLIP checkpoint folder of a standard geometry or a GEOMETRY.json')
-    .option('--geometry <name|file>', `${Object.keys(GEOMETRIES).join(', ')} or a JSON file {text, vision, projectionDim}`)
+    .option(
+      '--geometry <name|file>',
+      `${Object.keys(GEOMETRIES).join(', ')} or a JSON file {text, vision, projectionDim}`,
+    )
     .option('--seed <s>', 'seed of the random weights', '0')
     .option('--out <dir>', 'folder to create (must not exist or be empty)')
     .option('--force', 'replace a non-empty --out (the old folder is removed only once the new one is complete)')
@@ -30,6 +33,12 @@ export function register(program: Command, io: CliIO = processIO): void {
       checkOutputDir(o.out, '--out', [{ flag: '--geometry', path: o.geometry }]);
       const seed = parseNonNegativeInt(o.seed, '--seed');
       const plan = initFolder(readGeometry(o.geometry, '--geometry'), seed, o.out, { force: Boolean(o.force) });
-      emitJson(io, { out: o.out, geometry: o.geometry, seed, parameters: plan.parameters, weight_bytes: plan.weight_bytes });
+      emitJson(io, {
+        out: o.out,
+        geometry: o.geometry,
+        seed,
+        parameters: plan.parameters,
+        weight_bytes: plan.weight_bytes,
+      });
     });
 }

@@ -9,7 +9,8 @@ type Flags = Record<string, unknown>;
 
 function weight(v: unknown, flag: string, positive = false): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || (positive && n === 0)) throw new ConfigError(`${flag} expects a number ${positive ? '> 0' : '≥ 0'}, found "${String(v)}".`);
+  if (!Number.isFinite(n) || n < 0 || (positive && n === 0))
+    throw new ConfigError(`${flag} expects a number ${positive ? '> 0' : '≥ 0'}, found "${String(v)}".`);
   return n;
 }
 

@@ -47,7 +47,10 @@ function environmentError(e: unknown): string | null {
   if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code) && typeof err.syscall === 'string') {
     return `cannot ${err.syscall}${err.path ? ` ${err.path}` : ''}: ${err.message.replace(/^E[A-Z]+: /, '')}.`;
   }
-  if (e instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array length/.test(e.message)) {
+  if (
+    e instanceof RangeError &&
+    /Array buffer allocation failed|Invalid typed array length|Invalid array length/.test(e.message)
+  ) {
     return `not enough memory for this run (${e.message}); use a smaller --batch, --limit or model.`;
   }
   return null;
@@ -74,7 +77,9 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
       return 1;
     }
     const err = e as Error;
-    io.err.write(`mope-clip: internal error: ${err?.message ?? String(e)}\n${process.env.MOPE_DEBUG ? err?.stack ?? '' : '(set MOPE_DEBUG=1 for a stack trace)'}\n`);
+    io.err.write(
+      `mope-clip: internal error: ${err?.message ?? String(e)}\n${process.env.MOPE_DEBUG ? (err?.stack ?? '') : '(set MOPE_DEBUG=1 for a stack trace)'}\n`,
+    );
     return 3;
   }
 }

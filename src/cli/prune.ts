@@ -39,7 +39,10 @@ function pruneAction(io: CliIO, o: PruneFlags): void {
   if (!o.scores) throw new ConfigError('prune needs --scores scores.json');
   if (!o.tower) throw new ConfigError('prune needs --tower vision|text|both');
   if (!o.out) throw new ConfigError('prune needs --out DIR');
-  checkOutputDir(o.out, '--out', [{ flag: '--model', path: o.model }, { flag: '--scores', path: o.scores }]);
+  checkOutputDir(o.out, '--out', [
+    { flag: '--model', path: o.model },
+    { flag: '--scores', path: o.scores },
+  ]);
   const towers = parseTowers(o.tower);
   const keepHeads = o.keepHeads === undefined ? undefined : parseFraction(o.keepHeads, '--keep-heads');
   const keepFfn = o.keepFfn === undefined ? undefined : parseFraction(o.keepFfn, '--keep-ffn');
@@ -47,19 +50,24 @@ function pruneAction(io: CliIO, o: PruneFlags): void {
   const scope = parseScope(o.scope);
   const minHeads = Number(o.minHeads);
   if (!Number.isInteger(minHeads) || minHeads < 1) {
-    throw new ConfigError(`--min-heads expects an integer ≥ 1 (a layer cannot keep zero heads; drop layers with --keep-layers), found "${o.minHeads}"`);
+    throw new ConfigError(
+      `--min-heads expects an integer ≥ 1 (a layer cannot keep zero heads; drop layers with --keep-layers), found "${o.minHeads}"`,
+    );
   }
   const dtype = parseDtype(o.dtype);
   const scores = readScoresFile(o.scores);
   const model = loadCheckpoint(o.model);
   checkScoresMatchModel(scores, model, o.scores, o.model);
   if (scores.shard !== null) {
-    io.err.write(`warning: ${o.scores} is shard ${scores.shard.index}/${scores.shard.count}; merge all shards first with \`mope-clip score merge\`\n`);
+    io.err.write(
+      `warning: ${o.scores} is shard ${scores.shard.index}/${scores.shard.count}; merge all shards first with \`mope-clip score merge\`\n`,
+    );
   }
   // Everything is validated (plan built) before anything is written.
   const plan = makePlan(model, scores, { towers, keepHeads, keepFfn, keepLayers, scope, minHeads });
   const pruned = pruneModel(model, plan);
-  const before = countParameters(model), after = countParameters(pruned);
+  const before = countParameters(model),
+    after = countParameters(pruned);
   saveCheckpoint(pruned, o.out, { dtype });
   const copied = copyAuxFiles(o.model, o.out);
   const report = {
@@ -68,7 +76,14 @@ function pruneAction(io: CliIO, o: PruneFlags): void {
     metric: scores.metric,
     task: scores.task,
     out: o.out,
-    options: { tower: o.tower, keep_heads: keepHeads ?? null, keep_ffn: keepFfn ?? null, keep_layers: keepLayers ?? null, scope, min_heads: minHeads },
+    options: {
+      tower: o.tower,
+      keep_heads: keepHeads ?? null,
+      keep_ffn: keepFfn ?? null,
+      keep_layers: keepLayers ?? null,
+      scope,
+      min_heads: minHeads,
+    },
     params_before: before,
     params_after: after,
     params_ratio: after / before,
@@ -76,7 +91,13 @@ function pruneAction(io: CliIO, o: PruneFlags): void {
     copied_files: copied,
   };
   writeJsonAtomic(join(o.out, PRUNE_REPORT_FILE), report);
-  emitJson(io, { out: o.out, params_before: before, params_after: after, params_ratio: after / before, report: join(o.out, PRUNE_REPORT_FILE) });
+  emitJson(io, {
+    out: o.out,
+    params_before: before,
+    params_after: after,
+    params_ratio: after / before,
+    report: join(o.out, PRUNE_REPORT_FILE),
+  });
 }
 
 export function register(program: Command, io: CliIO = processIO): void {

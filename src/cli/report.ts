@@ -25,7 +25,9 @@ async function renderPngs(figures: Figure[]): Promise<Array<{ name: string; png:
     try {
       out.push({ name: f.name, png: await sharp(Buffer.from(f.svg), { density: 144 }).png().toBuffer() });
     } catch (e) {
-      throw new ConfigError(`--png-dir: could not render figure ${f.name} (${(e as Error).message}); use --svg-dir instead`);
+      throw new ConfigError(
+        `--png-dir: could not render figure ${f.name} (${(e as Error).message}); use --svg-dir instead`,
+      );
     }
   }
   return out;
@@ -44,16 +46,25 @@ export async function reportAction(io: CliIO, files: string[], o: ReportFlags): 
   const pngs = o.pngDir ? await renderPngs(report.figures) : [];
   writeFileAtomic(o.out, report.html);
   if (o.svgDir) {
-    for (const f of report.figures) writeFileAtomic(join(o.svgDir, `${f.name}.svg`), `<?xml version="1.0" encoding="UTF-8"?>\n${f.svg}\n`);
+    for (const f of report.figures)
+      writeFileAtomic(join(o.svgDir, `${f.name}.svg`), `<?xml version="1.0" encoding="UTF-8"?>\n${f.svg}\n`);
   }
   if (o.pngDir) for (const p of pngs) writeFileAtomic(join(o.pngDir, `${p.name}.png`), p.png);
-  emitJson(io, { out: o.out, files: files.length, figures: report.figures.map((f) => f.name), svg_dir: o.svgDir ?? null, png_dir: o.pngDir ?? null });
+  emitJson(io, {
+    out: o.out,
+    files: files.length,
+    figures: report.figures.map((f) => f.name),
+    svg_dir: o.svgDir ?? null,
+    png_dir: o.pngDir ?? null,
+  });
 }
 
 export function register(program: Command, io: CliIO = processIO): void {
   program
     .command('report')
-    .description('HTML report of scores files: per tower a layer × head heatmap, FFN group and layer bars, sorted importance curves; a criteria comparison when several criteria are given')
+    .description(
+      'HTML report of scores files: per tower a layer × head heatmap, FFN group and layer bars, sorted importance curves; a criteria comparison when several criteria are given',
+    )
     .argument('<files...>', 'scores.json files (from mope-clip score; e.g. one per metric: mope, magnitude, random)')
     .option('--out <file>', 'report.html to write')
     .option('--svg-dir <dir>', 'also write every figure as a standalone .svg file here')

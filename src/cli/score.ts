@@ -12,7 +12,15 @@ import { runScore } from '../prune/score-run.ts';
 import { canSplit, MIN_SPLIT_HALF, splitHalfAgreement } from '../prune/rank-agreement.ts';
 import { mergeScores, readScoresFile, type Metric, type ScoresFile } from '../prune/scores-file.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
-import { emitJson, makeRuntime, parseBatch, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt, specPath } from './common.ts';
+import {
+  emitJson,
+  makeRuntime,
+  parseBatch,
+  PRECISION_HELP,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  specPath,
+} from './common.ts';
 import { processIO, type CliIO } from './io.ts';
 
 interface ScoreFlags {
@@ -62,8 +70,11 @@ function summary(f: ScoresFile, out: string) {
 async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
   if (!o.model) throw new ConfigError('score needs --model DIR');
   if (!o.out) throw new ConfigError('score needs --out scores.json');
-  checkOutputFile(o.out, '--out', [{ flag: '--model', path: o.model }, { flag: '--data', path: specPath(o.data) },
-    { flag: '--zeroshot-data', path: specPath(o.zeroshotData) }]);
+  checkOutputFile(o.out, '--out', [
+    { flag: '--model', path: o.model },
+    { flag: '--data', path: specPath(o.data) },
+    { flag: '--zeroshot-data', path: specPath(o.zeroshotData) },
+  ]);
   const metric = parseMetric(o.metric);
   const towers = parseTowers(o.tower);
   const kinds = parseGranularity(o.granularity);
@@ -77,23 +88,47 @@ async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
   if (o.path !== 'fast' && o.path !== 'naive') throw new ConfigError(`--path expects fast or naive, found "${o.path}"`);
   if (metric === 'mope') {
     if (task === null) throw new ConfigError('--metric mope needs --task retrieval|zeroshot|both');
-    if (o.data === undefined && !(task === 'zeroshot' && o.zeroshotData !== undefined)) throw new ConfigError(`--task ${task} needs --data SPEC`);
-    if (task === 'both' && o.zeroshotData === undefined) throw new ConfigError('--task both needs --zeroshot-data SPEC for the classes (and --data for the pairs)');
+    if (o.data === undefined && !(task === 'zeroshot' && o.zeroshotData !== undefined))
+      throw new ConfigError(`--task ${task} needs --data SPEC`);
+    if (task === 'both' && o.zeroshotData === undefined)
+      throw new ConfigError('--task both needs --zeroshot-data SPEC for the classes (and --data for the pairs)');
   }
   const rt = makeRuntime({ threads: o.threads, seed, precision: o.precision });
   const model = loadCheckpoint(o.model);
-  if (metric === 'taylor' && o.data === undefined) throw new ConfigError('--metric taylor needs --data SPEC with calibration image-text pairs');
-  const cal = metric === 'mope' || metric === 'taylor'
-    ? await loadCalibration(model, {
-      modelDir: o.model, task: metric === 'taylor' ? 'retrieval' : task!, data: o.data, zeroshotData: o.zeroshotData, limit: limit ?? undefined, seed, batch,
-      templates: o.templates,
-    })
-    : null;
+  if (metric === 'taylor' && o.data === undefined)
+    throw new ConfigError('--metric taylor needs --data SPEC with calibration image-text pairs');
+  const cal =
+    metric === 'mope' || metric === 'taylor'
+      ? await loadCalibration(model, {
+          modelDir: o.model,
+          task: metric === 'taylor' ? 'retrieval' : task!,
+          data: o.data,
+          zeroshotData: o.zeroshotData,
+          limit: limit ?? undefined,
+          seed,
+          batch,
+          templates: o.templates,
+        })
+      : null;
   let bar: Progress | undefined;
   let shown = 0;
   const file = runScore(rt, model, cal, {
-    out: o.out, modelPath: o.model, data: o.data ?? null, zeroshotData: o.zeroshotData ?? null, limit, task, metric, seed,
-    towers, kinds, ffnGroupSize, shard, resume: Boolean(o.resume), batch, variants, naive: o.path === 'naive',
+    out: o.out,
+    modelPath: o.model,
+    data: o.data ?? null,
+    zeroshotData: o.zeroshotData ?? null,
+    limit,
+    task,
+    metric,
+    seed,
+    towers,
+    kinds,
+    ffnGroupSize,
+    shard,
+    resume: Boolean(o.resume),
+    batch,
+    variants,
+    naive: o.path === 'naive',
     onProgress: (done, total) => {
       bar ??= new Progress(total, `score ${metric}`, process.stderr, { delayMs: 0 });
       if (done > shown) bar.tick(done - shown);
@@ -107,8 +142,11 @@ async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
     if (canSplit(cal)) {
       io.err.write('rank agreement: scoring the modules on each half of the calibration set …\n');
       agreement = splitHalfAgreement(rt, model, cal, file.modules, { ffnGroupSize, batch, variants });
-      io.err.write(`rank agreement of two disjoint calibration halves (Spearman): ${Object.entries(agreement)
-        .map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
+      io.err.write(
+        `rank agreement of two disjoint calibration halves (Spearman): ${Object.entries(agreement)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ')}\n`,
+      );
     } else {
       io.err.write(`rank agreement: skipped (each half needs ≥ ${MIN_SPLIT_HALF} calibration items)\n`);
     }
@@ -118,7 +156,11 @@ async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
 
 function mergeAction(io: CliIO, files: string[], o: { out?: string }): void {
   if (!o.out) throw new ConfigError('score merge needs --out all.json');
-  checkOutputFile(o.out, '--out', files.map((f) => ({ flag: 'input', path: f })));
+  checkOutputFile(
+    o.out,
+    '--out',
+    files.map((f) => ({ flag: 'input', path: f })),
+  );
   const merged = mergeScores(files.map((name) => ({ name, file: readScoresFile(name) })));
   writeJsonAtomic(o.out, merged);
   if (!merged.complete) io.err.write(`warning: ${o.out} is incomplete: some shards are missing or unfinished\n`);
@@ -128,7 +170,9 @@ function mergeAction(io: CliIO, files: string[], o: { out?: string }): void {
 export function register(program: Command, io: CliIO = processIO): void {
   const score = program
     .command('score')
-    .description('Score modules (heads, FFN groups, layers) by MoPE = Z(model) − Z(model without the module), or a baseline criterion')
+    .description(
+      'Score modules (heads, FFN groups, layers) by MoPE = Z(model) − Z(model without the module), or a baseline criterion',
+    )
     .option('--model <dir>', 'checkpoint folder')
     .option('--data <spec>', 'calibration image-text pairs (retrieval) or labelled images (zeroshot)')
     .option('--zeroshot-data <spec>', 'labelled images for --task both (classes from the data set)')
@@ -143,10 +187,17 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--resume', 'continue an interrupted run in --out; finished modules are not redone')
     .option('--shard <I/N>', 'score only shard I of N (1 ≤ I ≤ N); merge the shards with `score merge`')
     .option('--batch <n>', 'items per forward pass', '32')
-    .option('--path <path>', 'fast (reuse what a module does not change) or naive (whole model per module; the reference)', 'fast')
+    .option(
+      '--path <path>',
+      'fast (reuse what a module does not change) or naive (whole model per module; the reference)',
+      'fast',
+    )
     .option('--variants <k>', 'masked variants of one layer stacked into one batch', '1')
     .option('--templates <name|file>', 'zero-shot prompt templates: openai-7 (default), openai-80 or a file')
-    .option('--no-agreement', 'skip the split-half check (MoPE: the modules scored again on each half of the calibration set, Spearman of the rankings)')
+    .option(
+      '--no-agreement',
+      'skip the split-half check (MoPE: the modules scored again on each half of the calibration set, Spearman of the rankings)',
+    )
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all CPUs)')
     .option('--precision <p>', PRECISION_HELP)
     .action(async (o: ScoreFlags) => scoreAction(io, o));
@@ -156,5 +207,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .argument('<files...>', 'shard scores files')
     .option('--out <file>', 'merged scores.json')
     // commander hands a trailing --out to the parent `score` command when both define it; take it from there.
-    .action((files: string[], o: { out?: string }, cmd: Command) => mergeAction(io, files, { out: o.out ?? (cmd.parent?.opts() as { out?: string }).out }));
+    .action((files: string[], o: { out?: string }, cmd: Command) =>
+      mergeAction(io, files, { out: o.out ?? (cmd.parent?.opts() as { out?: string }).out }),
+    );
 }

@@ -15,20 +15,30 @@ export function register(program: Command, io: CliIO = processIO): void {
     .argument('<dir>', 'exported model folder (e.g. the dense model)')
     .argument('[dir2]', 'a second exported folder (e.g. the pruned model)')
     .option('--port <n>', 'TCP port (0 = any free port)', '8080')
-    .option('--host <addr>', 'interface to bind; anything but loopback exposes the page and models to the network', '127.0.0.1')
+    .option(
+      '--host <addr>',
+      'interface to bind; anything but loopback exposes the page and models to the network',
+      '127.0.0.1',
+    )
     .option('--quiet', 'do not log requests')
     .action(async (dir: string, dir2: string | undefined, o) => {
       const models = dir2 ? [dir, dir2] : [dir];
       const srv = await startServer({
-        models, host: o.host, port: parseNonNegativeInt(o.port, '--port', 65535),
+        models,
+        host: o.host,
+        port: parseNonNegativeInt(o.port, '--port', 65535),
         log: o.quiet ? undefined : (l) => io.err.write(l + '\n'),
       });
       if (!['127.0.0.1', '::1', 'localhost'].includes(o.host)) {
-        io.err.write(`warning: listening on ${o.host}, not only loopback: anyone who can reach this machine can load the page and the models\n`);
+        io.err.write(
+          `warning: listening on ${o.host}, not only loopback: anyone who can reach this machine can load the page and the models\n`,
+        );
       }
       io.out.write(`serving ${models.join(' and ')} at ${srv.url}  (Ctrl-C to stop)\n`);
       await new Promise<void>((done) => {
-        const stop = () => { void srv.close().then(done); };
+        const stop = () => {
+          void srv.close().then(done);
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });

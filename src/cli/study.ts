@@ -16,7 +16,11 @@ import { processIO, type CliIO } from './io.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
 
-const list = (v: unknown) => String(v).split(',').map((x) => x.trim()).filter((x) => x !== '');
+const list = (v: unknown) =>
+  String(v)
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 
 function num(v: unknown, flag: string): number {
   const n = Number(v);
@@ -51,36 +55,52 @@ async function studyAction(io: CliIO, o: Flags): Promise<void> {
   const optSteps = (v: unknown, flag: string) => (v === undefined ? undefined : parseNonNegativeInt(String(v), flag));
   const out = String(o.out);
   const f = await runStudy(rt, {
-    model: String(o.model), teacher: o.teacher === undefined ? undefined : String(o.teacher), data: String(o.data),
-    calib: str(o.calib) ?? null, calibZeroshot: str(o.calibZeroshot) ?? null,
-    calibZeroshotWeight: o.calibZeroshotWeight === undefined
-      ? undefined : num(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
-    calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'), stage, tower,
-    criteria: list(o.criteria).map(parseCriterion), targets: list(o.targets).map(parseTarget),
+    model: String(o.model),
+    teacher: o.teacher === undefined ? undefined : String(o.teacher),
+    data: String(o.data),
+    calib: str(o.calib) ?? null,
+    calibZeroshot: str(o.calibZeroshot) ?? null,
+    calibZeroshotWeight:
+      o.calibZeroshotWeight === undefined ? undefined : num(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
+    calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'),
+    stage,
+    tower,
+    criteria: list(o.criteria).map(parseCriterion),
+    targets: list(o.targets).map(parseTarget),
     seeds: parseSeeds(String(o.seeds)),
-    ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'), scope: parseScope(String(o.scope)),
+    ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'),
+    scope: parseScope(String(o.scope)),
     distill: {
-      steps: parseNonNegativeInt(String(o.steps), '--steps'), widthSteps: optSteps(o.widthSteps, '--width-steps'),
-      finalSteps: optSteps(o.finalSteps, '--final-steps'), batch: parseBatch(String(o.batch)),
+      steps: parseNonNegativeInt(String(o.steps), '--steps'),
+      widthSteps: optSteps(o.widthSteps, '--width-steps'),
+      finalSteps: optSteps(o.finalSteps, '--final-steps'),
+      batch: parseBatch(String(o.batch)),
       lr: num(o.lr, '--lr'),
-      weightDecay: num(o.weightDecay, '--weight-decay'), warmup: parseNonNegativeInt(String(o.warmup), '--warmup'),
-      gradClip: num(o.gradClip, '--grad-clip'), loss: parseLossFlags(o),
+      weightDecay: num(o.weightDecay, '--weight-decay'),
+      warmup: parseNonNegativeInt(String(o.warmup), '--warmup'),
+      gradClip: num(o.gradClip, '--grad-clip'),
+      loss: parseLossFlags(o),
     },
     eval: (o.eval as string[] | undefined) ?? [],
     evalLimit: o.evalLimit === undefined ? undefined : parsePositiveInt(String(o.evalLimit), '--eval-limit'),
-    templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)), out,
+    templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)),
+    out,
     collectOnly: Boolean(o.collect),
   });
   writeFileAtomic(`${out}/table.md`, markdownStudyTable(f.table, f.teacher) + '\n');
-  io.out.write(`\n${formatStudyTable(f.table, f.teacher)}\n\n${f.runs.length} runs; ` +
-    `${out}/study.json, ${out}/table.md, ${out}/report.html\n`);
+  io.out.write(
+    `\n${formatStudyTable(f.table, f.teacher)}\n\n${f.runs.length} runs; ` +
+      `${out}/study.json, ${out}/table.md, ${out}/report.html\n`,
+  );
 }
 
 export function register(program: Command, io: CliIO = processIO): void {
   const cmd = program
     .command('study')
-    .description('Grid of resumable compress runs (criteria × targets × seeds, one budget): table of mean ± std, ' +
-      'report.html with accuracy against GFLOPs')
+    .description(
+      'Grid of resumable compress runs (criteria × targets × seeds, one budget): table of mean ± std, ' +
+        'report.html with accuracy against GFLOPs',
+    )
     .option('--model <dir>', 'checkpoint folder of the model to compress')
     .option('--teacher <dir>', 'teacher to distil from (default: --model)')
     .option('--data <spec>', 'image-text pairs for distillation')
@@ -88,11 +108,17 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--calib-zeroshot <spec>', 'labelled images: mix zero-shot into Z')
     .option('--calib-zeroshot-weight <w>', 'weight of zero-shot Z in the mixed Z (default 0.5)')
     .option('--calib-limit <n>', 'calibration items', String(DEFAULT_CALIB_LIMIT))
-    .option('--stage <stage>', 'pretrain (both towers: width + depth, one distillation) | finetune (one tower)',
-      'pretrain')
+    .option(
+      '--stage <stage>',
+      'pretrain (both towers: width + depth, one distillation) | finetune (one tower)',
+      'pretrain',
+    )
     .option('--tower <tower>', 'vision | text (finetune) | both (pretrain)')
-    .option('--criteria <list>', 'comma list of mope, magnitude, taylor, random, scratch',
-      'mope,magnitude,random,scratch')
+    .option(
+      '--criteria <list>',
+      'comma list of mope, magnitude, taylor, random, scratch',
+      'mope,magnitude,random,scratch',
+    )
     .option('--targets <list>', 'comma list of widthNN or widthNN+depthMM (percent kept)', 'width50,width50+depth50')
     .option('--seeds <list>', 'a count N (seeds 0…N−1) or a comma list', '3')
     .option('--ffn-group-size <n>', 'FFN neurons per scored group', '32')

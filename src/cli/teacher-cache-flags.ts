@@ -12,16 +12,23 @@ export function defaultTeacherCacheBytes(): number {
 
 export function addTeacherCacheFlags(cmd: Command): Command {
   return cmd
-    .option('--teacher-cache <dir>',
-      'also keep the per-item teacher outputs in this folder (reused by later runs and stages)')
-    .option('--teacher-cache-memory <MiB>', 'in-memory bound of the teacher-output cache (0 = no in-memory copy; '
-      + 'default: an eighth of the machine memory, at most 4096)');
+    .option(
+      '--teacher-cache <dir>',
+      'also keep the per-item teacher outputs in this folder (reused by later runs and stages)',
+    )
+    .option(
+      '--teacher-cache-memory <MiB>',
+      'in-memory bound of the teacher-output cache (0 = no in-memory copy; ' +
+        'default: an eighth of the machine memory, at most 4096)',
+    );
 }
 
 /** The cache settings the flags ask for; null = no cache (memory 0 and no folder). */
 export function parseTeacherCacheFlags(o: Record<string, unknown>): TeacherCacheOptions | null {
-  const mib = o.teacherCacheMemory === undefined
-    ? null : parseNonNegativeInt(String(o.teacherCacheMemory), '--teacher-cache-memory');
+  const mib =
+    o.teacherCacheMemory === undefined
+      ? null
+      : parseNonNegativeInt(String(o.teacherCacheMemory), '--teacher-cache-memory');
   const memoryBytes = mib === null ? defaultTeacherCacheBytes() : mib * 2 ** 20;
   const dir = o.teacherCache === undefined ? null : String(o.teacherCache);
   if (memoryBytes === 0 && dir === null) return null;

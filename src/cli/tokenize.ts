@@ -18,8 +18,14 @@ export function register(program: Command, io: CliIO = processIO): void {
     .action((o) => {
       // The context length is capped by the model's position table when config.json is there.
       const text = existsSync(join(o.model, 'config.json')) ? loadConfig(o.model).text : undefined;
-      const tok = loadTokenizerFromFolder(o.model, { maxPositions: text?.maxPositions, modelVocabSize: text?.vocabSize });
+      const tok = loadTokenizerFromFolder(o.model, {
+        maxPositions: text?.maxPositions,
+        modelVocabSize: text?.vocabSize,
+      });
       const texts: string[] = [...o.text, ...(o.textsFile ? readTextsFile(o.textsFile) : [])];
-      emitJson(io, texts.map((t) => tok.encode(t)));
+      emitJson(
+        io,
+        texts.map((t) => tok.encode(t)),
+      );
     });
 }

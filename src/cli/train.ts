@@ -15,26 +15,45 @@ import { processIO, type CliIO } from './io.ts';
 export function register(program: Command, io: CliIO = processIO): void {
   const cmd = program
     .command('train')
-    .description('Contrastive (CLIP) training or fine-tuning, with periodic eval, atomic checkpoints and exact --resume.')
+    .description(
+      'Contrastive (CLIP) training or fine-tuning, with periodic eval, atomic checkpoints and exact --resume.',
+    )
     .option('--model <dir>', 'checkpoint folder to fine-tune')
-    .option('--init <geometry>', 'start from a fresh seeded model: a geometry name (tiny, vit-b-32, …) or GEOMETRY.json');
-  addTrainFlags(cmd).action((o: Flags) => withWorld(async (world) => {
-    if ((o.model === undefined) === (o.init === undefined)) throw new ConfigError('train needs exactly one of --model DIR or --init GEOMETRY.');
-    const geometry = o.init !== undefined ? readGeometry(String(o.init)) : null;
-    const parsed = parseTrainFlags(o);
-    const rt0 = makeRuntime({ threads: o.threads as string | undefined, seed: parsed.seed, precision: o.precision as string | undefined });
-    const rt = rankRuntime(rt0, world);
-    let student: ModelFiles;
-    if (geometry) {
-      student = initModelFiles(geometry, parsed.seed ?? 0);
-    } else {
-      const m = await loadEvalModel(rt, String(o.model));
-      student = { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess, auxFrom: String(o.model) };
-    }
-    const r = await trainLoop(rt, {
-      ...parsed, student, world,
-      flags: { command: 'train', model: o.model ?? null, init: geometry, ...parsed.flags },
-    });
-    if (world.rank === 0) emitJson(io, resultJson(r));
-  }));
+    .option(
+      '--init <geometry>',
+      'start from a fresh seeded model: a geometry name (tiny, vit-b-32, …) or GEOMETRY.json',
+    );
+  addTrainFlags(cmd).action((o: Flags) =>
+    withWorld(async (world) => {
+      if ((o.model === undefined) === (o.init === undefined))
+        throw new ConfigError('train needs exactly one of --model DIR or --init GEOMETRY.');
+      const geometry = o.init !== undefined ? readGeometry(String(o.init)) : null;
+      const parsed = parseTrainFlags(o);
+      const rt0 = makeRuntime({
+        threads: o.threads as string | undefined,
+        seed: parsed.seed,
+        precision: o.precision as string | undefined,
+      });
+      const rt = rankRuntime(rt0, world);
+      let student: ModelFiles;
+      if (geometry) {
+        student = initModelFiles(geometry, parsed.seed ?? 0);
+      } else {
+        const m = await loadEvalModel(rt, String(o.model));
+        student = {
+          model: m.model,
+          tokenizer: m.tokenizer as ClipTokenizer,
+          preprocess: m.preprocess,
+          auxFrom: String(o.model),
+        };
+      }
+      const r = await trainLoop(rt, {
+        ...parsed,
+        student,
+        world,
+        flags: { command: 'train', model: o.model ?? null, init: geometry, ...parsed.flags },
+      });
+      if (world.rank === 0) emitJson(io, resultJson(r));
+    }),
+  );
 }

@@ -46,7 +46,15 @@ export function stableStringify(v: unknown): string {
   if (ArrayBuffer.isView(v)) return stableStringify(Array.from(v as unknown as ArrayLike<number>));
   if (Array.isArray(v)) return '[' + v.map(stableStringify).join(',') + ']';
   const o = v as Record<string, unknown>;
-  return '{' + Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => JSON.stringify(k) + ':' + stableStringify(o[k])).join(',') + '}';
+  return (
+    '{' +
+    Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => JSON.stringify(k) + ':' + stableStringify(o[k]))
+      .join(',') +
+    '}'
+  );
 }
 
 /**
@@ -55,7 +63,9 @@ export function stableStringify(v: unknown): string {
  * or {tower: 'text', model, ids: sha256 of the token ids}.
  */
 export function cacheKey(parts: Record<string, unknown>): string {
-  return createHash('sha256').update(stableStringify({ v: CACHE_VERSION, ...parts })).digest('hex');
+  return createHash('sha256')
+    .update(stableStringify({ v: CACHE_VERSION, ...parts }))
+    .digest('hex');
 }
 
 /** sha256 of token id sequences (for text-embedding keys). */
@@ -78,10 +88,17 @@ export interface CachedEmbeddings {
 
 /** The cached embeddings for `key`, or null when absent or unreadable (a damaged entry is a miss). */
 export function readCache(dir: string, key: string): CachedEmbeddings | null {
-  const bin = join(dir, `${key}.bin`), js = join(dir, `${key}.json`);
+  const bin = join(dir, `${key}.bin`),
+    js = join(dir, `${key}.json`);
   if (!existsSync(bin) || !existsSync(js)) return null;
   try {
-    const info = JSON.parse(readFileSync(js, 'utf8')) as { version: number; rows: number; dim: number; indices?: number[]; meta?: Record<string, unknown> };
+    const info = JSON.parse(readFileSync(js, 'utf8')) as {
+      version: number;
+      rows: number;
+      dim: number;
+      indices?: number[];
+      meta?: Record<string, unknown>;
+    };
     const buf = readFileSync(bin);
     if (info.version !== CACHE_VERSION || buf.length !== info.rows * info.dim * 4) return null;
     const data = new Float32Array(info.rows * info.dim);
@@ -94,16 +111,23 @@ export function readCache(dir: string, key: string): CachedEmbeddings | null {
 
 /** Writes both files atomically (the .json last, so a reader never sees a .json without its .bin). */
 export function writeCache(dir: string, key: string, e: CachedEmbeddings): void {
-  if (e.data.length !== e.rows * e.dim) throw new RangeError(`writeCache: data has ${e.data.length} floats, expected rows·dim = ${e.rows}·${e.dim}`);
+  if (e.data.length !== e.rows * e.dim)
+    throw new RangeError(`writeCache: data has ${e.data.length} floats, expected rows·dim = ${e.rows}·${e.dim}`);
   writeFileAtomic(join(dir, `${key}.bin`), new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength));
   writeJsonAtomic(join(dir, `${key}.json`), {
-    version: CACHE_VERSION, rows: e.rows, dim: e.dim, indices: e.indices, meta: { created: new Date().toISOString(), ...e.meta },
+    version: CACHE_VERSION,
+    rows: e.rows,
+    dim: e.dim,
+    indices: e.indices,
+    meta: { created: new Date().toISOString(), ...e.meta },
   });
 }
 
 /** readCache, else compute and writeCache. `dir` undefined disables caching. `hit` tells which happened. */
 export async function cachedEmbeddings(
-  dir: string | undefined, key: string, compute: () => Promise<CachedEmbeddings>,
+  dir: string | undefined,
+  key: string,
+  compute: () => Promise<CachedEmbeddings>,
 ): Promise<CachedEmbeddings & { hit: boolean }> {
   if (dir !== undefined) {
     const c = readCache(dir, key);

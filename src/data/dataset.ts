@@ -4,8 +4,7 @@ import { DataError } from '../errors.ts';
 
 /** Where an image comes from: a file on disk (decoded later by the loader) or raw RGB bytes in memory. */
 export type ImageSource =
-  | { kind: 'file'; path: string }
-  | { kind: 'rgb'; data: Uint8Array; width: number; height: number };
+  { kind: 'file'; path: string } | { kind: 'rgb'; data: Uint8Array; width: number; height: number };
 
 /** One image with all of its captions (rows naming the same image are grouped into one item). */
 export interface PairItem {
@@ -50,7 +49,13 @@ export function pairsFromArray(spec: string, items: PairItem[]): PairsDataset {
 }
 
 export function classificationFromArray(spec: string, classnames: string[], items: ClassItem[]): ClassificationDataset {
-  return { kind: 'classification', spec, classnames, size: items.length, get: (i) => items[checkIndex(i, items.length)] };
+  return {
+    kind: 'classification',
+    spec,
+    classnames,
+    size: items.length,
+    get: (i) => items[checkIndex(i, items.length)],
+  };
 }
 
 export function checkIndex(i: number, size: number): number {
@@ -101,13 +106,16 @@ export class Rng {
  */
 export function subsetIndices(size: number, limit?: number, seed = 0): number[] {
   if (limit === undefined || limit >= size) return Array.from({ length: size }, (_, i) => i);
-  if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`--limit must be a non-negative integer, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 0)
+    throw new RangeError(`--limit must be a non-negative integer, got ${limit}`);
   const rng = new Rng(hashString(`subset:${seed}`));
   const idx = new Int32Array(size);
   for (let i = 0; i < size; i++) idx[i] = i;
   for (let i = 0; i < limit; i++) {
     const j = i + rng.int(size - i);
-    const t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+    const t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
   }
   return Array.from(idx.subarray(0, limit)).sort((a, b) => a - b);
 }
@@ -143,7 +151,8 @@ export class BadItemLog {
 
   /** Throws (no --skip-bad) or records the item; the message must name file and line/entry. */
   report(ref: string, reason: string): void {
-    if (!this.skipBad) throw new DataError(`${ref}: ${reason} (pass --skip-bad to skip such items and report them instead).`);
+    if (!this.skipBad)
+      throw new DataError(`${ref}: ${reason} (pass --skip-bad to skip such items and report them instead).`);
     this.items.push({ ref, reason });
   }
 
@@ -159,7 +168,9 @@ export class BadItemLog {
   /** One line for stderr, or "" when nothing was skipped. */
   summary(n = 5): string {
     if (this.items.length === 0) return '';
-    const shown = this.first(n).map((b) => `${b.ref}: ${b.reason}`).join('; ');
+    const shown = this.first(n)
+      .map((b) => `${b.ref}: ${b.reason}`)
+      .join('; ');
     const more = this.items.length > n ? `; and ${this.items.length - n} more` : '';
     return `skipped ${this.items.length} bad item(s): ${shown}${more}`;
   }

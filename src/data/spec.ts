@@ -43,13 +43,16 @@ export function parseDataSpec(spec: string): DataSpec {
     case 'coco': {
       if (rest === '') fail('coco: needs a path');
       const c = rest.lastIndexOf(':');
-      if (c > 0 && COCO_SPLITS.test(rest.slice(c + 1))) return { kind, path: rest.slice(0, c), split: rest.slice(c + 1) };
+      if (c > 0 && COCO_SPLITS.test(rest.slice(c + 1)))
+        return { kind, path: rest.slice(0, c), split: rest.slice(c + 1) };
       return { kind, path: rest };
     }
     case 'builtin': {
       const [name, split = 'test', ...extra] = rest.split(':');
-      if (!(BUILTIN_NAMES as readonly string[]).includes(name)) fail(`unknown builtin data set "${name}" (builtins: ${BUILTIN_NAMES.join(', ')})`);
-      if (extra.length || !BUILTIN_SPLITS.includes(split)) fail(`unknown split "${[split, ...extra].join(':')}" (splits: train, val, test, all)`);
+      if (!(BUILTIN_NAMES as readonly string[]).includes(name))
+        fail(`unknown builtin data set "${name}" (builtins: ${BUILTIN_NAMES.join(', ')})`);
+      if (extra.length || !BUILTIN_SPLITS.includes(split))
+        fail(`unknown split "${[split, ...extra].join(':')}" (splits: train, val, test, all)`);
       return { kind, name: name as (typeof BUILTIN_NAMES)[number], split: split as Split | 'all' };
     }
     default:
@@ -93,7 +96,11 @@ export function openDataset(spec: string, opts: OpenDataOptions = {}): OpenedDat
   switch (s.kind) {
     case 'csv':
     case 'tsv':
-      ds = readCsv(resolve(s.path), s.kind === 'csv' ? ',' : '\t', spec, { ...ropts, imageKey: opts.imageKey, captionKey: opts.captionKey });
+      ds = readCsv(resolve(s.path), s.kind === 'csv' ? ',' : '\t', spec, {
+        ...ropts,
+        imageKey: opts.imageKey,
+        captionKey: opts.captionKey,
+      });
       break;
     case 'jsonl':
       ds = readJsonl(resolve(s.path), spec, { ...ropts, imageKey: opts.imageKey, captionKey: opts.captionKey });
@@ -105,8 +112,12 @@ export function openDataset(spec: string, opts: OpenDataOptions = {}): OpenedDat
       ds = readFolder(s.path, spec, { ...ropts, classnames: opts.classnames });
       break;
     case 'builtin':
-      ds = s.name === 'fashion-mnist' ? openFashionMnist(spec, s.split)
-        : s.name === 'fashion-mix' ? openFashionMix(spec, s.split) : openFashionScenes(spec, s.split);
+      ds =
+        s.name === 'fashion-mnist'
+          ? openFashionMnist(spec, s.split)
+          : s.name === 'fashion-mix'
+            ? openFashionMix(spec, s.split)
+            : openFashionScenes(spec, s.split);
       break;
   }
   return { dataset: limitDataset(ds, opts.limit, opts.seed ?? 0), bad };

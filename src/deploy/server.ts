@@ -63,7 +63,9 @@ export function checkExportFolder(dir: string): string {
   if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new ConfigError(`${dir}: not found or not a folder`);
   for (const f of ['onnx/model.onnx', 'tokenizer.json', 'preprocessor_config.json', 'config.json']) {
     if (!existsSync(join(abs, f))) {
-      throw new ConfigError(`${dir}: lacks ${f}; serve a folder written by mope-clip export (mope-clip export --model CKPT --out DIR)`);
+      throw new ConfigError(
+        `${dir}: lacks ${f}; serve a folder written by mope-clip export (mope-clip export --model CKPT --out DIR)`,
+      );
     }
   }
   return abs;
@@ -136,7 +138,8 @@ export function makeHandler(models: string[], ortDir: string = ortDistDir(), web
 /** Starts the server; resolves once it listens. */
 export function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (opts.models.length === 0) throw new ConfigError('serve: give at least one exported model folder');
-  if (opts.models.length > 2) throw new ConfigError(`serve: at most two model folders (dense and pruned), found ${opts.models.length}`);
+  if (opts.models.length > 2)
+    throw new ConfigError(`serve: at most two model folders (dense and pruned), found ${opts.models.length}`);
   const models = opts.models.map(checkExportFolder);
   const handler = makeHandler(models);
   const host = opts.host ?? '127.0.0.1';
@@ -146,14 +149,24 @@ export function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   return new Promise((ok, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      fail(e.code === 'EADDRINUSE' ? new ConfigError(`serve: port ${opts.port} is in use; choose another --port (0 = any free port)`) : e);
+      fail(
+        e.code === 'EADDRINUSE'
+          ? new ConfigError(`serve: port ${opts.port} is in use; choose another --port (0 = any free port)`)
+          : e,
+      );
     });
     server.listen(opts.port ?? 8080, host, () => {
       const port = (server.address() as AddressInfo).port;
       const shown = host.includes(':') ? `[${host}]` : host;
       ok({
-        server, port, url: `http://${shown}:${port}/`,
-        close: () => new Promise<void>((done) => { server.closeAllConnections(); server.close(() => done()); }),
+        server,
+        port,
+        url: `http://${shown}:${port}/`,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
       });
     });
   });

@@ -33,7 +33,13 @@ export interface LossWeights {
   temperature: number;
 }
 
-export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({ wCon: 1, wKd: 1, wEmb: 1, wHid: 1, temperature: 1 });
+export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({
+  wCon: 1,
+  wKd: 1,
+  wEmb: 1,
+  wHid: 1,
+  temperature: 1,
+});
 
 /** One side's unnormalised embeddings of B pairs. */
 export interface PairEmbeddings {
@@ -62,16 +68,28 @@ class Side {
   /** S = exp(s)·Î·T̂ᵀ, row-major [B,B], in double. */
   readonly S: Float64Array;
 
-  constructor(rt: Runtime, readonly e: PairEmbeddings, readonly B: number, readonly E: number) {
-    for (const [n, a] of [['image', e.image], ['text', e.text]] as const) {
-      if (a.length !== B * E) throw new ShapeError(`loss: ${n} embeddings have ${a.length} elements, expected B·E = ${B}·${E} = ${B * E}`);
+  constructor(
+    rt: Runtime,
+    readonly e: PairEmbeddings,
+    readonly B: number,
+    readonly E: number,
+  ) {
+    for (const [n, a] of [
+      ['image', e.image],
+      ['text', e.text],
+    ] as const) {
+      if (a.length !== B * E)
+        throw new ShapeError(`loss: ${n} embeddings have ${a.length} elements, expected B·E = ${B}·${E} = ${B * E}`);
     }
     const k = rt.kernels;
-    this.img = new Float32Array(B * E); this.txt = new Float32Array(B * E);
-    this.imgNorm = new Float32Array(B); this.txtNorm = new Float32Array(B);
+    this.img = new Float32Array(B * E);
+    this.txt = new Float32Array(B * E);
+    this.imgNorm = new Float32Array(B);
+    this.txtNorm = new Float32Array(B);
     k.l2normalize(this.img, this.imgNorm, e.image, B, E);
     k.l2normalize(this.txt, this.txtNorm, e.text, B, E);
-    this.dImg = new Float32Array(B * E); this.dTxt = new Float32Array(B * E);
+    this.dImg = new Float32Array(B * E);
+    this.dTxt = new Float32Array(B * E);
     const scale = Math.exp(e.logitScale);
     this.S = new Float64Array(B * B);
     for (let i = 0; i < B; i++) {
@@ -85,7 +103,8 @@ class Side {
 
   /** Back-propagates dS [B,B] (∂L/∂S) into dÎ, dT̂ and ds. */
   addDS(dS: Float64Array): void {
-    const { B, E } = this, scale = Math.exp(this.e.logitScale);
+    const { B, E } = this,
+      scale = Math.exp(this.e.logitScale);
     let ds = 0;
     for (let i = 0; i < B * B; i++) ds += dS[i]! * this.S[i]!;
     this.dLogitScale += ds;
@@ -104,7 +123,8 @@ class Side {
   /** Gradients w.r.t. the unnormalised embeddings. */
   result(rt: Runtime, value: number): LossResult {
     const { B, E } = this;
-    const dImage = new Float32Array(B * E), dText = new Float32Array(B * E);
+    const dImage = new Float32Array(B * E),
+      dText = new Float32Array(B * E);
     rt.kernels.l2normalizeBackward(dImage, this.dImg, this.img, this.imgNorm, B, E);
     rt.kernels.l2normalizeBackward(dText, this.dTxt, this.txt, this.txtNorm, B, E);
     return { value, dImage, dText, dLogitScale: this.dLogitScale };
@@ -128,15 +148,18 @@ function logSoftmax(z: Float64Array, B: number, byRow: boolean, out: Float64Arra
 
 /** L_con on `st`, weighted by w; returns the (unweighted) value and adds w·∂L_con/∂S to st. */
 function addContrastive(st: Side, w: number): number {
-  const B = st.B, S = st.S;
-  const lr = new Float64Array(B * B), lc = new Float64Array(B * B);
+  const B = st.B,
+    S = st.S;
+  const lr = new Float64Array(B * B),
+    lc = new Float64Array(B * B);
   logSoftmax(S, B, true, lr);
   logSoftmax(S, B, false, lc);
   let v = 0;
   for (let i = 0; i < B; i++) v -= lr[i * B + i]! + lc[i * B + i]!;
   v /= 2 * B;
   if (w !== 0) {
-    const dS = new Float64Array(B * B), f = w / (2 * B);
+    const dS = new Float64Array(B * B),
+      f = w / (2 * B);
     for (let i = 0; i < B * B; i++) dS[i] = f * (Math.exp(lr[i]!) + Math.exp(lc[i]!));
     for (let i = 0; i < B; i++) dS[i * B + i] -= 2 * f;
     st.addDS(dS);
@@ -148,11 +171,14 @@ function addContrastive(st: Side, w: number): number {
 function addKd(st: Side, te: Side, tau: number, w: number): number {
   const B = st.B;
   if (!(tau > 0)) throw new ConfigError(`distillation temperature must be > 0, got ${tau}`);
-  const zs = st.S.map((x) => x / tau), zt = te.S.map((x) => x / tau);
+  const zs = st.S.map((x) => x / tau),
+    zt = te.S.map((x) => x / tau);
   let v = 0;
-  const dS = new Float64Array(B * B), f = (w * tau) / (2 * B);
+  const dS = new Float64Array(B * B),
+    f = (w * tau) / (2 * B);
   for (const byRow of [true, false]) {
-    const ls = new Float64Array(B * B), lt = new Float64Array(B * B);
+    const ls = new Float64Array(B * B),
+      lt = new Float64Array(B * B);
     logSoftmax(zs, B, byRow, ls);
     logSoftmax(zt, B, byRow, lt);
     for (let i = 0; i < B * B; i++) {
@@ -169,11 +195,14 @@ function addKd(st: Side, te: Side, tau: number, w: number): number {
 /** L_emb of st against te, weighted by w. */
 function addEmb(st: Side, te: Side, w: number): number {
   const n = st.B * st.E;
-  let a = 0, b = 0;
+  let a = 0,
+    b = 0;
   const f = w / st.B;
   for (let i = 0; i < n; i++) {
-    const di = st.img[i]! - te.img[i]!, dt = st.txt[i]! - te.txt[i]!;
-    a += di * di; b += dt * dt;
+    const di = st.img[i]! - te.img[i]!,
+      dt = st.txt[i]! - te.txt[i]!;
+    a += di * di;
+    b += dt * dt;
     st.dImg[i] += f * di;
     st.dTxt[i] += f * dt;
   }
@@ -197,16 +226,31 @@ export function contrastiveLoss(rt: Runtime, student: PairEmbeddings, B: number,
 }
 
 /** Cross-modal distillation L_kd at temperature tau. */
-export function kdLoss(rt: Runtime, student: PairEmbeddings, teacher: PairEmbeddings, B: number, E: number, tau: number): LossResult {
+export function kdLoss(
+  rt: Runtime,
+  student: PairEmbeddings,
+  teacher: PairEmbeddings,
+  B: number,
+  E: number,
+  tau: number,
+): LossResult {
   checkPair(student, teacher, B, E);
-  const st = new Side(rt, student, B, E), te = new Side(rt, teacher, B, E);
+  const st = new Side(rt, student, B, E),
+    te = new Side(rt, teacher, B, E);
   return st.result(rt, addKd(st, te, tau, 1));
 }
 
 /** Uni-modal embedding distillation L_emb (logit_scale plays no part: dLogitScale = 0). */
-export function embeddingLoss(rt: Runtime, student: PairEmbeddings, teacher: PairEmbeddings, B: number, E: number): LossResult {
+export function embeddingLoss(
+  rt: Runtime,
+  student: PairEmbeddings,
+  teacher: PairEmbeddings,
+  B: number,
+  E: number,
+): LossResult {
   checkPair(student, teacher, B, E);
-  const st = new Side(rt, student, B, E), te = new Side(rt, teacher, B, E);
+  const st = new Side(rt, student, B, E),
+    te = new Side(rt, teacher, B, E);
   return st.result(rt, addEmb(st, te, 1));
 }
 
@@ -235,16 +279,21 @@ export function hiddenLoss(towers: HiddenTower[], w = 1): HiddenLossResult {
   const dHidden: Float32Array[][] = [];
   const nT = towers.length;
   for (const t of towers) {
-    const { B, T, C } = t, L = t.student.length;
-    if (t.teacher.length !== L) throw new ShapeError(`hidden loss: ${L} student layers but ${t.teacher.length} teacher layers`);
+    const { B, T, C } = t,
+      L = t.student.length;
+    if (t.teacher.length !== L)
+      throw new ShapeError(`hidden loss: ${L} student layers but ${t.teacher.length} teacher layers`);
     let count = 0;
     for (let b = 0; b < B; b++) count += t.lengths ? Math.min(T, t.lengths[b]!) : T;
     const norm = 1 / (count * C * L * nT);
     const grads: Float32Array[] = [];
     for (let j = 0; j < L; j++) {
-      const s = t.student[j]!, te = t.teacher[j]!;
+      const s = t.student[j]!,
+        te = t.teacher[j]!;
       if (s.length !== B * T * C || te.length !== B * T * C) {
-        throw new ShapeError(`hidden loss: layer pair ${j} has ${s.length} / ${te.length} elements, expected B·T·C = ${B * T * C}`);
+        throw new ShapeError(
+          `hidden loss: layer pair ${j} has ${s.length} / ${te.length} elements, expected B·T·C = ${B * T * C}`,
+        );
       }
       const g = new Float32Array(B * T * C);
       let acc = 0;
@@ -313,12 +362,18 @@ export interface DistillResult extends LossParts {
 
 /** L = w_con·L_con + w_kd·L_kd + w_emb·L_emb + w_hid·L_hid with its gradients (weights default to DEFAULT_LOSS_WEIGHTS). */
 export function distillationLoss(
-  rt: Runtime, inputs: DistillInputs, B: number, E: number, weights: Partial<LossWeights> = {},
+  rt: Runtime,
+  inputs: DistillInputs,
+  B: number,
+  E: number,
+  weights: Partial<LossWeights> = {},
 ): DistillResult {
   const w = { ...DEFAULT_LOSS_WEIGHTS, ...weights };
   const st = new Side(rt, inputs.student, B, E);
   const con = addContrastive(st, w.wCon);
-  let kd = 0, emb = 0, hid = 0;
+  let kd = 0,
+    emb = 0,
+    hid = 0;
   let dHidden: Float32Array[][] = [];
   if (inputs.teacher !== null) {
     checkPair(inputs.student, inputs.teacher, B, E);

@@ -16,20 +16,52 @@ export interface Kernels {
   getThreads(): number;
 
   /** C[M,N] = alpha·op(A)·op(B) + beta·C; op(A) is [M,K] (A stored [K,M] when transA), op(B) is [K,N] (stored [N,K] when transB). */
-  gemm(c: F32, a: F32, b: F32, M: number, N: number, K: number, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+  gemm(
+    c: F32,
+    a: F32,
+    b: F32,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    alpha: number,
+    beta: number,
+  ): void;
 
   /** For i < batch: C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i], where X[i] starts at element i·strideX. */
   gemmStridedBatched(
-    c: F32, a: F32, b: F32, batch: number, M: number, N: number, K: number,
-    transA: boolean, transB: boolean, alpha: number, beta: number,
-    strideA: number, strideB: number, strideC: number,
+    c: F32,
+    a: F32,
+    b: F32,
+    batch: number,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    alpha: number,
+    beta: number,
+    strideA: number,
+    strideB: number,
+    strideC: number,
   ): void;
 
   /** out[N,OC] = inp[N,IC]·W[OC,IC]ᵀ + bias[OC] (bias may be null). */
   linear(out: F32, inp: F32, weight: F32, bias: F32 | null, N: number, IC: number, OC: number): void;
 
   /** LayerNorm over the last dim C of N rows. mean / rstd [N] are written when non-null (for backward). */
-  layernorm(out: F32, mean: F32 | null, rstd: F32 | null, inp: F32, weight: F32, bias: F32, N: number, C: number, eps: number): void;
+  layernorm(
+    out: F32,
+    mean: F32 | null,
+    rstd: F32 | null,
+    inp: F32,
+    weight: F32,
+    bias: F32,
+    N: number,
+    C: number,
+    eps: number,
+  ): void;
 
   /** out[n,f] = act(inp[n,f])·mask[f] (mask null = all ones). out may alias inp. */
   activation(out: F32, inp: F32, mask: F32 | null, N: number, F: number, kind: ActKind): void;
@@ -41,8 +73,16 @@ export interface Kernels {
    * probs [B,NH,T,T] receives the softmax when non-null (for backward). A fully masked row gives zeros.
    */
   attention(
-    out: F32, probs: F32 | null, qkv: F32, keyMask: F32 | null, headMask: F32 | null,
-    B: number, T: number, NH: number, HS: number, causal: boolean,
+    out: F32,
+    probs: F32 | null,
+    qkv: F32,
+    keyMask: F32 | null,
+    headMask: F32 | null,
+    B: number,
+    T: number,
+    NH: number,
+    HS: number,
+    causal: boolean,
   ): void;
 
   /** out = a + scale·b over N elements. out may alias a. */
@@ -63,14 +103,29 @@ export interface Kernels {
    * dbias[OC] += Σ_n dout[n] (skipped when null).
    */
   linearBackward(
-    dinp: F32 | null, dweight: F32 | null, dbias: F32 | null, dout: F32, inp: F32, weight: F32,
-    N: number, IC: number, OC: number,
+    dinp: F32 | null,
+    dweight: F32 | null,
+    dbias: F32 | null,
+    dout: F32,
+    inp: F32,
+    weight: F32,
+    N: number,
+    IC: number,
+    OC: number,
   ): void;
 
   /** Backward of layernorm given the mean / rstd saved by the forward. dinp overwritten; dweight, dbias accumulate. */
   layernormBackward(
-    dinp: F32, dweight: F32, dbias: F32, dout: F32, inp: F32, weight: F32, mean: F32, rstd: F32,
-    N: number, C: number,
+    dinp: F32,
+    dweight: F32,
+    dbias: F32,
+    dout: F32,
+    inp: F32,
+    weight: F32,
+    mean: F32,
+    rstd: F32,
+    N: number,
+    C: number,
   ): void;
 
   /** dinp[n,f] = dout[n,f]·act′(inp[n,f])·mask[f]; inp is the pre-activation. dinp may alias dout. */
@@ -81,8 +136,15 @@ export interface Kernels {
    * dqkv [B,T,3·NH·HS] is overwritten. Masked (zero-probability) entries get zero gradient.
    */
   attentionBackward(
-    dqkv: F32, dout: F32, probs: F32, qkv: F32, headMask: F32 | null,
-    B: number, T: number, NH: number, HS: number,
+    dqkv: F32,
+    dout: F32,
+    probs: F32,
+    qkv: F32,
+    headMask: F32 | null,
+    B: number,
+    T: number,
+    NH: number,
+    HS: number,
   ): void;
 
   /** Backward of l2normalize: out is the forward's output, norms its saved norms. dinp overwritten (may alias dout). */
@@ -97,8 +159,17 @@ export interface Kernels {
    * p ← p − lr·(m/(1−β1^step)) / (sqrt(v/(1−β2^step)) + eps). step counts from 1.
    */
   adamw(
-    param: F32, grad: F32, m: F32, v: F32, N: number,
-    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
+    param: F32,
+    grad: F32,
+    m: F32,
+    v: F32,
+    N: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
   ): void;
 
   /** Σ x² over N elements, accumulated in double (for gradient-norm clipping). */

@@ -36,7 +36,9 @@ function prepareEnvironment(): void {
   if (process.env.OPENBLAS_CORETYPE !== undefined || process.platform !== 'linux' || process.arch !== 'x64') return;
   let flags: Set<string>;
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
     flags = new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
   } catch {
     return;

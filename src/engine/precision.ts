@@ -22,8 +22,19 @@ export interface DnnlKernels {
    * scratch (≥ M·K, + K·N when b is given), products accumulate in fp32.
    */
   gemmDnnl(
-    c: F32, a: F32, b: F32 | null, packed: PackedWeight | null, bias: F32 | null, scratch: Uint16Array | null,
-    M: number, N: number, K: number, transA: boolean, transB: boolean, beta: number, bf16: boolean,
+    c: F32,
+    a: F32,
+    b: F32 | null,
+    packed: PackedWeight | null,
+    bias: F32 | null,
+    scratch: Uint16Array | null,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    beta: number,
+    bf16: boolean,
   ): void;
   /** op(B)[K,N] packed for a matmul with about Mhint rows (b is [K,N], or [N,K] when transB). */
   packWeight(b: F32, K: number, N: number, transB: boolean, bf16: boolean, Mhint: number): PackedWeight;
@@ -40,7 +51,9 @@ export function parsePrecision(v: string | undefined, flag = '--precision'): Pre
 /** The CPU feature flags of /proc/cpuinfo (empty where it cannot be read). */
 export function cpuFeatures(): Set<string> {
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
     return new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
   } catch {
     return new Set();
@@ -56,7 +69,11 @@ export function hasFastBf16(features: Set<string>): boolean {
  * auto → bf16 where the CPU has AMX-BF16 or AVX512-BF16, else fp32 (said once through log). An explicit
  * bf16 is honoured on any CPU oneDNN supports (it emulates bf16 on plain AVX-512, slower than fp32).
  */
-export function resolvePrecision(setting: PrecisionSetting, features: Set<string>, log?: { info(message: string): void }): Precision {
+export function resolvePrecision(
+  setting: PrecisionSetting,
+  features: Set<string>,
+  log?: { info(message: string): void },
+): Precision {
   if (setting !== 'auto') return setting;
   const fast = hasFastBf16(features);
   const p: Precision = fast ? 'bf16' : 'fp32';

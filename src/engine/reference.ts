@@ -28,7 +28,18 @@ export function erfc(x: number): number {
 
 let threads = 1;
 
-function gemm(c: F32, a: F32, b: F32, M: number, N: number, K: number, transA: boolean, transB: boolean, alpha: number, beta: number): void {
+function gemm(
+  c: F32,
+  a: F32,
+  b: F32,
+  M: number,
+  N: number,
+  K: number,
+  transA: boolean,
+  transB: boolean,
+  alpha: number,
+  beta: number,
+): void {
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
       let s = 0;
@@ -55,7 +66,18 @@ export const referenceKernels: Kernels = {
 
   gemmStridedBatched(c, a, b, batch, M, N, K, transA, transB, alpha, beta, strideA, strideB, strideC): void {
     for (let i = 0; i < batch; i++) {
-      gemm(c.subarray(i * strideC), a.subarray(i * strideA), b.subarray(i * strideB), M, N, K, transA, transB, alpha, beta);
+      gemm(
+        c.subarray(i * strideC),
+        a.subarray(i * strideA),
+        b.subarray(i * strideB),
+        M,
+        N,
+        K,
+        transA,
+        transB,
+        alpha,
+        beta,
+      );
     }
   },
 
@@ -96,7 +118,8 @@ export const referenceKernels: Kernels = {
   attention(out, probs, qkv, keyMask, headMask, B, T, NH, HS, causal): void {
     const C = NH * HS;
     const scale = 1 / Math.sqrt(HS);
-    const at = (b: number, t: number, part: number, h: number, e: number) => qkv[(b * T + t) * 3 * C + part * C + h * HS + e];
+    const at = (b: number, t: number, part: number, h: number, e: number) =>
+      qkv[(b * T + t) * 3 * C + part * C + h * HS + e];
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < NH; h++) {
         for (let i = 0; i < T; i++) {
@@ -151,7 +174,8 @@ export const referenceKernels: Kernels = {
           for (let c = 0; c < ch; c++)
             for (let y = 0; y < P; y++)
               for (let x = 0; x < P; x++)
-                out[((b * GH + gy) * GW + gx) * ch * P * P + (c * P + y) * P + x] = pixels[((b * ch + c) * H + gy * P + y) * W + gx * P + x];
+                out[((b * GH + gy) * GW + gx) * ch * P * P + (c * P + y) * P + x] =
+                  pixels[((b * ch + c) * H + gy * P + y) * W + gx * P + x];
   },
 
   // ---- backward kernels: parameter gradients accumulate (+=, summed over rows in double first), activation
@@ -238,7 +262,8 @@ export const referenceKernels: Kernels = {
   attentionBackward(dqkv, dout, probs, qkv, headMask, B, T, NH, HS): void {
     const C = NH * HS;
     const scale = 1 / Math.sqrt(HS);
-    const idx = (b: number, t: number, part: number, h: number, e: number) => (b * T + t) * 3 * C + part * C + h * HS + e;
+    const idx = (b: number, t: number, part: number, h: number, e: number) =>
+      (b * T + t) * 3 * C + part * C + h * HS + e;
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < NH; h++) {
         const hm = headMask ? headMask[h] : 1;
@@ -295,7 +320,8 @@ export const referenceKernels: Kernels = {
           for (let c = 0; c < ch; c++)
             for (let y = 0; y < P; y++)
               for (let x = 0; x < P; x++)
-                dpixels[((b * ch + c) * H + gy * P + y) * W + gx * P + x] = dpatches[((b * GH + gy) * GW + gx) * ch * P * P + (c * P + y) * P + x];
+                dpixels[((b * ch + c) * H + gy * P + y) * W + gx * P + x] =
+                  dpatches[((b * GH + gy) * GW + gx) * ch * P * P + (c * P + y) * P + x];
   },
 
   adamw(param, grad, m, v, N, lr, beta1, beta2, eps, weightDecay, step): void {
@@ -340,14 +366,24 @@ export function roundBf16(x: number): number {
  * double: the twin of gemmDnnl with b given (packing changes the layout, not the values).
  */
 export function gemmDnnlReference(
-  c: F32, a: F32, b: F32, bias: F32 | null, M: number, N: number, K: number,
-  transA: boolean, transB: boolean, beta: number, bf16: boolean,
+  c: F32,
+  a: F32,
+  b: F32,
+  bias: F32 | null,
+  M: number,
+  N: number,
+  K: number,
+  transA: boolean,
+  transB: boolean,
+  beta: number,
+  bf16: boolean,
 ): void {
   const r = bf16 ? roundBf16 : (x: number) => x;
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
       let s = bias ? bias[n]! : 0;
-      for (let k = 0; k < K; k++) s += r(transA ? a[k * M + m]! : a[m * K + k]!) * r(transB ? b[n * K + k]! : b[k * N + n]!);
+      for (let k = 0; k < K; k++)
+        s += r(transA ? a[k * M + m]! : a[m * K + k]!) * r(transB ? b[n * K + k]! : b[k * N + n]!);
       c[m * N + n] = beta === 0 ? s : s + beta * c[m * N + n]!;
     }
   }

@@ -74,18 +74,29 @@ export interface ImageEmbeddings {
 export async function embedDatasetImages(m: EvalModel, ds: Dataset, opts: EvalOptions = {}): Promise<ImageEmbeddings> {
   const E = m.model.config.projectionDim;
   const S = m.model.config.vision.imageSize;
-  const key = opts.cacheDir !== undefined && m.modelDir !== undefined
-    ? cacheKey({
-        tower: 'image', model: await modelFingerprint(m.modelDir), data: dataFingerprint(ds),
-        skipBad: opts.bad?.skipBad ?? false, preprocess: m.preprocess,
-      })
-    : '';
+  const key =
+    opts.cacheDir !== undefined && m.modelDir !== undefined
+      ? cacheKey({
+          tower: 'image',
+          model: await modelFingerprint(m.modelDir),
+          data: dataFingerprint(ds),
+          skipBad: opts.bad?.skipBad ?? false,
+          preprocess: m.preprocess,
+        })
+      : '';
   const r = await cachedEmbeddings(key ? opts.cacheDir : undefined, key, async () => {
     const out = new Float32Array(ds.size * E);
     const indices: number[] = [];
-    const progress = new Progress(ds.size, 'images', process.stderr, { enabled: opts.progress === false ? false : undefined });
+    const progress = new Progress(ds.size, 'images', process.stderr, {
+      enabled: opts.progress === false ? false : undefined,
+    });
     for await (const b of imageBatches(ds, {
-      batch: opts.batch, preprocess: m.preprocess, imageSize: S, workers: opts.workers, bad: opts.bad, progress,
+      batch: opts.batch,
+      preprocess: m.preprocess,
+      imageSize: S,
+      workers: opts.workers,
+      bad: opts.bad,
+      progress,
     })) {
       if (b.indices.length === 0) continue;
       const emb = encodeImages(m.rt, m.model, b.pixels, b.indices.length, { batch: opts.batch });
@@ -94,21 +105,34 @@ export async function embedDatasetImages(m: EvalModel, ds: Dataset, opts: EvalOp
       indices.push(...b.indices);
     }
     progress.finish();
-    return { data: out.slice(0, indices.length * E), rows: indices.length, dim: E, indices, meta: { spec: ds.spec, tower: 'image' } };
+    return {
+      data: out.slice(0, indices.length * E),
+      rows: indices.length,
+      dim: E,
+      indices,
+      meta: { spec: ds.spec, tower: 'image' },
+    };
   });
   return { embeds: r.data, indices: r.indices ?? Array.from({ length: r.rows }, (_, i) => i), E, cacheHit: r.hit };
 }
 
 /** Texts → L2-normalised embeddings [NT, E] (tokenised with the model's tokenizer; truncated to its context). */
-export async function embedTexts(m: EvalModel, texts: string[], opts: EvalOptions = {}): Promise<{ embeds: Float32Array; cacheHit: boolean }> {
+export async function embedTexts(
+  m: EvalModel,
+  texts: string[],
+  opts: EvalOptions = {},
+): Promise<{ embeds: Float32Array; cacheHit: boolean }> {
   const E = m.model.config.projectionDim;
   const ids = texts.map((t) => m.tokenizer.encode(t));
-  const key = opts.cacheDir !== undefined && m.modelDir !== undefined
-    ? cacheKey({ tower: 'text', model: await modelFingerprint(m.modelDir), ids: hashIds(ids) })
-    : '';
+  const key =
+    opts.cacheDir !== undefined && m.modelDir !== undefined
+      ? cacheKey({ tower: 'text', model: await modelFingerprint(m.modelDir), ids: hashIds(ids) })
+      : '';
   const r = await cachedEmbeddings(key ? opts.cacheDir : undefined, key, async () => {
     const out = new Float32Array(ids.length * E);
-    const progress = new Progress(ids.length, 'texts', process.stderr, { enabled: opts.progress === false ? false : undefined });
+    const progress = new Progress(ids.length, 'texts', process.stderr, {
+      enabled: opts.progress === false ? false : undefined,
+    });
     const chunk = Math.max(256, opts.batch ?? 32);
     for (let s = 0; s < ids.length; s += chunk) {
       const part = ids.slice(s, s + chunk);

@@ -53,10 +53,22 @@ export interface RetrievalMetrics {
  * must have at least one caption (an image with none could never be a hit and is an input error).
  */
 export function retrievalRecall(
-  scores: Float32Array | Float64Array, captionImage: ArrayLike<number>, NT: number, NI: number, ks: number[] = [1, 5, 10],
+  scores: Float32Array | Float64Array,
+  captionImage: ArrayLike<number>,
+  NT: number,
+  NI: number,
+  ks: number[] = [1, 5, 10],
 ): RetrievalMetrics {
-  if (scores.length !== NT * NI) throw new RangeError(`retrievalRecall: scores has ${scores.length} values, expected NT·NI = ${NT}·${NI}`);
-  return retrievalRecallBlocked((t0, t1) => scores.subarray(t0 * NI, t1 * NI), captionImage, NT, NI, ks, Math.max(NT, 1));
+  if (scores.length !== NT * NI)
+    throw new RangeError(`retrievalRecall: scores has ${scores.length} values, expected NT·NI = ${NT}·${NI}`);
+  return retrievalRecallBlocked(
+    (t0, t1) => scores.subarray(t0 * NI, t1 * NI),
+    captionImage,
+    NT,
+    NI,
+    ks,
+    Math.max(NT, 1),
+  );
 }
 
 /**
@@ -67,20 +79,28 @@ export function retrievalRecall(
  */
 export function retrievalRecallBlocked(
   rows: (t0: number, t1: number) => Float32Array | Float64Array,
-  captionImage: ArrayLike<number>, NT: number, NI: number, ks: number[] = [1, 5, 10], block = 1024,
+  captionImage: ArrayLike<number>,
+  NT: number,
+  NI: number,
+  ks: number[] = [1, 5, 10],
+  block = 1024,
 ): RetrievalMetrics {
-  if (captionImage.length !== NT) throw new RangeError(`retrievalRecall: captionImage has ${captionImage.length} entries, expected ${NT}`);
-  for (const k of ks) if (!Number.isInteger(k) || k < 1) throw new RangeError(`retrievalRecall: K must be a positive integer, got ${k}`);
+  if (captionImage.length !== NT)
+    throw new RangeError(`retrievalRecall: captionImage has ${captionImage.length} entries, expected ${NT}`);
+  for (const k of ks)
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`retrievalRecall: K must be a positive integer, got ${k}`);
   const nCaps = new Int32Array(NI);
   for (let t = 0; t < NT; t++) {
     const i = captionImage[t];
-    if (!Number.isInteger(i) || i < 0 || i >= NI) throw new RangeError(`retrievalRecall: caption ${t} points at image ${i}, outside [0, ${NI})`);
+    if (!Number.isInteger(i) || i < 0 || i >= NI)
+      throw new RangeError(`retrievalRecall: caption ${t} points at image ${i}, outside [0, ${NI})`);
     nCaps[i]++;
   }
   for (let i = 0; i < NI; i++) if (nCaps[i] === 0) throw new RangeError(`retrievalRecall: image ${i} has no caption`);
   const getBlock = (t0: number, t1: number) => {
     const b = rows(t0, t1);
-    if (b.length !== (t1 - t0) * NI) throw new RangeError(`retrievalRecall: rows(${t0}, ${t1}) gave ${b.length} values, expected ${(t1 - t0) * NI}`);
+    if (b.length !== (t1 - t0) * NI)
+      throw new RangeError(`retrievalRecall: rows(${t0}, ${t1}) gave ${b.length} values, expected ${(t1 - t0) * NI}`);
     return b;
   };
 
@@ -109,7 +129,8 @@ export function retrievalRecallBlocked(
     const t1 = Math.min(NT, t0 + block);
     const b = getBlock(t0, t1);
     for (let i = 0; i < NI; i++) {
-      const bt = best[i], bs = bestScore[i];
+      const bt = best[i],
+        bs = bestScore[i];
       let r = 0;
       if (Number.isNaN(bs)) {
         for (let t = t0; t < t1; t++) if (!Number.isNaN(b[(t - t0) * NI + i]) || t < bt) r++;
@@ -145,16 +166,22 @@ export interface ZeroshotMetrics {
 
 /** Zero-shot accuracy from logits [N, NC] row-major and labels [N]. */
 export function zeroshotAccuracy(
-  logits: Float32Array | Float64Array, labels: ArrayLike<number>, N: number, NC: number, ks: number[] = [1, 5],
+  logits: Float32Array | Float64Array,
+  labels: ArrayLike<number>,
+  N: number,
+  NC: number,
+  ks: number[] = [1, 5],
 ): ZeroshotMetrics {
-  if (logits.length !== N * NC) throw new RangeError(`zeroshotAccuracy: logits has ${logits.length} values, expected N·NC = ${N}·${NC}`);
+  if (logits.length !== N * NC)
+    throw new RangeError(`zeroshotAccuracy: logits has ${logits.length} values, expected N·NC = ${N}·${NC}`);
   if (labels.length !== N) throw new RangeError(`zeroshotAccuracy: labels has ${labels.length} entries, expected ${N}`);
   const ranks = new Int32Array(N);
   const perClassN = new Float64Array(NC);
   const perClassHit = new Float64Array(NC);
   for (let n = 0; n < N; n++) {
     const y = labels[n];
-    if (!Number.isInteger(y) || y < 0 || y >= NC) throw new RangeError(`zeroshotAccuracy: label ${y} of image ${n} outside [0, ${NC})`);
+    if (!Number.isInteger(y) || y < 0 || y >= NC)
+      throw new RangeError(`zeroshotAccuracy: label ${y} of image ${n} outside [0, ${NC})`);
     ranks[n] = rankOf(logits.subarray(n * NC, (n + 1) * NC), y);
     perClassN[y]++;
     if (ranks[n] === 0) perClassHit[y]++;
@@ -166,8 +193,13 @@ export function zeroshotAccuracy(
     for (let n = 0; n < N; n++) if (ranks[n] < Math.min(k, NC)) hits++;
     topk[k] = N > 0 ? hits / N : 0;
   }
-  let sum = 0, present = 0;
-  for (let c = 0; c < NC; c++) if (perClassN[c] > 0) { sum += perClassHit[c] / perClassN[c]; present++; }
+  let sum = 0,
+    present = 0;
+  for (let c = 0; c < NC; c++)
+    if (perClassN[c] > 0) {
+      sum += perClassHit[c] / perClassN[c];
+      present++;
+    }
   return { topk, meanPerClassRecall: present > 0 ? sum / present : 0 };
 }
 

@@ -56,7 +56,8 @@ export async function evalRetrieval(m: EvalModel, ds: PairsDataset, opts: EvalOp
     return out;
   };
   const r = retrievalRecallBlocked(rows, captionImage, NT, NI, [1, 5, 10], BLOCK);
-  const ir = r.imageRetrieval, tr = r.textRetrieval;
+  const ir = r.imageRetrieval,
+    tr = r.textRetrieval;
   const result: RetrievalResult = {
     task: 'retrieval',
     data: ds.spec,
@@ -72,7 +73,10 @@ export async function evalRetrieval(m: EvalModel, ds: PairsDataset, opts: EvalOp
     params: countParameters(m.model),
     seconds: (performance.now() - t0) / 1000,
   };
-  if (ds.subset) { result.limit = ds.subset.limit; result.seed = ds.subset.seed; }
+  if (ds.subset) {
+    result.limit = ds.subset.limit;
+    result.seed = ds.subset.seed;
+  }
   if (opts.bad?.skipBad) result.skipped = opts.bad.toJSON();
   return result;
 }

@@ -32,9 +32,14 @@ export interface ZeroshotResult {
 
 /** Class weights [NC, E]: per class, mean of the normalised template embeddings, renormalised. */
 export async function zeroshotClassifier(
-  m: EvalModel, classnames: string[], templates: readonly string[], opts: EvalOptions = {},
+  m: EvalModel,
+  classnames: string[],
+  templates: readonly string[],
+  opts: EvalOptions = {},
 ): Promise<Float32Array> {
-  const NC = classnames.length, NT = templates.length, E = m.model.config.projectionDim;
+  const NC = classnames.length,
+    NT = templates.length,
+    E = m.model.config.projectionDim;
   const texts = classnames.flatMap((c) => templates.map((t) => fillTemplate(t, c)));
   const { embeds } = await embedTexts(m, texts, opts);
   const W = new Float32Array(NC * E);
@@ -50,7 +55,9 @@ export async function zeroshotClassifier(
 }
 
 export async function evalZeroshot(
-  m: EvalModel, ds: ClassificationDataset, opts: EvalOptions & { templates?: readonly string[] } = {},
+  m: EvalModel,
+  ds: ClassificationDataset,
+  opts: EvalOptions & { templates?: readonly string[] } = {},
 ): Promise<ZeroshotResult> {
   const t0 = performance.now();
   const templates = opts.templates ?? OPENAI_SIMPLE_TEMPLATES;
@@ -75,7 +82,10 @@ export async function evalZeroshot(
     params: countParameters(m.model),
     seconds: (performance.now() - t0) / 1000,
   };
-  if (ds.subset) { result.limit = ds.subset.limit; result.seed = ds.subset.seed; }
+  if (ds.subset) {
+    result.limit = ds.subset.limit;
+    result.seed = ds.subset.seed;
+  }
   if (opts.bad?.skipBad) result.skipped = opts.bad.toJSON();
   return result;
 }

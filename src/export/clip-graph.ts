@@ -17,28 +17,60 @@ export interface ClipGraphOptions {
 /** Additive mask value for removed attention entries; finite so that mask sums never make NaN. */
 const NEG = -1e9;
 
-function towerLayerNorm(g: GraphBuilder, x: string, w: Float32Array, b: Float32Array, eps: number, hint: string): string {
+function towerLayerNorm(
+  g: GraphBuilder,
+  x: string,
+  w: Float32Array,
+  b: Float32Array,
+  eps: number,
+  hint: string,
+): string {
   const C = w.length;
-  return g.node('LayerNormalization', [x, g.floatInit(`${hint}.weight`, [C], w), g.floatInit(`${hint}.bias`, [C], b)],
-    { axis: A.i(-1), epsilon: A.f(eps) }, hint);
+  return g.node(
+    'LayerNormalization',
+    [x, g.floatInit(`${hint}.weight`, [C], w), g.floatInit(`${hint}.bias`, [C], b)],
+    { axis: A.i(-1), epsilon: A.f(eps) },
+    hint,
+  );
 }
 
 function activation(g: GraphBuilder, cfg: TowerConfig, x: string, hint: string): string {
   if (cfg.act === 'quick_gelu') {
-    const s = g.node('Sigmoid', [g.node('Mul', [x, g.constF(`${hint}.alpha`, [1.702], [])], {}, `${hint}.ax`)], {}, `${hint}.sig`);
+    const s = g.node(
+      'Sigmoid',
+      [g.node('Mul', [x, g.constF(`${hint}.alpha`, [1.702], [])], {}, `${hint}.ax`)],
+      {},
+      `${hint}.sig`,
+    );
     return g.node('Mul', [x, s], {}, hint);
   }
   // exact gelu: 0.5·x·(1 + erf(x/√2))
-  const e = g.node('Erf', [g.node('Mul', [x, g.constF(`${hint}.rsqrt2`, [Math.SQRT1_2], [])], {}, `${hint}.xs`)], {}, `${hint}.erf`);
+  const e = g.node(
+    'Erf',
+    [g.node('Mul', [x, g.constF(`${hint}.rsqrt2`, [Math.SQRT1_2], [])], {}, `${hint}.xs`)],
+    {},
+    `${hint}.erf`,
+  );
   const one = g.node('Add', [e, g.constF(`${hint}.one`, [1], [])], {}, `${hint}.erf1`);
   return g.node('Mul', [g.node('Mul', [x, g.constF(`${hint}.half`, [0.5], [])], {}, `${hint}.hx`), one], {}, hint);
 }
 
 /** One pre-LN block on x [B,S,C]; `mask` is a float32 additive mask broadcastable to [B,NH,S,S], or null. */
 function encoderLayer(
-  g: GraphBuilder, prec: Precision, cfg: TowerConfig, lw: LayerWeights, l: number, x: string, mask: string | null, p: string,
+  g: GraphBuilder,
+  prec: Precision,
+  cfg: TowerConfig,
+  lw: LayerWeights,
+  l: number,
+  x: string,
+  mask: string | null,
+  p: string,
 ): string {
-  const C = cfg.hidden, HS = cfg.headDim, NH = cfg.heads[l]!, D = NH * HS, F = cfg.ffn[l]!;
+  const C = cfg.hidden,
+    HS = cfg.headDim,
+    NH = cfg.heads[l]!,
+    D = NH * HS,
+    F = cfg.ffn[l]!;
   const fp16 = g.floatType === OnnxType.FLOAT16;
   if (D > 0) {
     const h = towerLayerNorm(g, x, lw.ln1W, lw.ln1B, cfg.eps, `${p}.layer_norm1`);
@@ -47,7 +79,9 @@ function encoderLayer(
     const t = g.node('Transpose', [r], { perm: A.ints([2, 0, 3, 1, 4]) }, `${p}.qkv_t`); // [3,B,NH,S,HS]
     const pick = (i: number, name: string) =>
       g.node('Gather', [t, g.constI64(`${p}.idx${i}`, [i], [])], { axis: A.i(0) }, `${p}.${name}`);
-    const q = pick(0, 'q'), k = pick(1, 'k'), v = pick(2, 'v');
+    const q = pick(0, 'q'),
+      k = pick(1, 'k'),
+      v = pick(2, 'v');
     const kT = g.node('Transpose', [k], { perm: A.ints([0, 1, 3, 2]) }, `${p}.kT`);
     let s = g.node('MatMul', [q, kT], {}, `${p}.qk`);
     s = g.node('Mul', [s, g.constF(`${p}.scale`, [1 / Math.sqrt(HS)], [])], {}, `${p}.scores`);
@@ -78,23 +112,71 @@ function encoderLayer(
 
 /** Text tower: ids int64 [B,S] (+ mask int64 [B,S]) → unnormalised text embeds [B,E] in the graph's float type. */
 function textTower(g: GraphBuilder, model: ClipModel, prec: Precision, ids: string, attnMask: string | null): string {
-  const cfg = model.config.text, w = model.weights.text, C = cfg.hidden, T = cfg.maxPositions;
-  const tok = embeddingGather(g, prec, w.tokenEmbedding, cfg.vocabSize, C, ids, 'text_model.embeddings.token_embedding.weight');
-  const S = g.node('Slice', [g.node('Shape', [ids], {}, 'text.ids_shape'), g.constI64('text.one', [1]), g.constI64('text.two', [2]),
-    g.constI64('text.axis0', [0])], {}, 'text.seq_len'); // [1]
-  const pos = g.node('Slice', [g.floatInit('text_model.embeddings.position_embedding.weight', [T, C], w.positionEmbedding),
-    g.constI64('text.zero', [0]), S, g.constI64('text.axis0b', [0])], {}, 'text.positions');
+  const cfg = model.config.text,
+    w = model.weights.text,
+    C = cfg.hidden,
+    T = cfg.maxPositions;
+  const tok = embeddingGather(
+    g,
+    prec,
+    w.tokenEmbedding,
+    cfg.vocabSize,
+    C,
+    ids,
+    'text_model.embeddings.token_embedding.weight',
+  );
+  const S = g.node(
+    'Slice',
+    [
+      g.node('Shape', [ids], {}, 'text.ids_shape'),
+      g.constI64('text.one', [1]),
+      g.constI64('text.two', [2]),
+      g.constI64('text.axis0', [0]),
+    ],
+    {},
+    'text.seq_len',
+  ); // [1]
+  const pos = g.node(
+    'Slice',
+    [
+      g.floatInit('text_model.embeddings.position_embedding.weight', [T, C], w.positionEmbedding),
+      g.constI64('text.zero', [0]),
+      S,
+      g.constI64('text.axis0b', [0]),
+    ],
+    {},
+    'text.positions',
+  );
   let x = g.node('Add', [tok, pos], {}, 'text.embeddings');
 
   const causal = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = NEG;
   const ends = g.node('Concat', [S, S], { axis: A.i(0) }, 'text.mask_ends');
-  let mask = g.node('Slice', [g.init('text.causal_mask', OnnxType.FLOAT, [T, T], causal), g.constI64('text.zeros2', [0, 0]), ends,
-    g.constI64('text.axes01', [0, 1])], {}, 'text.causal'); // [S,S]
+  let mask = g.node(
+    'Slice',
+    [
+      g.init('text.causal_mask', OnnxType.FLOAT, [T, T], causal),
+      g.constI64('text.zeros2', [0, 0]),
+      ends,
+      g.constI64('text.axes01', [0, 1]),
+    ],
+    {},
+    'text.causal',
+  ); // [S,S]
   if (attnMask) {
     const am = g.node('Cast', [attnMask], { to: A.i(OnnxType.FLOAT) }, 'text.mask_f');
-    const inv = g.node('Sub', [g.init('text.mask_one', OnnxType.FLOAT, [], Float32Array.of(1)), am], {}, 'text.mask_inv');
-    const pad = g.node('Mul', [inv, g.init('text.mask_neg', OnnxType.FLOAT, [], Float32Array.of(NEG))], {}, 'text.pad_add');
+    const inv = g.node(
+      'Sub',
+      [g.init('text.mask_one', OnnxType.FLOAT, [], Float32Array.of(1)), am],
+      {},
+      'text.mask_inv',
+    );
+    const pad = g.node(
+      'Mul',
+      [inv, g.init('text.mask_neg', OnnxType.FLOAT, [], Float32Array.of(NEG))],
+      {},
+      'text.pad_add',
+    );
     const pad4 = g.node('Unsqueeze', [pad, g.constI64('text.axes12', [1, 2])], {}, 'text.pad_4d'); // [B,1,1,S]
     mask = g.node('Add', [mask, pad4], {}, 'text.mask'); // [B,1,S,S]
   }
@@ -104,8 +186,12 @@ function textTower(g: GraphBuilder, model: ClipModel, prec: Precision, ids: stri
 
   const key = cfg.legacyArgmaxPooling
     ? g.node('Cast', [ids], { to: A.i(OnnxType.INT32) }, 'text.pool_key')
-    : g.node('Cast', [g.node('Equal', [ids, g.constI64('text.eos', [cfg.eosTokenId], [])], {}, 'text.is_eos')],
-      { to: A.i(OnnxType.INT32) }, 'text.pool_key');
+    : g.node(
+        'Cast',
+        [g.node('Equal', [ids, g.constI64('text.eos', [cfg.eosTokenId], [])], {}, 'text.is_eos')],
+        { to: A.i(OnnxType.INT32) },
+        'text.pool_key',
+      );
   const at = g.node('ArgMax', [key], { axis: A.i(1), keepdims: A.i(0), select_last_index: A.i(0) }, 'text.pool_index'); // [B]
   const at2 = g.node('Unsqueeze', [at, g.constI64('text.axes1', [1])], {}, 'text.pool_index_2d');
   const pooled = g.node('GatherND', [x, at2], { batch_dims: A.i(1) }, 'text.pooled'); // [B,C]
@@ -115,18 +201,45 @@ function textTower(g: GraphBuilder, model: ClipModel, prec: Precision, ids: stri
 
 /** Vision tower: pixels [B,ch,S,S] (graph float type) → unnormalised image embeds [B,E]. */
 function visionTower(g: GraphBuilder, model: ClipModel, prec: Precision, px: string): string {
-  const cfg = model.config.vision, w = model.weights.vision, C = cfg.hidden, P = cfg.patchSize, ch = cfg.channels;
-  const G = (Math.floor(cfg.imageSize / P)) ** 2;
-  const conv = g.node('Conv', [px, g.floatInit('vision_model.embeddings.patch_embedding.weight', [C, ch, P, P], w.patchEmbedding)],
-    { kernel_shape: A.ints([P, P]), strides: A.ints([P, P]) }, 'vision.patch_conv'); // [B,C,g,g]
+  const cfg = model.config.vision,
+    w = model.weights.vision,
+    C = cfg.hidden,
+    P = cfg.patchSize,
+    ch = cfg.channels;
+  const G = Math.floor(cfg.imageSize / P) ** 2;
+  const conv = g.node(
+    'Conv',
+    [px, g.floatInit('vision_model.embeddings.patch_embedding.weight', [C, ch, P, P], w.patchEmbedding)],
+    { kernel_shape: A.ints([P, P]), strides: A.ints([P, P]) },
+    'vision.patch_conv',
+  ); // [B,C,g,g]
   const flat = g.node('Reshape', [conv, g.constI64('vision.flat_shape', [0, 0, -1])], {}, 'vision.patch_flat');
   const patches = g.node('Transpose', [flat], { perm: A.ints([0, 2, 1]) }, 'vision.patches'); // [B,G,C]
-  const b = g.node('Slice', [g.node('Shape', [px], {}, 'vision.px_shape'), g.constI64('vision.zero', [0]), g.constI64('vision.one', [1]),
-    g.constI64('vision.axis0', [0])], {}, 'vision.batch');
+  const b = g.node(
+    'Slice',
+    [
+      g.node('Shape', [px], {}, 'vision.px_shape'),
+      g.constI64('vision.zero', [0]),
+      g.constI64('vision.one', [1]),
+      g.constI64('vision.axis0', [0]),
+    ],
+    {},
+    'vision.batch',
+  );
   const clsShape = g.node('Concat', [b, g.constI64('vision.cls_tail', [1, C])], { axis: A.i(0) }, 'vision.cls_shape');
-  const cls = g.node('Expand', [g.floatInit('vision_model.embeddings.class_embedding', [1, 1, C], w.classEmbedding), clsShape], {}, 'vision.cls');
+  const cls = g.node(
+    'Expand',
+    [g.floatInit('vision_model.embeddings.class_embedding', [1, 1, C], w.classEmbedding), clsShape],
+    {},
+    'vision.cls',
+  );
   let x = g.node('Concat', [cls, patches], { axis: A.i(1) }, 'vision.tokens');
-  x = g.node('Add', [x, g.floatInit('vision_model.embeddings.position_embedding.weight', [G + 1, C], w.positionEmbedding)], {}, 'vision.embeddings');
+  x = g.node(
+    'Add',
+    [x, g.floatInit('vision_model.embeddings.position_embedding.weight', [G + 1, C], w.positionEmbedding)],
+    {},
+    'vision.embeddings',
+  );
   x = towerLayerNorm(g, x, w.preLnW, w.preLnB, cfg.eps, 'vision_model.pre_layrnorm');
   w.layers.forEach((lw, l) => {
     x = encoderLayer(g, prec, cfg, lw, l, x, null, `vision_model.encoder.layers.${l}`);
@@ -146,7 +259,12 @@ function fromFloat32(g: GraphBuilder, x: string, hint: string): string {
 
 /** x / ‖x‖ along the last axis (float32). */
 function l2normalize(g: GraphBuilder, x: string, hint: string): string {
-  const ss = g.node('ReduceSum', [g.node('Mul', [x, x], {}, `${hint}.sq`), g.constI64(`${hint}.axes`, [-1])], { keepdims: A.i(1) }, `${hint}.ss`);
+  const ss = g.node(
+    'ReduceSum',
+    [g.node('Mul', [x, x], {}, `${hint}.sq`), g.constI64(`${hint}.axes`, [-1])],
+    { keepdims: A.i(1) },
+    `${hint}.ss`,
+  );
   return g.node('Div', [x, g.node('Sqrt', [ss], {}, `${hint}.norm`)], {}, hint);
 }
 
@@ -158,14 +276,20 @@ function l2normalize(g: GraphBuilder, x: string, hint: string): string {
 export function buildClipGraph(model: ClipModel, kind: GraphKind, opts: ClipGraphOptions = {}): GraphBuilder {
   const prec = opts.precision ?? 'fp32';
   const withMask = opts.attentionMask ?? true;
-  const g = new GraphBuilder(kind === 'text' ? 'clip_text_model' : kind === 'vision' ? 'clip_vision_model' : 'clip_model');
+  const g = new GraphBuilder(
+    kind === 'text' ? 'clip_text_model' : kind === 'vision' ? 'clip_vision_model' : 'clip_model',
+  );
   if (prec === 'fp16') g.floatType = OnnxType.FLOAT16;
-  const E = model.config.projectionDim, v = model.config.vision;
-  const tb = kind === 'full' ? 'text_batch_size' : 'batch_size', ib = kind === 'full' ? 'image_batch_size' : 'batch_size';
-  let te: string | null = null, ie: string | null = null;
+  const E = model.config.projectionDim,
+    v = model.config.vision;
+  const tb = kind === 'full' ? 'text_batch_size' : 'batch_size',
+    ib = kind === 'full' ? 'image_batch_size' : 'batch_size';
+  let te: string | null = null,
+    ie: string | null = null;
   if (kind !== 'vision') {
     const ids = g.input('input_ids', OnnxType.INT64, [tb, 'sequence_length']);
-    const mask = withMask || kind === 'full' ? g.input('attention_mask', OnnxType.INT64, [tb, 'sequence_length']) : null;
+    const mask =
+      withMask || kind === 'full' ? g.input('attention_mask', OnnxType.INT64, [tb, 'sequence_length']) : null;
     te = toFloat32(g, textTower(g, model, prec, ids, mask), 'text.embeds_f32');
   }
   if (kind !== 'text') {
@@ -181,8 +305,18 @@ export function buildClipGraph(model: ClipModel, kind: GraphKind, opts: ClipGrap
   } else {
     const tn = l2normalize(g, te!, 'text_embeds');
     const inn = l2normalize(g, ie!, 'image_embeds');
-    const sim = g.node('MatMul', [tn, g.node('Transpose', [inn], { perm: A.ints([1, 0]) }, 'image_embeds_t')], {}, 'cosine');
-    const scale = g.init('logit_scale_exp', OnnxType.FLOAT, [], Float32Array.of(Math.exp(model.weights.logitScale[0]!)));
+    const sim = g.node(
+      'MatMul',
+      [tn, g.node('Transpose', [inn], { perm: A.ints([1, 0]) }, 'image_embeds_t')],
+      {},
+      'cosine',
+    );
+    const scale = g.init(
+      'logit_scale_exp',
+      OnnxType.FLOAT,
+      [],
+      Float32Array.of(Math.exp(model.weights.logitScale[0]!)),
+    );
     const lpt = g.node('Mul', [sim, scale], {}, 'logits_per_text');
     g.node('Transpose', [lpt], { perm: A.ints([1, 0]) }, 'logits_per_image');
     g.output('logits_per_image', OnnxType.FLOAT, [ib, tb]);

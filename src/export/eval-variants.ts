@@ -64,11 +64,17 @@ async function embedImages(path: string, pixels: Float32Array[], S: number, E: n
 }
 
 export async function evalVariants(
-  dir: string, precisions: Precision[], model: ClipModel, tok: ClipTokenizer, pre: PreprocessorConfig, o: VariantEvalOptions,
+  dir: string,
+  precisions: Precision[],
+  model: ClipModel,
+  tok: ClipTokenizer,
+  pre: PreprocessorConfig,
+  o: VariantEvalOptions,
 ): Promise<VariantEval> {
   const t0 = performance.now();
   const { dataset: ds } = openDataset(o.data, { limit: o.limit ?? 500, seed: o.seed ?? 0 });
-  const S = model.config.vision.imageSize, E = model.config.projectionDim;
+  const S = model.config.vision.imageSize,
+    E = model.config.projectionDim;
   const pixels: Float32Array[] = [];
   const indices: number[] = [];
   for await (const b of imageBatches(ds, { batch: BATCH, preprocess: pre, imageSize: S })) {
@@ -94,8 +100,13 @@ export async function evalVariants(
     });
   }
   const result: VariantEval = {
-    data: o.data, task: ds.kind === 'classification' ? 'zeroshot' : 'retrieval', n: { images: N, texts: texts.length },
-    metrics: {}, change_vs_fp32: {}, top1_agreement_vs_fp32: {}, seconds: 0,
+    data: o.data,
+    task: ds.kind === 'classification' ? 'zeroshot' : 'retrieval',
+    n: { images: N, texts: texts.length },
+    metrics: {},
+    change_vs_fp32: {},
+    top1_agreement_vs_fp32: {},
+    seconds: 0,
   };
   let baseTop1: number[] = [];
   for (const p of precisions) {
@@ -107,18 +118,27 @@ export async function evalVariants(
     if (ds.kind === 'classification') {
       const NT = OPENAI_SIMPLE_TEMPLATES.length;
       const W = new Float32Array(NC * E);
-      for (let c = 0; c < NC; c++) for (let t = 0; t < NT; t++) for (let e = 0; e < E; e++) W[c * E + e]! += te[(c * NT + t) * E + e]!;
+      for (let c = 0; c < NC; c++)
+        for (let t = 0; t < NT; t++) for (let e = 0; e < E; e++) W[c * E + e]! += te[(c * NT + t) * E + e]!;
       const Wn = l2NormalizeRows(W, NC, E);
       const logits = similarityMatrix(ie, Wn, N, NC, E);
-      const acc = zeroshotAccuracy(logits, indices.map((i) => ds.get(i).label), N, NC, [1, 5]);
+      const acc = zeroshotAccuracy(
+        logits,
+        indices.map((i) => ds.get(i).label),
+        N,
+        NC,
+        [1, 5],
+      );
       m = { acc1: acc.topk[1]!, acc5: acc.topk[5]! };
       top1 = argmaxRows(logits, NC);
     } else {
       const scores = similarityMatrix(te, ie, texts.length, N, E);
       const r = retrievalRecall(scores, captionImage, texts.length, N, [1, 5]);
       m = {
-        'image_retrieval_recall@1': r.imageRetrieval[1]!, 'image_retrieval_recall@5': r.imageRetrieval[5]!,
-        'text_retrieval_recall@1': r.textRetrieval[1]!, 'text_retrieval_recall@5': r.textRetrieval[5]!,
+        'image_retrieval_recall@1': r.imageRetrieval[1]!,
+        'image_retrieval_recall@5': r.imageRetrieval[5]!,
+        'text_retrieval_recall@1': r.textRetrieval[1]!,
+        'text_retrieval_recall@5': r.textRetrieval[5]!,
       };
       top1 = argmaxRows(similarityMatrix(ie, te, N, texts.length, E), texts.length);
     }

@@ -72,7 +72,8 @@ export interface ExportReport {
 
 const QUANT_NOTES: Record<string, string> = {
   fp16: 'float16 weights and activations; float32 inputs/outputs via Cast; attention softmax in float32',
-  q8: 'int8 symmetric per-output-column weights with dynamic uint8 activation quantisation (DynamicQuantizeLinear + ' +
+  q8:
+    'int8 symmetric per-output-column weights with dynamic uint8 activation quantisation (DynamicQuantizeLinear + ' +
     'MatMulInteger); int8 per-row token embedding; attention products, layer norms and the patch Conv in float32',
 };
 
@@ -86,7 +87,9 @@ function checkOutDir(outDir: string, force: boolean): void {
     throw new ConfigError(`${outDir}: exists and is not a folder; choose another --out`);
   }
   if (isNonEmptyDir(outDir) && !force) {
-    throw new ConfigError(`${outDir}: output folder exists and is not empty; choose a new --out folder, or pass --force to replace it`);
+    throw new ConfigError(
+      `${outDir}: output folder exists and is not empty; choose a new --out folder, or pass --force to replace it`,
+    );
   }
 }
 
@@ -96,7 +99,10 @@ function exportTokenizer(srcDir: string, model: ClipModel): { tok: ClipTokenizer
   const has = ['tokenizer.json', 'vocab.json', 'merges.txt'].some((f) => existsSync(join(dir, f)));
   const maxPositions = model.config.text.maxPositions;
   if (has) return { tok: loadTokenizerFromFolder(dir, { maxPositions }), source: dir };
-  return { tok: ClipTokenizer.fromBundledVocab({ contextLength: maxPositions }), source: 'bundled OpenAI CLIP BPE (the checkpoint has none)' };
+  return {
+    tok: ClipTokenizer.fromBundledVocab({ contextLength: maxPositions }),
+    source: 'bundled OpenAI CLIP BPE (the checkpoint has none)',
+  };
 }
 
 function writeJson(path: string, obj: unknown): number {
@@ -107,19 +113,37 @@ function writeJson(path: string, obj: unknown): number {
 
 /** Writes one graph as `onnx/<base><suffix>.onnx` (plus `.onnx_data` when too large) in `dir`. */
 function writeGraph(
-  model: ClipModel, kind: GraphKind, precision: Precision, dir: string, opset: number, threshold: number,
+  model: ClipModel,
+  kind: GraphKind,
+  precision: Precision,
+  dir: string,
+  opset: number,
+  threshold: number,
 ): ExportedFile {
   const suffix = precision === 'fp32' ? '' : VARIANTS[precision];
   const name = `${FILE_BASES[kind]}${suffix}.onnx`;
   const g = buildClipGraph(model, kind, { precision });
   const useExt = g.initializerBytes() > threshold;
   const ext = useExt ? { location: `${name}_data`, minBytes: 1024 } : undefined;
-  const { model: chunks, external } = encodeModel(g, {
-    opset, irVersion: irVersionForOpset(opset), producerName: 'mope-clip', producerVersion: '0.1.0',
-    docString: `CLIP ${kind === 'full' ? 'model' : `${kind} model`} (${precision}) exported by mope-clip`,
-  }, ext);
-  const file: ExportedFile = { path: `onnx/${name}`, kind, precision, bytes: writeChunks(join(dir, 'onnx', name), chunks) };
-  if (ext) file.externalData = { path: `onnx/${ext.location}`, bytes: writeChunks(join(dir, 'onnx', ext.location), external) };
+  const { model: chunks, external } = encodeModel(
+    g,
+    {
+      opset,
+      irVersion: irVersionForOpset(opset),
+      producerName: 'mope-clip',
+      producerVersion: '0.1.0',
+      docString: `CLIP ${kind === 'full' ? 'model' : `${kind} model`} (${precision}) exported by mope-clip`,
+    },
+    ext,
+  );
+  const file: ExportedFile = {
+    path: `onnx/${name}`,
+    kind,
+    precision,
+    bytes: writeChunks(join(dir, 'onnx', name), chunks),
+  };
+  if (ext)
+    file.externalData = { path: `onnx/${ext.location}`, bytes: writeChunks(join(dir, 'onnx', ext.location), external) };
   return file;
 }
 
@@ -133,7 +157,9 @@ export async function exportModel(srcDir: string, outDir: string, opts: ExportOp
   const variants = parseVariants(opts.quantize);
   const opset = opts.opset ?? DEFAULT_OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
-    throw new ConfigError(`opset ${opset} is not supported; use ${MIN_OPSET} to ${MAX_OPSET} (LayerNormalization needs 17)`);
+    throw new ConfigError(
+      `opset ${opset} is not supported; use ${MIN_OPSET} to ${MAX_OPSET} (LayerNormalization needs 17)`,
+    );
   }
   const out = resolve(outDir);
   checkOutDir(out, opts.force ?? false);
@@ -151,23 +177,35 @@ export async function exportModel(srcDir: string, outDir: string, opts: ExportOp
     for (const precision of ['fp32', ...variants] as Precision[]) {
       for (const kind of ['full', 'text', 'vision'] as GraphKind[]) {
         const f = writeGraph(model, kind, precision, tmp, opset, threshold);
-        log(`export: wrote ${f.path} (${(f.bytes / 1e6).toFixed(1)} MB${f.externalData ? ` + ${(f.externalData.bytes / 1e6).toFixed(1)} MB external data` : ''})`);
+        log(
+          `export: wrote ${f.path} (${(f.bytes / 1e6).toFixed(1)} MB${f.externalData ? ` + ${(f.externalData.bytes / 1e6).toFixed(1)} MB external data` : ''})`,
+        );
         files.push(f);
       }
     }
     const cfg = serializeClipConfig(model.config);
     cfg.torch_dtype = 'float32';
     const ext = files.filter((f) => f.externalData).map((f) => basename(f.path));
-    if (ext.length > 0) cfg['transformers.js_config'] = { use_external_data_format: Object.fromEntries(ext.map((n) => [n, true])) };
+    if (ext.length > 0)
+      cfg['transformers.js_config'] = { use_external_data_format: Object.fromEntries(ext.map((n) => [n, true])) };
     support['config.json'] = writeJson(join(tmp, 'config.json'), cfg);
     support['tokenizer.json'] = writeJson(join(tmp, 'tokenizer.json'), tokenizerJson(tok));
     support['tokenizer_config.json'] = writeJson(join(tmp, 'tokenizer_config.json'), tokenizerConfigJson(tok));
     support['special_tokens_map.json'] = writeJson(join(tmp, 'special_tokens_map.json'), specialTokensMapJson());
-    support['preprocessor_config.json'] = writeJson(join(tmp, 'preprocessor_config.json'), serializePreprocessorConfig(pre));
+    support['preprocessor_config.json'] = writeJson(
+      join(tmp, 'preprocessor_config.json'),
+      serializePreprocessorConfig(pre),
+    );
 
     const report: ExportReport = {
-      source: resolve(srcDir), out, opset, ir_version: irVersionForOpset(opset), producer: 'mope-clip 0.1.0',
-      files, support_files: support, tokenizer_source: tokSource,
+      source: resolve(srcDir),
+      out,
+      opset,
+      ir_version: irVersionForOpset(opset),
+      producer: 'mope-clip 0.1.0',
+      files,
+      support_files: support,
+      tokenizer_source: tokSource,
       quantization: Object.fromEntries(variants.map((v) => [`${v} (${VARIANTS[v]})`, QUANT_NOTES[v]!])),
     };
     if (opts.rt) {
@@ -176,10 +214,12 @@ export async function exportModel(srcDir: string, outDir: string, opts: ExportOp
     }
     if (opts.evalData) {
       log(`export: evaluating ${['fp32', ...variants].join(', ')} on ${opts.evalData}`);
-      report.eval = await evalVariants(tmp, ['fp32', ...variants], model, tok, pre, { data: opts.evalData, limit: opts.evalLimit });
+      report.eval = await evalVariants(tmp, ['fp32', ...variants], model, tok, pre, {
+        data: opts.evalData,
+        limit: opts.evalLimit,
+      });
     }
     writeJson(join(tmp, 'export_report.json'), report);
     return report;
   });
 }
-

@@ -59,7 +59,8 @@ export class GraphBuilder {
 
   /** A fresh tensor name based on `hint`. */
   unique(hint: string): string {
-    let n = hint, k = 1;
+    let n = hint,
+      k = 1;
     while (this.used.has(n)) n = `${hint}_${k++}`;
     this.used.add(n);
     return n;
@@ -77,7 +78,8 @@ export class GraphBuilder {
 
   init(hint: string, type: OnnxTypeCode, dims: number[], data: TensorData): string {
     const n = dims.reduce((a, b) => a * b, 1);
-    if (data.length !== n) throw new RangeError(`initializer ${hint}: ${data.length} values for dims [${dims.join(',')}]`);
+    if (data.length !== n)
+      throw new RangeError(`initializer ${hint}: ${data.length} values for dims [${dims.join(',')}]`);
     const name = this.unique(hint);
     this.initializers.push({ name, type, dims, data });
     return name;
@@ -98,7 +100,14 @@ export class GraphBuilder {
   }
 
   /** Adds a node; returns its output names (one per `nOut`). */
-  nodeN(op: string, inputs: string[], nOut: number, attrs: Record<string, Attr> = {}, hint = op, domain?: string): string[] {
+  nodeN(
+    op: string,
+    inputs: string[],
+    nOut: number,
+    attrs: Record<string, Attr> = {},
+    hint = op,
+    domain?: string,
+  ): string[] {
     const name = this.unique(`${hint}_node`);
     const outputs = Array.from({ length: nOut }, (_, i) => this.unique(nOut === 1 ? hint : `${hint}_${i}`));
     this.nodes.push({ op, inputs, outputs, name, attrs, domain });
@@ -158,11 +167,23 @@ function tensorProto(t: Initializer, ext: { location: string; offset: number } |
 function attrProto(name: string, a: Attr): PbWriter {
   const w = new PbWriter().string(F.attr.name, name);
   switch (a.kind) {
-    case 'int': w.varint(F.attr.i, a.v).varint(F.attr.type, AttrType.INT); break;
-    case 'float': w.float(F.attr.f, a.v).varint(F.attr.type, AttrType.FLOAT); break;
-    case 'ints': for (const v of a.v) w.varint(F.attr.ints, v); w.varint(F.attr.type, AttrType.INTS); break;
-    case 'floats': for (const v of a.v) w.float(F.attr.floats, v); w.varint(F.attr.type, AttrType.FLOATS); break;
-    case 'string': w.string(F.attr.s, a.v).varint(F.attr.type, AttrType.STRING); break;
+    case 'int':
+      w.varint(F.attr.i, a.v).varint(F.attr.type, AttrType.INT);
+      break;
+    case 'float':
+      w.float(F.attr.f, a.v).varint(F.attr.type, AttrType.FLOAT);
+      break;
+    case 'ints':
+      for (const v of a.v) w.varint(F.attr.ints, v);
+      w.varint(F.attr.type, AttrType.INTS);
+      break;
+    case 'floats':
+      for (const v of a.v) w.float(F.attr.floats, v);
+      w.varint(F.attr.type, AttrType.FLOATS);
+      break;
+    case 'string':
+      w.string(F.attr.s, a.v).varint(F.attr.type, AttrType.STRING);
+      break;
   }
   return w;
 }
@@ -184,7 +205,11 @@ function valueInfo(v: ValueDef): PbWriter {
  * Encodes the ModelProto. With `ext`, initializers of at least ext.minBytes are laid out in the external file
  * (4096-aligned offsets, onnx docs/ExternalData.md) and returned as `external` chunks to write beside it.
  */
-export function encodeModel(g: GraphBuilder, meta: ModelMeta, ext?: ExternalData): { model: Uint8Array[]; external: Uint8Array[] } {
+export function encodeModel(
+  g: GraphBuilder,
+  meta: ModelMeta,
+  ext?: ExternalData,
+): { model: Uint8Array[]; external: Uint8Array[] } {
   const graph = new PbWriter();
   for (const n of g.nodes) {
     const nw = new PbWriter();

@@ -41,7 +41,12 @@ export class ClipOrtSession {
   static async open(path: string, opts: SessionOptions = {}): Promise<ClipOrtSession> {
     const ort = await import('onnxruntime-node');
     const so: InferenceSession.SessionOptions = opts.threads
-      ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' }
+      ? {
+          intraOpNumThreads: opts.threads,
+          interOpNumThreads: 1,
+          graphOptimizationLevel: 'all',
+          executionMode: 'sequential',
+        }
       : {};
     return new ClipOrtSession(ort, await ort.InferenceSession.create(path, so), path);
   }
@@ -88,7 +93,11 @@ export class ClipOrtSession {
 }
 
 /** Opens `path`, hands the session to `fn`, and releases it whatever happens. */
-export async function withClipSession<T>(path: string, fn: (s: ClipOrtSession) => Promise<T>, opts: SessionOptions = {}): Promise<T> {
+export async function withClipSession<T>(
+  path: string,
+  fn: (s: ClipOrtSession) => Promise<T>,
+  opts: SessionOptions = {},
+): Promise<T> {
   const s = await ClipOrtSession.open(path, opts);
   try {
     return await fn(s);

@@ -3,7 +3,9 @@
 // large raw_data buffers are never copied into one giant array.
 
 /** Protobuf wire types. */
-const VARINT = 0, I32 = 5, LEN = 2;
+const VARINT = 0,
+  I32 = 5,
+  LEN = 2;
 
 /**
  * An encoded message as a list of byte chunks. Small scalar fields go to a growing scratch buffer; large byte
@@ -59,7 +61,8 @@ export class PbWriter {
 
   /** int32 / int64 / enum / bool field. */
   varint(field: number, v: number | bigint): this {
-    if (typeof v === 'number' && !Number.isInteger(v)) throw new RangeError(`protobuf field ${field}: ${v} is not an integer`);
+    if (typeof v === 'number' && !Number.isInteger(v))
+      throw new RangeError(`protobuf field ${field}: ${v} is not an integer`);
     this.tag(field, VARINT);
     this.rawVarint(v);
     return this;
@@ -147,7 +150,14 @@ export class PbWriter {
 
 /** ONNX TensorProto.DataType values. */
 export const OnnxType = {
-  FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  INT32: 6,
+  INT64: 7,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
 } as const;
 export type OnnxTypeCode = (typeof OnnxType)[keyof typeof OnnxType];
 
@@ -156,13 +166,33 @@ export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOA
 
 /** Field numbers (onnx.proto), grouped by message. */
 export const F = {
-  model: { irVersion: 1, producerName: 2, producerVersion: 3, domain: 4, modelVersion: 5, docString: 6, graph: 7, opsetImport: 8, metadataProps: 14 },
+  model: {
+    irVersion: 1,
+    producerName: 2,
+    producerVersion: 3,
+    domain: 4,
+    modelVersion: 5,
+    docString: 6,
+    graph: 7,
+    opsetImport: 8,
+    metadataProps: 14,
+  },
   opset: { domain: 1, version: 2 },
   stringEntry: { key: 1, value: 2 },
   graph: { node: 1, name: 2, initializer: 5, docString: 10, input: 11, output: 12, valueInfo: 13 },
   node: { input: 1, output: 2, name: 3, opType: 4, attribute: 5, docString: 6, domain: 7 },
   attr: { name: 1, f: 2, i: 3, s: 4, t: 5, g: 6, floats: 7, ints: 8, strings: 9, type: 20 },
-  tensor: { dims: 1, dataType: 2, floatData: 4, int32Data: 5, int64Data: 7, name: 8, rawData: 9, externalData: 13, dataLocation: 14 },
+  tensor: {
+    dims: 1,
+    dataType: 2,
+    floatData: 4,
+    int32Data: 5,
+    int64Data: 7,
+    name: 8,
+    rawData: 9,
+    externalData: 13,
+    dataLocation: 14,
+  },
   valueInfo: { name: 1, type: 2 },
   type: { tensorType: 1 },
   tensorType: { elemType: 1, shape: 2 },

@@ -29,7 +29,9 @@ export function parseVariants(list: string | string[] | undefined): VariantName[
   const out: VariantName[] = [];
   for (const s of items) {
     if (!(s in VARIANTS)) {
-      throw new ConfigError(`unknown quantisation "${s}"; use a comma-separated list of ${Object.keys(VARIANTS).join(', ')}`);
+      throw new ConfigError(
+        `unknown quantisation "${s}"; use a comma-separated list of ${Object.keys(VARIANTS).join(', ')}`,
+      );
     }
     if (!out.includes(s as VariantName)) out.push(s as VariantName);
   }
@@ -48,12 +50,18 @@ export function transposeOI(w: Float32Array, out: number, inp: number): Float32A
 }
 
 /** Symmetric int8 quantisation of a [rows, cols] matrix, one scale per column (axis 1) or per row (axis 0). */
-export function quantizeInt8(w: Float32Array, rows: number, cols: number, axis: 0 | 1): { q: Int8Array; scale: Float32Array } {
+export function quantizeInt8(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  axis: 0 | 1,
+): { q: Int8Array; scale: Float32Array } {
   const n = axis === 1 ? cols : rows;
   const maxAbs = new Float32Array(n);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const a = Math.abs(w[r * cols + c]!), k = axis === 1 ? c : r;
+      const a = Math.abs(w[r * cols + c]!),
+        k = axis === 1 ? c : r;
       if (a > maxAbs[k]!) maxAbs[k] = a;
     }
   }
@@ -74,7 +82,14 @@ export function quantizeInt8(w: Float32Array, rows: number, cols: number, axis: 
  * [in, out] weight, or the q8 dynamic-quantisation pattern. Returns y's name ([..., out]).
  */
 export function linear(
-  g: GraphBuilder, prec: Precision, x: string, w: Float32Array, b: Float32Array | null, out: number, inp: number, hint: string,
+  g: GraphBuilder,
+  prec: Precision,
+  x: string,
+  w: Float32Array,
+  b: Float32Array | null,
+  out: number,
+  inp: number,
+  hint: string,
 ): string {
   const wt = transposeOI(w, out, inp);
   let y: string;
@@ -95,12 +110,30 @@ export function linear(
 }
 
 /** Rows of an embedding table [V, C] at int64 `ids` [...] → [..., C] (int8 rows + per-row scale under q8). */
-export function embeddingGather(g: GraphBuilder, prec: Precision, table: Float32Array, V: number, C: number, ids: string, hint: string): string {
+export function embeddingGather(
+  g: GraphBuilder,
+  prec: Precision,
+  table: Float32Array,
+  V: number,
+  C: number,
+  ids: string,
+  hint: string,
+): string {
   if (prec !== 'q8') return g.node('Gather', [g.floatInit(hint, [V, C], table), ids], { axis: A.i(0) }, `${hint}.rows`);
   const { q, scale } = quantizeInt8(table, V, C, 0);
   const qt = g.init(`${hint}_quantized`, OnnxType.INT8, [V, C], q);
   const st = g.init(`${hint}_scale`, OnnxType.FLOAT, [V], scale);
-  const rows = g.node('Cast', [g.node('Gather', [qt, ids], { axis: A.i(0) }, `${hint}.rows_q`)], { to: A.i(OnnxType.FLOAT) }, `${hint}.rows_f`);
-  const s = g.node('Unsqueeze', [g.node('Gather', [st, ids], { axis: A.i(0) }, `${hint}.row_scale`), g.constI64(`${hint}.axes`, [-1])], {}, `${hint}.row_scale_u`);
+  const rows = g.node(
+    'Cast',
+    [g.node('Gather', [qt, ids], { axis: A.i(0) }, `${hint}.rows_q`)],
+    { to: A.i(OnnxType.FLOAT) },
+    `${hint}.rows_f`,
+  );
+  const s = g.node(
+    'Unsqueeze',
+    [g.node('Gather', [st, ids], { axis: A.i(0) }, `${hint}.row_scale`), g.constI64(`${hint}.axes`, [-1])],
+    {},
+    `${hint}.row_scale_u`,
+  );
   return g.node('Mul', [rows, s], {}, `${hint}.rows`);
 }

@@ -41,7 +41,8 @@ export interface FileCheck {
 
 export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new RangeError(`maxRelDiff: lengths ${a.length} and ${b.length}`);
-  let d = 0, m = 0;
+  let d = 0,
+    m = 0;
   for (let i = 0; i < a.length; i++) {
     d = Math.max(d, Math.abs(a[i]! - b[i]!));
     m = Math.max(m, Math.abs(b[i]!));
@@ -53,7 +54,9 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function rowCosines(a: ArrayLike<number>, b: ArrayLike<number>, E: number): number[] {
   const out: number[] = [];
   for (let r = 0; r * E < a.length; r++) {
-    let ab = 0, aa = 0, bb = 0;
+    let ab = 0,
+      aa = 0,
+      bb = 0;
     for (let j = r * E; j < (r + 1) * E; j++) {
       ab += a[j]! * b[j]!;
       aa += a[j]! * a[j]!;
@@ -76,7 +79,12 @@ export interface SampleInputs {
 }
 
 /** Sample texts (tokenized, padded) and seeded random normal pixels for the model's image size. */
-export function sampleInputs(model: ClipModel, tok: ClipTokenizer, texts = SAMPLE_TEXTS, Ni = SAMPLE_IMAGES): SampleInputs {
+export function sampleInputs(
+  model: ClipModel,
+  tok: ClipTokenizer,
+  texts = SAMPLE_TEXTS,
+  Ni = SAMPLE_IMAGES,
+): SampleInputs {
   const ids = texts.map((t) => tok.encode(t));
   const batch = tok.encodeBatchPadded(texts, { contextLength: Math.max(...ids.map((r) => r.length)) });
   const v = model.config.vision;
@@ -98,7 +106,8 @@ export async function runOnnxFile(path: string, kind: GraphKind, s: SampleInputs
 
 /** The engine's outputs for the sample inputs, under the ONNX output names of each kind. */
 export function engineOutputs(rt: Runtime, model: ClipModel, s: SampleInputs): Record<GraphKind, Outputs> {
-  const E = model.config.projectionDim, Nt = s.ids.length;
+  const E = model.config.projectionDim,
+    Nt = s.ids.length;
   const te = encodeTexts(rt, model, s.ids);
   const ie = encodeImages(rt, model, s.pixels, s.Ni);
   const lpt = clipLogits(rt, te, Nt, ie, s.Ni, E, model.weights.logitScale[0]!);
@@ -108,8 +117,10 @@ export function engineOutputs(rt: Runtime, model: ClipModel, s: SampleInputs): R
     text: { text_embeds: te },
     vision: { image_embeds: ie },
     full: {
-      text_embeds: normalizeRows(rt, te, Nt, E), image_embeds: normalizeRows(rt, ie, s.Ni, E),
-      logits_per_text: lpt, logits_per_image: lpi,
+      text_embeds: normalizeRows(rt, te, Nt, E),
+      image_embeds: normalizeRows(rt, ie, s.Ni, E),
+      logits_per_text: lpt,
+      logits_per_image: lpi,
     },
   };
 }
@@ -126,11 +137,16 @@ function argmaxRows(x: Float32Array, cols: number): number[] {
 
 /** Runs every exported file (paths relative to `dir`) and compares it as described at the top of this file. */
 export async function verifyExport(
-  rt: Runtime, model: ClipModel, tok: ClipTokenizer, dir: string, files: { path: string; kind: GraphKind; precision: Precision }[],
+  rt: Runtime,
+  model: ClipModel,
+  tok: ClipTokenizer,
+  dir: string,
+  files: { path: string; kind: GraphKind; precision: Precision }[],
 ): Promise<Record<string, FileCheck>> {
   const s = sampleInputs(model, tok);
   const engine = engineOutputs(rt, model, s);
-  const E = model.config.projectionDim, Nt = s.ids.length;
+  const E = model.config.projectionDim,
+    Nt = s.ids.length;
   const fp32: Partial<Record<GraphKind, Outputs>> = {};
   const checks: Record<string, FileCheck> = {};
   const ordered = [...files].sort((a, b) => Number(a.precision !== 'fp32') - Number(b.precision !== 'fp32'));
@@ -141,7 +157,8 @@ export async function verifyExport(
     if (f.precision === 'fp32') {
       fp32[f.kind] = out;
       check.max_rel_diff_vs_engine = {};
-      for (const [name, ref] of Object.entries(engine[f.kind])) check.max_rel_diff_vs_engine[name] = maxRelDiff(out[name]!, ref);
+      for (const [name, ref] of Object.entries(engine[f.kind]))
+        check.max_rel_diff_vs_engine[name] = maxRelDiff(out[name]!, ref);
       check.ok = Object.values(check.max_rel_diff_vs_engine).every((d) => d <= FP32_TOLERANCE);
     } else {
       const base = fp32[f.kind]!;
@@ -152,11 +169,13 @@ export async function verifyExport(
         check.cosine_to_fp32[name] = { min: Math.min(...c), mean: c.reduce((a, b) => a + b, 0) / c.length };
       }
       if (f.kind === 'full') {
-        const a = out.logits_per_image!, b = base.logits_per_image!;
+        const a = out.logits_per_image!,
+          b = base.logits_per_image!;
         let d = 0;
         for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
         check.logits_max_abs_diff_vs_fp32 = d;
-        const ta = argmaxRows(a, Nt), tb = argmaxRows(b, Nt);
+        const ta = argmaxRows(a, Nt),
+          tb = argmaxRows(b, Nt);
         check.top1_agreement_vs_fp32 = ta.filter((x, i) => x === tb[i]).length / ta.length;
       }
     }

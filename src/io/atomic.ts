@@ -2,7 +2,18 @@
 // folder, so the final rename never crosses a file system and never lands in / or the working directory), flush
 // it to disk, then rename it over the target. A reader never sees a half-written file or folder, and a crash or
 // an error leaves the previous version intact.
-import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OutputError } from '../errors.ts';
 
@@ -15,7 +26,9 @@ export function ensureDir(dir: string): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') {
-      throw new OutputError(`cannot create folder ${dir}: a file of that name (or of one of its parents) is in the way.`);
+      throw new OutputError(
+        `cannot create folder ${dir}: a file of that name (or of one of its parents) is in the way.`,
+      );
     }
     throw new OutputError(`cannot create folder ${dir}: ${(e as Error).message}.`);
   }
@@ -81,7 +94,7 @@ export function writeWithFdAtomic(path: string, write: (fd: number) => void): vo
 
 /** Writes all of `data` to `fd` in pieces of at most 64 MiB (writeSync may write less than asked). */
 export function writeAll(fd: number, data: Uint8Array): void {
-  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, Math.min(1 << 26, data.length - off));
+  for (let off = 0; off < data.length;) off += writeSync(fd, data, off, Math.min(1 << 26, data.length - off));
 }
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
@@ -139,7 +152,11 @@ export function replaceFolderAtomic<T>(target: string, build: (tmp: string) => T
 }
 
 /** The async twin of replaceFolderAtomic, for builders that await (data export, ONNX export with evaluation). */
-export async function replaceFolderAtomicAsync<T>(target: string, build: (tmp: string) => Promise<T>, names: FolderSwapNames = {}): Promise<T> {
+export async function replaceFolderAtomicAsync<T>(
+  target: string,
+  build: (tmp: string) => Promise<T>,
+  names: FolderSwapNames = {},
+): Promise<T> {
   const dir = resolve(target);
   const tmp = names.tmp ?? tempBeside(dir, 'new');
   const old = names.old ?? tempBeside(dir, 'old');

@@ -60,14 +60,18 @@ export function readBundledBpe(path: string = BUNDLED_BPE_PATH): BpeVocab {
   try {
     text = gunzipSync(gz).toString('utf8');
   } catch (e) {
-    throw new CheckpointError(`${path}: not a valid gzip file (${(e as Error).message}); expected OpenAI's bpe_simple_vocab_16e6.txt.gz.`);
+    throw new CheckpointError(
+      `${path}: not a valid gzip file (${(e as Error).message}); expected OpenAI's bpe_simple_vocab_16e6.txt.gz.`,
+    );
   }
   // Only the header and the first 48,894 merges are used: cut there before splitting the 262k-line file.
   let end = -1;
   for (let i = 0; i <= CLIP_NUM_MERGES && (end = text.indexOf('\n', end + 1)) !== -1; i++);
   const lines = (end === -1 ? text : text.slice(0, end)).split('\n');
   if (lines.length < CLIP_NUM_MERGES + 1) {
-    throw new CheckpointError(`${path}: has ${lines.length} lines, expected at least ${CLIP_NUM_MERGES + 1} (a header and ${CLIP_NUM_MERGES} merges).`);
+    throw new CheckpointError(
+      `${path}: has ${lines.length} lines, expected at least ${CLIP_NUM_MERGES + 1} (a header and ${CLIP_NUM_MERGES} merges).`,
+    );
   }
   const merges: Array<[string, string]> = [];
   for (let i = 1; i <= CLIP_NUM_MERGES; i++) merges.push(splitMerge(lines[i], path, i + 1));
@@ -82,12 +86,14 @@ export function readBundledBpe(path: string = BUNDLED_BPE_PATH): BpeVocab {
 
 function splitMerge(line: string, file: string, lineNo: number): [string, string] {
   const sp = line.indexOf(' ');
-  if (sp > 0 && sp < line.length - 1 && line.indexOf(" ", sp + 1) === -1 && !/[^\S ]/.test(line)) {
+  if (sp > 0 && sp < line.length - 1 && line.indexOf(' ', sp + 1) === -1 && !/[^\S ]/.test(line)) {
     return [line.slice(0, sp), line.slice(sp + 1)];
   }
   const parts = line.trim().split(/\s+/);
   if (parts.length !== 2 || parts[0] === '') {
-    throw new CheckpointError(`${file} line ${lineNo}: expected a merge "A B" (two symbols separated by a space), found ${JSON.stringify(line)}.`);
+    throw new CheckpointError(
+      `${file} line ${lineNo}: expected a merge "A B" (two symbols separated by a space), found ${JSON.stringify(line)}.`,
+    );
   }
   return [parts[0], parts[1]];
 }
@@ -113,22 +119,29 @@ export const MAX_TOKEN_ID = 2 ** 31 - 1;
 
 function encoderFromObject(obj: unknown, file: string, field: string): Map<string, number> {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-    throw new CheckpointError(`${file}: ${field} should be a JSON object mapping token strings to integer ids, found ${describe(obj)}.`);
+    throw new CheckpointError(
+      `${file}: ${field} should be a JSON object mapping token strings to integer ids, found ${describe(obj)}.`,
+    );
   }
   const encoder = new Map<string, number>();
   const seen = new Map<number, string>();
   for (const [tok, id] of Object.entries(obj as Record<string, unknown>)) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > MAX_TOKEN_ID) {
-      throw new CheckpointError(`${file}: ${field} entry ${JSON.stringify(tok)} has id ${describe(id)}, expected an integer in [0, ${MAX_TOKEN_ID}].`);
+      throw new CheckpointError(
+        `${file}: ${field} entry ${JSON.stringify(tok)} has id ${describe(id)}, expected an integer in [0, ${MAX_TOKEN_ID}].`,
+      );
     }
     const prev = seen.get(id);
     if (prev !== undefined) {
-      throw new CheckpointError(`${file}: ${field} gives id ${id} to both ${JSON.stringify(prev)} and ${JSON.stringify(tok)}; ids must be distinct.`);
+      throw new CheckpointError(
+        `${file}: ${field} gives id ${id} to both ${JSON.stringify(prev)} and ${JSON.stringify(tok)}; ids must be distinct.`,
+      );
     }
     seen.set(id, tok);
     encoder.set(tok, id);
   }
-  if (encoder.size === 0) throw new CheckpointError(`${file}: ${field} is empty, expected the CLIP vocabulary (${CLIP_VOCAB_SIZE} entries).`);
+  if (encoder.size === 0)
+    throw new CheckpointError(`${file}: ${field} is empty, expected the CLIP vocabulary (${CLIP_VOCAB_SIZE} entries).`);
   return encoder;
 }
 
@@ -150,7 +163,8 @@ export function readMergesTxt(path: string): Array<[string, string]> {
     if (lines[i].trim() === '') continue;
     merges.push(splitMerge(lines[i], path, i + 1));
   }
-  if (merges.length === 0) throw new CheckpointError(`${path}: contains no merges, expected "#version: 0.2" then lines "A B".`);
+  if (merges.length === 0)
+    throw new CheckpointError(`${path}: contains no merges, expected "#version: 0.2" then lines "A B".`);
   return merges;
 }
 
@@ -162,10 +176,14 @@ export function readTokenizerJson(path: string): BpeVocab {
   }
   const model = (root as Record<string, unknown>).model as Record<string, unknown> | undefined;
   if (model === null || typeof model !== 'object') {
-    throw new CheckpointError(`${path}: field "model" should be an object with a BPE vocab and merges, found ${describe(model)}.`);
+    throw new CheckpointError(
+      `${path}: field "model" should be an object with a BPE vocab and merges, found ${describe(model)}.`,
+    );
   }
   if (model.type !== undefined && model.type !== 'BPE') {
-    throw new CheckpointError(`${path}: field "model.type" is ${JSON.stringify(model.type)}, expected "BPE" (CLIP uses byte-level BPE).`);
+    throw new CheckpointError(
+      `${path}: field "model.type" is ${JSON.stringify(model.type)}, expected "BPE" (CLIP uses byte-level BPE).`,
+    );
   }
   if (model.end_of_word_suffix !== END_OF_WORD) {
     throw new CheckpointError(
@@ -174,11 +192,15 @@ export function readTokenizerJson(path: string): BpeVocab {
   }
   const prefix = model.continuing_subword_prefix;
   if (prefix !== undefined && prefix !== null && prefix !== '') {
-    throw new CheckpointError(`${path}: field "model.continuing_subword_prefix" is ${describe(prefix)}, expected "" or null for CLIP.`);
+    throw new CheckpointError(
+      `${path}: field "model.continuing_subword_prefix" is ${describe(prefix)}, expected "" or null for CLIP.`,
+    );
   }
   const encoder = encoderFromObject(model.vocab, path, 'field "model.vocab"');
   if (!Array.isArray(model.merges)) {
-    throw new CheckpointError(`${path}: field "model.merges" should be an array of "A B" strings or [A, B] pairs, found ${describe(model.merges)}.`);
+    throw new CheckpointError(
+      `${path}: field "model.merges" should be an array of "A B" strings or [A, B] pairs, found ${describe(model.merges)}.`,
+    );
   }
   const merges: Array<[string, string]> = model.merges.map((m: unknown, i: number): [string, string] => {
     if (typeof m === 'string') {
@@ -187,14 +209,24 @@ export function readTokenizerJson(path: string): BpeVocab {
     } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') {
       return [m[0], m[1]];
     }
-    throw new CheckpointError(`${path}: field "model.merges[${i}]" should be "A B" or ["A", "B"], found ${describe(m)}.`);
+    throw new CheckpointError(
+      `${path}: field "model.merges[${i}]" should be "A B" or ["A", "B"], found ${describe(m)}.`,
+    );
   });
   const added = (root as Record<string, unknown>).added_tokens;
   if (Array.isArray(added)) {
     for (const t of added) {
-      if (t && typeof t === 'object' && typeof t.content === 'string' && Number.isInteger(t.id) && !encoder.has(t.content)) {
+      if (
+        t &&
+        typeof t === 'object' &&
+        typeof t.content === 'string' &&
+        Number.isInteger(t.id) &&
+        !encoder.has(t.content)
+      ) {
         if (t.id < 0 || t.id > MAX_TOKEN_ID) {
-          throw new CheckpointError(`${path}: added token ${JSON.stringify(t.content)} has id ${t.id}, expected an integer in [0, ${MAX_TOKEN_ID}].`);
+          throw new CheckpointError(
+            `${path}: added token ${JSON.stringify(t.content)} has id ${t.id}, expected an integer in [0, ${MAX_TOKEN_ID}].`,
+          );
         }
         encoder.set(t.content, t.id);
       }

@@ -10,11 +10,17 @@ interface TokenizerJson {
 export class ClipTokenizer {
   private readonly core: BpeEncoder;
 
-  constructor(vocab: Record<string, number>, merges: Array<string | [string, string]>, readonly contextLength = 77) {
+  constructor(
+    vocab: Record<string, number>,
+    merges: Array<string | [string, string]>,
+    readonly contextLength = 77,
+  ) {
     const encoder = new Map(Object.entries(vocab));
     const pairs = merges.map((m) => (Array.isArray(m) ? m : (m.split(' ') as [string, string])));
-    const bosId = encoder.get(BOS_TOKEN), eosId = encoder.get(EOS_TOKEN);
-    if (bosId === undefined || eosId === undefined) throw new Error(`tokenizer.json lacks ${BOS_TOKEN} or ${EOS_TOKEN}`);
+    const bosId = encoder.get(BOS_TOKEN),
+      eosId = encoder.get(EOS_TOKEN);
+    if (bosId === undefined || eosId === undefined)
+      throw new Error(`tokenizer.json lacks ${BOS_TOKEN} or ${EOS_TOKEN}`);
     this.core = new BpeEncoder(encoder, pairs, { bosId, eosId });
   }
 
@@ -46,10 +52,12 @@ export class ClipTokenizer {
     const B = rows.length;
     const ids = new BigInt64Array(B * S).fill(BigInt(this.core.eosId));
     const mask = new BigInt64Array(B * S);
-    rows.forEach((r, b) => r.forEach((id, t) => {
-      ids[b * S + t] = BigInt(id);
-      mask[b * S + t] = 1n;
-    }));
+    rows.forEach((r, b) =>
+      r.forEach((id, t) => {
+        ids[b * S + t] = BigInt(id);
+        mask[b * S + t] = 1n;
+      }),
+    );
     return { ids, mask, B, S, rows };
   }
 }

@@ -17,7 +17,12 @@ export const CONFIG_FILE = 'config.json';
 export { WEIGHTS_FILE, INDEX_FILE } from './weight-store.ts';
 /** Tokenizer and preprocessor files a checkpoint folder may carry; copyAuxFiles moves them along. */
 export const AUX_FILES = [
-  'tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json',
+  'tokenizer.json',
+  'vocab.json',
+  'merges.txt',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'preprocessor_config.json',
 ];
 
 import { toStateDict } from '../model/state-dict.ts';
@@ -43,15 +48,23 @@ export function countConfigParameters(config: ClipConfig): number {
     }, 0);
   const { text: tc, vision: vc, projectionDim: E } = config;
   const text = tc.vocabSize * tc.hidden + tc.maxPositions * tc.hidden + tower(tc) + 2 * tc.hidden + E * tc.hidden;
-  const vision = vc.hidden + vc.hidden * vc.channels * vc.patchSize * vc.patchSize + numVisionPositions(vc) * vc.hidden +
-    4 * vc.hidden + tower(vc) + E * vc.hidden;
+  const vision =
+    vc.hidden +
+    vc.hidden * vc.channels * vc.patchSize * vc.patchSize +
+    numVisionPositions(vc) * vc.hidden +
+    4 * vc.hidden +
+    tower(vc) +
+    E * vc.hidden;
   return text + vision + 1;
 }
 
 /** Throw ShapeError when a model's arrays do not have the lengths its config implies (a bug, not a user error). */
 export function checkModelShapes(model: ClipModel): void {
   const c = model.config;
-  for (const [name, t] of [['text', c.text], ['vision', c.vision]] as const) {
+  for (const [name, t] of [
+    ['text', c.text],
+    ['vision', c.vision],
+  ] as const) {
     const n = name === 'text' ? model.weights.text.layers.length : model.weights.vision.layers.length;
     if (n !== t.heads.length || t.ffn.length !== n || t.layerMap.length !== n) {
       throw new ShapeError(
@@ -61,7 +74,9 @@ export function checkModelShapes(model: ClipModel): void {
   }
   for (const [name, t] of toStateDict(model)) {
     if (t.data.length !== numel(t.shape)) {
-      throw new ShapeError(`model: '${name}' holds ${t.data.length} values, expected ${fmtShape(t.shape)} = ${numel(t.shape)} from the config`);
+      throw new ShapeError(
+        `model: '${name}' holds ${t.data.length} values, expected ${fmtShape(t.shape)} = ${numel(t.shape)} from the config`,
+      );
     }
   }
 }
@@ -76,7 +91,9 @@ function buildModel(config: ClipConfig, store: TensorStore): ClipModel {
     const c = canonical(src);
     const prev = canon.get(c.key);
     if (prev) {
-      throw new CheckpointError(`${ref.reader.path}: tensors '${prev.src}' and '${src}' both provide '${c.key}'; keep only one naming`);
+      throw new CheckpointError(
+        `${ref.reader.path}: tensors '${prev.src}' and '${src}' both provide '${c.key}'; keep only one naming`,
+      );
     }
     canon.set(c.key, { src, transform: c.transform, ref });
   }
@@ -166,7 +183,10 @@ function buildModel(config: ClipConfig, store: TensorStore): ClipModel {
       vision: {
         classEmbedding: take('vision_model.embeddings.class_embedding', [vc.hidden]),
         patchEmbedding: take('vision_model.embeddings.patch_embedding.weight', [vc.hidden, vc.channels, P, P]),
-        positionEmbedding: take('vision_model.embeddings.position_embedding.weight', [numVisionPositions(vc), vc.hidden]),
+        positionEmbedding: take('vision_model.embeddings.position_embedding.weight', [
+          numVisionPositions(vc),
+          vc.hidden,
+        ]),
         preLnW: take('vision_model.pre_layrnorm.weight', [vc.hidden]),
         preLnB: take('vision_model.pre_layrnorm.bias', [vc.hidden]),
         layers: vc.heads.map((_, l) => layer(vc, 'vision_model', l)),
@@ -181,7 +201,9 @@ function buildModel(config: ClipConfig, store: TensorStore): ClipModel {
 
   const extra = [...canon.entries()].filter(([k]) => !used.has(k));
   if (extra.length > 0) {
-    const list = extra.slice(0, 5).map(([, e]) => `'${e.src}' ${fmtShape(e.ref.reader.info(e.src).shape)} in ${e.ref.reader.path}`);
+    const list = extra
+      .slice(0, 5)
+      .map(([, e]) => `'${e.src}' ${fmtShape(e.ref.reader.info(e.src).shape)} in ${e.ref.reader.path}`);
     const more = extra.length > 5 ? ` and ${extra.length - 5} more` : '';
     throw new CheckpointError(
       `${store.describe}: unexpected tensor${extra.length > 1 ? 's' : ''} not used by a CLIP model with this config.json: ${list.join('; ')}${more}` +

@@ -48,8 +48,12 @@ function numericRef(num: number): string {
   if (num >= 0x80 && num <= 0x9f) return CP1252[num - 0x80]!;
   if ((num >= 0xd800 && num <= 0xdfff) || num > 0x10ffff) return '\ufffd';
   const invalid =
-    (num >= 0x1 && num <= 0x8) || num === 0xb || (num >= 0xe && num <= 0x1f) || num === 0x7f ||
-    (num >= 0xfdd0 && num <= 0xfdef) || (num & 0xfffe) === 0xfffe;
+    (num >= 0x1 && num <= 0x8) ||
+    num === 0xb ||
+    (num >= 0xe && num <= 0x1f) ||
+    num === 0x7f ||
+    (num >= 0xfdd0 && num <= 0xfdef) ||
+    (num & 0xfffe) === 0xfffe;
   return invalid ? '' : String.fromCodePoint(num);
 }
 
@@ -159,7 +163,7 @@ export class BpeEncoder {
       }
       if (best === Infinity) break;
       const merged: string[] = [];
-      for (let i = 0; i < word.length; ) {
+      for (let i = 0; i < word.length;) {
         if (i < word.length - 1 && word[i] === first && word[i + 1] === second) {
           merged.push(first + second);
           i += 2;

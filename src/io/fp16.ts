@@ -78,7 +78,8 @@ export function bf16BitsToF32(h: number): number {
 
 /** Narrow a float32 array to half bit patterns. */
 export function f32ArrayToF16(src: Float32Array, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  if (dst.length < src.length) throw new RangeError(`f32ArrayToF16: dst has ${dst.length} elements, need ${src.length}`);
+  if (dst.length < src.length)
+    throw new RangeError(`f32ArrayToF16: dst has ${dst.length} elements, need ${src.length}`);
   const s = new Uint32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < s.length; i++) {
     const bits = s[i]!;
@@ -98,7 +99,8 @@ export function f32ArrayToF16(src: Float32Array, dst: Uint16Array = new Uint16Ar
 
 /** Widen half bit patterns to float32. */
 export function f16ArrayToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
-  if (dst.length < src.length) throw new RangeError(`f16ArrayToF32: dst has ${dst.length} elements, need ${src.length}`);
+  if (dst.length < src.length)
+    throw new RangeError(`f16ArrayToF32: dst has ${dst.length} elements, need ${src.length}`);
   const t = f16ToF32Table();
   for (let i = 0; i < src.length; i++) dst[i] = t[src[i]!]!;
   return dst;
@@ -106,7 +108,8 @@ export function f16ArrayToF32(src: Uint16Array, dst: Float32Array = new Float32A
 
 /** Narrow a float32 array to bfloat16 bit patterns. */
 export function f32ArrayToBf16(src: Float32Array, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  if (dst.length < src.length) throw new RangeError(`f32ArrayToBf16: dst has ${dst.length} elements, need ${src.length}`);
+  if (dst.length < src.length)
+    throw new RangeError(`f32ArrayToBf16: dst has ${dst.length} elements, need ${src.length}`);
   const s = new Uint32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < s.length; i++) {
     const bits = s[i]!;
@@ -120,7 +123,8 @@ export function f32ArrayToBf16(src: Float32Array, dst: Uint16Array = new Uint16A
 
 /** Widen bfloat16 bit patterns to float32. */
 export function bf16ArrayToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
-  if (dst.length < src.length) throw new RangeError(`bf16ArrayToF32: dst has ${dst.length} elements, need ${src.length}`);
+  if (dst.length < src.length)
+    throw new RangeError(`bf16ArrayToF32: dst has ${dst.length} elements, need ${src.length}`);
   const d = new Uint32Array(dst.buffer, dst.byteOffset, src.length);
   for (let i = 0; i < src.length; i++) d[i] = src[i]! << 16;
   return dst;

@@ -40,18 +40,24 @@ export function toRgb(src: Uint8Array, width: number, height: number, channels: 
     case 1:
       for (let i = 0, o = 0; i < n; i++, o += 3) {
         const g = src[i]!;
-        out[o] = g; out[o + 1] = g; out[o + 2] = g;
+        out[o] = g;
+        out[o + 1] = g;
+        out[o + 2] = g;
       }
       break;
     case 2:
       for (let i = 0, p = 0, o = 0; i < n; i++, p += 2, o += 3) {
         const g = src[p]!;
-        out[o] = g; out[o + 1] = g; out[o + 2] = g;
+        out[o] = g;
+        out[o + 1] = g;
+        out[o + 2] = g;
       }
       break;
     case 4:
       for (let i = 0, p = 0, o = 0; i < n; i++, p += 4, o += 3) {
-        out[o] = src[p]!; out[o + 1] = src[p + 1]!; out[o + 2] = src[p + 2]!;
+        out[o] = src[p]!;
+        out[o + 1] = src[p + 1]!;
+        out[o + 2] = src[p + 2]!;
       }
       break;
     default:
@@ -75,24 +81,38 @@ export async function decodeImage(input: string | Uint8Array, label?: string): P
     } catch (e) {
       // "image X does not exist." / "image X must be a regular file, found a FIFO (named pipe)." / size limit
       const m = (e as Error).message;
-      const reason = /does not exist\.$/.test(m) ? 'file not found' : m.replace(/^image \S+ /, '').replace(/^cannot read image \S+: /, '');
+      const reason = /does not exist\.$/.test(m)
+        ? 'file not found'
+        : m.replace(/^image \S+ /, '').replace(/^cannot read image \S+: /, '');
       throw new DataError(`cannot decode image ${name}: ${reason}`);
     }
   } else {
     bytes = input;
-    if (bytes.length > LIMITS.imageBytes) throw new DataError(`cannot decode image ${name}: ${bytes.length} bytes, more than the ${LIMITS.imageBytes}-byte limit for one image`);
+    if (bytes.length > LIMITS.imageBytes)
+      throw new DataError(
+        `cannot decode image ${name}: ${bytes.length} bytes, more than the ${LIMITS.imageBytes}-byte limit for one image`,
+      );
   }
   if (bytes.length === 0) throw new DataError(`cannot decode image ${name}: the file is empty`);
   let raw: { data: Buffer; info: OutputInfo };
   try {
     // limitInputPixels is checked from the header before decoding, vector formats (SVG) included.
-    raw = await sharp(bytes, { ignoreIcc: true, autoOrient: false, pages: 1, page: 0, failOn: 'warning', limitInputPixels: LIMITS.imagePixels })
+    raw = await sharp(bytes, {
+      ignoreIcc: true,
+      autoOrient: false,
+      pages: 1,
+      page: 0,
+      failOn: 'warning',
+      limitInputPixels: LIMITS.imagePixels,
+    })
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
     let reason = ((e as Error).message ?? String(e)).split('\n')[0]!.trim();
-    if (/pixel limit/i.test(reason)) reason = `the image is larger than the ${LIMITS.imagePixels}-pixel budget (width × height; sharp says "${reason}")`;
-    else if (/unsupported image format/i.test(reason)) reason = `not a recognised image format (expected JPEG, PNG, GIF, WebP, TIFF, AVIF...; sharp says "${reason}")`;
+    if (/pixel limit/i.test(reason))
+      reason = `the image is larger than the ${LIMITS.imagePixels}-pixel budget (width × height; sharp says "${reason}")`;
+    else if (/unsupported image format/i.test(reason))
+      reason = `not a recognised image format (expected JPEG, PNG, GIF, WebP, TIFF, AVIF...; sharp says "${reason}")`;
     throw new DataError(`cannot decode image ${name}: ${reason || 'unknown sharp error'}`);
   }
   const { width, height, channels } = raw.info;
@@ -103,7 +123,9 @@ export async function decodeImage(input: string | Uint8Array, label?: string): P
     );
   }
   if (channels === 4 && !raw.info.hasAlpha) {
-    throw new DataError(`cannot decode image ${name}: 4 channels without alpha (CMYK?) are not supported; convert it to RGB first`);
+    throw new DataError(
+      `cannot decode image ${name}: 4 channels without alpha (CMYK?) are not supported; convert it to RGB first`,
+    );
   }
   return { width, height, data: channels === 3 ? data : toRgb(data, width, height, channels) };
 }

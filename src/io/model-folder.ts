@@ -19,7 +19,11 @@ export function openModelFolder(dir: string): ModelFolder {
   return {
     dir,
     model,
-    tokenizer: () => (tok ??= loadTokenizerFromFolder(dir, { maxPositions: model.config.text.maxPositions, modelVocabSize: model.config.text.vocabSize })),
+    tokenizer: () =>
+      (tok ??= loadTokenizerFromFolder(dir, {
+        maxPositions: model.config.text.maxPositions,
+        modelVocabSize: model.config.text.vocabSize,
+      })),
     preprocessor: () => (pre ??= loadPreprocessorConfig(dir, model.config.vision.imageSize)),
   };
 }

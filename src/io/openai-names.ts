@@ -78,7 +78,10 @@ export function isOpenAiNamed(names: string[]): boolean {
 export function inferConfigFromOpenAi(store: TensorStore, where: string): ClipConfig {
   const shape = (n: string): number[] => {
     const r = store.refs.get(n);
-    if (!r) throw new CheckpointError(`${store.describe}: cannot infer the model geometry without config.json: tensor '${n}' is missing`);
+    if (!r)
+      throw new CheckpointError(
+        `${store.describe}: cannot infer the model geometry without config.json: tensor '${n}' is missing`,
+      );
     return r.reader.info(n).shape;
   };
   if (![...store.refs.keys()].includes('visual.proj')) {
@@ -120,9 +123,14 @@ export function inferConfigFromOpenAi(store: TensorStore, where: string): ClipCo
   const grid = Math.round(Math.sqrt(shape('visual.positional_embedding')[0]! - 1));
   const tw = shape('ln_final.weight')[0]!;
   const tp = store.refs.has('text_projection') ? shape('text_projection')[1]! : shape('text_projection.weight')[0]!;
-  for (const [w, what] of [[vw, 'vision width (visual.conv1.weight)'], [tw, 'text width (ln_final.weight)']] as const) {
+  for (const [w, what] of [
+    [vw, 'vision width (visual.conv1.weight)'],
+    [tw, 'text width (ln_final.weight)'],
+  ] as const) {
     if (w % 64 !== 0) {
-      throw new CheckpointError(`${store.describe}: cannot infer head counts: the ${what} ${w} is not a multiple of 64 (OpenAI heads are 64 wide); add a config.json`);
+      throw new CheckpointError(
+        `${store.describe}: cannot infer head counts: the ${what} ${w} is not a multiple of 64 (OpenAI heads are 64 wide); add a config.json`,
+      );
     }
   }
   const t = towerLayers('');

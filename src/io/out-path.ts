@@ -6,7 +6,8 @@ import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:pat
 import { OutputError } from '../errors.ts';
 
 /** Names of the files mope-clip reads from a checkpoint folder. */
-const FOLDER_INPUTS = /^(config\.json|preprocessor_config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|vocab\.json|merges\.txt|.*\.safetensors(\.index\.json)?)$/;
+const FOLDER_INPUTS =
+  /^(config\.json|preprocessor_config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|vocab\.json|merges\.txt|.*\.safetensors(\.index\.json)?)$/;
 
 /** Absolute path with symlinks resolved in its longest existing prefix (the rest kept as written). */
 export function canonicalPath(p: string): string {
@@ -55,7 +56,9 @@ function checkParents(path: string, flag: string): void {
     const k = kindOf(p);
     if (k === 'dir') return;
     if (k !== null) {
-      throw new OutputError(`${flag} ${path}: ${p} is an existing file, not a folder, so nothing can be written under it.`);
+      throw new OutputError(
+        `${flag} ${path}: ${p} is an existing file, not a folder, so nothing can be written under it.`,
+      );
     }
     const parent = dirname(p);
     if (parent === p) return;
@@ -86,10 +89,14 @@ function checkNotInput(out: string, flag: string, inputs: NamedInput[], file: bo
 export function checkOutputFile(out: string, flag: string, inputs: NamedInput[] = []): void {
   const k = kindOf(out);
   if (k === 'dir') {
-    throw new OutputError(`${flag} ${out} is an existing folder; expected a file name (for example ${join(out, 'out.json')}).`);
+    throw new OutputError(
+      `${flag} ${out} is an existing folder; expected a file name (for example ${join(out, 'out.json')}).`,
+    );
   }
   if (k === 'other') {
-    throw new OutputError(`${flag} ${out} exists and is not a regular file (a device, FIFO or socket); expected a file name.`);
+    throw new OutputError(
+      `${flag} ${out} exists and is not a regular file (a device, FIFO or socket); expected a file name.`,
+    );
   }
   checkParents(out, flag);
   checkNotInput(out, flag, inputs, true);
@@ -99,7 +106,9 @@ export function checkOutputFile(out: string, flag: string, inputs: NamedInput[] 
 export function checkOutputDir(out: string, flag: string, inputs: NamedInput[] = []): void {
   const k = kindOf(out);
   if (k === 'file' || k === 'other') {
-    throw new OutputError(`${flag} ${out} is an existing file; expected a folder (missing, empty or one this command wrote before).`);
+    throw new OutputError(
+      `${flag} ${out} is an existing file; expected a folder (missing, empty or one this command wrote before).`,
+    );
   }
   checkParents(out, flag);
   checkNotInput(out, flag, inputs, false);

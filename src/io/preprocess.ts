@@ -87,7 +87,11 @@ export function parsePreprocessorConfig(
   const type = j.image_processor_type ?? j.feature_extractor_type;
   if (type !== undefined && (typeof type !== 'string' || !type.startsWith('CLIP'))) {
     const field = j.image_processor_type !== undefined ? 'image_processor_type' : 'feature_extractor_type';
-    bad(field, 'a CLIP processor ("CLIPImageProcessor" or "CLIPFeatureExtractor"); other processors resize differently', type);
+    bad(
+      field,
+      'a CLIP processor ("CLIPImageProcessor" or "CLIPFeatureExtractor"); other processors resize differently',
+      type,
+    );
   }
 
   const flag = (key: string, dflt: boolean): boolean => {
@@ -145,7 +149,11 @@ export function parsePreprocessorConfig(
     const v = j[key];
     if (v === undefined || v === null) return [...dflt];
     if (typeof v === 'number' && Number.isFinite(v) && (!nonzero || v !== 0)) return [v, v, v];
-    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!nonzero || x !== 0))) {
+    if (
+      !Array.isArray(v) ||
+      v.length !== 3 ||
+      !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!nonzero || x !== 0))
+    ) {
       bad(key, `a list of 3 finite numbers (R, G, B)${nonzero ? ', none zero' : ''}`, v);
     }
     return [(v as number[])[0]!, (v as number[])[1]!, (v as number[])[2]!];
@@ -171,9 +179,10 @@ export function parsePreprocessorConfig(
  * transformers.js read the same way (an integer `size` means something else to transformers.js).
  */
 export function serializePreprocessorConfig(cfg: PreprocessorConfig): Record<string, unknown> {
-  const size = 'shortestEdge' in cfg.size
-    ? { shortest_edge: cfg.size.shortestEdge }
-    : { height: cfg.size.height, width: cfg.size.width };
+  const size =
+    'shortestEdge' in cfg.size
+      ? { shortest_edge: cfg.size.shortestEdge }
+      : { height: cfg.size.height, width: cfg.size.width };
   return {
     crop_size: { height: cfg.cropSize.height, width: cfg.cropSize.width },
     do_center_crop: cfg.doCenterCrop,
@@ -225,7 +234,12 @@ export function outputShape(cfg: PreprocessorConfig, width: number, height: numb
 }
 
 /** The resize step alone on RGB bytes (exposed for tests and for callers that cache resized images). */
-export function resizeForConfig(rgb: Uint8Array, width: number, height: number, cfg: PreprocessorConfig): { width: number; height: number; data: Uint8Array } {
+export function resizeForConfig(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  cfg: PreprocessorConfig,
+): { width: number; height: number; data: Uint8Array } {
   const [h, w] = resizedSize(cfg, width, height);
   if (h === height && w === width) return { width, height, data: rgb };
   const r = resizeU8({ width, height, channels: 3, data: rgb }, w, h, { filter: cfg.resample });
@@ -238,13 +252,19 @@ export function resizeForConfig(rgb: Uint8Array, width: number, height: number, 
  * exactly outputShape() elements, e.g. one slot of a batch via subarray) and returns it.
  */
 export function preprocessRgb(
-  rgb: Uint8Array, width: number, height: number, cfg: PreprocessorConfig, out?: Float32Array,
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  cfg: PreprocessorConfig,
+  out?: Float32Array,
 ): Float32Array {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new DataError(`preprocess: image size must be positive integers, found ${width}x${height}`);
   }
   if (rgb.length !== width * height * 3) {
-    throw new DataError(`preprocess: expected ${width}x${height}x3 = ${width * height * 3} RGB bytes, found ${rgb.length}`);
+    throw new DataError(
+      `preprocess: expected ${width}x${height}x3 = ${width * height * 3} RGB bytes, found ${rgb.length}`,
+    );
   }
   const [rh, rw] = resizedSize(cfg, width, height);
   const [, oh, ow] = outputShape(cfg, width, height);
@@ -259,11 +279,17 @@ export function preprocessRgb(
   const top = Math.floor((rh - oh) / 2);
   const left = Math.floor((rw - ow) / 2);
   // Only the visible part of the window is resampled (identical bytes, a quarter less work at 4:3).
-  const x0 = Math.max(0, left), x1 = Math.min(rw, left + ow);
-  const y0 = Math.max(0, top), y1 = Math.min(rh, top + oh);
-  const vis = rh === height && rw === width && x0 === 0 && y0 === 0 && x1 === rw && y1 === rh
-    ? { data: rgb }
-    : resizeU8({ width, height, channels: 3, data: rgb }, rw, rh, { filter: cfg.resample, region: [x0, y0, x1 - x0, y1 - y0] });
+  const x0 = Math.max(0, left),
+    x1 = Math.min(rw, left + ow);
+  const y0 = Math.max(0, top),
+    y1 = Math.min(rh, top + oh);
+  const vis =
+    rh === height && rw === width && x0 === 0 && y0 === 0 && x1 === rw && y1 === rh
+      ? { data: rgb }
+      : resizeU8({ width, height, channels: 3, data: rgb }, rw, rh, {
+          filter: cfg.resample,
+          region: [x0, y0, x1 - x0, y1 - y0],
+        });
 
   // Per-channel lookup of the final float for each byte value: the arithmetic is exactly HF's
   // (float64 rescale cast to float32, then float32 subtract and divide), done once per level.
@@ -291,7 +317,9 @@ export function preprocessRgb(
       const sx = x + left;
       const o = rowOut + x;
       if (sx < x0 || sx >= x1) {
-        out[o] = lut[0]!; out[plane + o] = lut[256]!; out[2 * plane + o] = lut[512]!;
+        out[o] = lut[0]!;
+        out[plane + o] = lut[256]!;
+        out[2 * plane + o] = lut[512]!;
         continue;
       }
       const p = (rowIn + sx) * 3;
@@ -304,14 +332,23 @@ export function preprocessRgb(
 }
 
 /** Decode an image file (or encoded bytes) and run the pipeline: Float32Array [3, cropH, cropW]. */
-export async function preprocessImage(input: string | Uint8Array, cfg: PreprocessorConfig, out?: Float32Array): Promise<Float32Array> {
+export async function preprocessImage(
+  input: string | Uint8Array,
+  cfg: PreprocessorConfig,
+  out?: Float32Array,
+): Promise<Float32Array> {
   const img = await decodeImage(input);
   return preprocessRgb(img.data, img.width, img.height, cfg, out);
 }
 
 /** Interleaved pixels with 1-4 channels (grey, grey+alpha, RGB, RGBA) → pipeline, converting like PIL's convert('RGB'). */
 export function preprocessPixels(
-  data: Uint8Array, width: number, height: number, channels: number, cfg: PreprocessorConfig, out?: Float32Array,
+  data: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  cfg: PreprocessorConfig,
+  out?: Float32Array,
 ): Float32Array {
   return preprocessRgb(channels === 3 ? data : toRgb(data, width, height, channels), width, height, cfg, out);
 }

@@ -19,13 +19,20 @@ function kindOf(st: Stats): string {
  * Opens `path` without blocking (O_NONBLOCK, so a FIFO cannot hang the open) and checks that it is a regular file
  * of at most maxBytes. Returns the open descriptor and size; the caller closes it.
  */
-export function openRegularFile(path: string, what: string, maxBytes: number, Err: ErrorClass = DataError): { fd: number; size: number } {
+export function openRegularFile(
+  path: string,
+  what: string,
+  maxBytes: number,
+  Err: ErrorClass = DataError,
+): { fd: number; size: number } {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Err(code === 'ENOENT' ? `${what} ${path} does not exist.` : `cannot read ${what} ${path}: ${(e as Error).message}.`);
+    throw new Err(
+      code === 'ENOENT' ? `${what} ${path} does not exist.` : `cannot read ${what} ${path}: ${(e as Error).message}.`,
+    );
   }
   const st = fstatSync(fd);
   if (!st.isFile()) {
@@ -34,7 +41,9 @@ export function openRegularFile(path: string, what: string, maxBytes: number, Er
   }
   if (st.size > maxBytes) {
     closeSync(fd);
-    throw new Err(`${what} ${path} is ${formatBytes(st.size)}, more than the ${formatBytes(maxBytes)} limit for this kind of file.`);
+    throw new Err(
+      `${what} ${path} is ${formatBytes(st.size)}, more than the ${formatBytes(maxBytes)} limit for this kind of file.`,
+    );
   }
   return { fd, size: st.size };
 }
@@ -65,11 +74,14 @@ export function readRegularText(path: string, what: string, maxBytes: number, Er
 
 /** Nesting depth of a JSON text (brackets outside strings); stops counting once past `limit`. */
 export function jsonDepth(text: string, limit = Infinity): number {
-  let depth = 0, max = 0, inStr = false;
+  let depth = 0,
+    max = 0,
+    inStr = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inStr) {
-      if (c === 92) i++; // backslash
+      if (c === 92)
+        i++; // backslash
       else if (c === 34) inStr = false;
       continue;
     }
@@ -85,7 +97,9 @@ export function jsonDepth(text: string, limit = Infinity): number {
 export function parseJsonBounded(text: string, file: string, Err: ErrorClass = DataError, expected = ''): unknown {
   const depth = jsonDepth(text, LIMITS.jsonDepth);
   if (depth > LIMITS.jsonDepth) {
-    throw new Err(`${file}: JSON nested more than ${LIMITS.jsonDepth} levels deep; ${expected || 'no mope-clip file nests that deep'}.`);
+    throw new Err(
+      `${file}: JSON nested more than ${LIMITS.jsonDepth} levels deep; ${expected || 'no mope-clip file nests that deep'}.`,
+    );
   }
   try {
     return JSON.parse(text);
@@ -95,7 +109,13 @@ export function parseJsonBounded(text: string, file: string, Err: ErrorClass = D
 }
 
 /** Reads and parses a JSON file: regular file, size limit, depth limit. */
-export function readJsonBounded(path: string, what: string, maxBytes: number, Err: ErrorClass = DataError, expected = ''): unknown {
+export function readJsonBounded(
+  path: string,
+  what: string,
+  maxBytes: number,
+  Err: ErrorClass = DataError,
+  expected = '',
+): unknown {
   let text = readRegularText(path, what, maxBytes, Err);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   return parseJsonBounded(text, path, Err, expected);
@@ -103,12 +123,15 @@ export function readJsonBounded(path: string, what: string, maxBytes: number, Er
 
 /** Refuses a text whose longest line is over LIMITS.lineBytes (a binary or hostile file read as text). */
 export function checkLineLengths(text: string, file: string, Err: ErrorClass = DataError): void {
-  let start = 0, line = 1;
+  let start = 0,
+    line = 1;
   for (;;) {
     const nl = text.indexOf('\n', start);
     const end = nl < 0 ? text.length : nl;
     if (end - start > LIMITS.lineBytes) {
-      throw new Err(`${file}:${line}: a line of ${formatBytes(end - start)} characters, more than the ${formatBytes(LIMITS.lineBytes)} limit per line; is this the right file?`);
+      throw new Err(
+        `${file}:${line}: a line of ${formatBytes(end - start)} characters, more than the ${formatBytes(LIMITS.lineBytes)} limit per line; is this the right file?`,
+      );
     }
     if (nl < 0) return;
     start = nl + 1;

@@ -117,8 +117,14 @@ function clip8(ss: number): number {
 }
 
 function horizontalPass(
-  out: Uint8Array, src: Uint8Array, srcW: number, rowOffset: number, rows: number, outW: number,
-  channels: number, c: Coeffs,
+  out: Uint8Array,
+  src: Uint8Array,
+  srcW: number,
+  rowOffset: number,
+  rows: number,
+  outW: number,
+  channels: number,
+  c: Coeffs,
 ): void {
   const { ksize, start, count, k } = c;
   const srcStride = srcW * channels;
@@ -131,7 +137,9 @@ function horizontalPass(
         const n = count[xx]!;
         const kb = xx * ksize;
         let p = srow + start[xx]! * 3;
-        let s0 = HALF, s1 = HALF, s2 = HALF;
+        let s0 = HALF,
+          s1 = HALF,
+          s2 = HALF;
         for (let x = 0; x < n; x++, p += 3) {
           const w = k[kb + x]!;
           s0 = (s0 + src[p]! * w) | 0;
@@ -163,7 +171,13 @@ function horizontalPass(
 }
 
 function verticalPass(
-  out: Uint8Array, src: Uint8Array, width: number, outH: number, channels: number, c: Coeffs, rowShift: number,
+  out: Uint8Array,
+  src: Uint8Array,
+  width: number,
+  outH: number,
+  channels: number,
+  c: Coeffs,
+  rowShift: number,
 ): void {
   const { ksize, start, count, k } = c;
   const stride = width * channels;
@@ -203,8 +217,18 @@ export function resizeU8(img: U8Image, outW: number, outH: number, opts: ResizeO
     throw new ShapeError(`resize: box [${box.join(', ')}] must lie inside the ${W}x${H} image with x0 <= x1, y0 <= y1`);
   }
   const [rx, ry, rw, rh] = opts.region ?? [0, 0, outW, outH];
-  if (![rx, ry, rw, rh].every(Number.isInteger) || rx < 0 || ry < 0 || rw < 1 || rh < 1 || rx + rw > outW || ry + rh > outH) {
-    throw new ShapeError(`resize: region [${[rx, ry, rw, rh].join(', ')}] must be a non-empty integer window inside the ${outW}x${outH} output`);
+  if (
+    ![rx, ry, rw, rh].every(Number.isInteger) ||
+    rx < 0 ||
+    ry < 0 ||
+    rw < 1 ||
+    rh < 1 ||
+    rx + rw > outW ||
+    ry + rh > outH
+  ) {
+    throw new ShapeError(
+      `resize: region [${[rx, ry, rw, rh].join(', ')}] must be a non-empty integer window inside the ${outW}x${outH} output`,
+    );
   }
   const fullRegion = rx === 0 && ry === 0 && rw === outW && rh === outH;
   const fullBox = bx0 === 0 && by0 === 0 && bx1 === W && by1 === H;
@@ -239,7 +263,12 @@ export function resizeU8(img: U8Image, outW: number, outH: number, opts: ResizeO
     verticalPass(out, cur, curW, rh, C, cv, rowShift);
     return { width: curW, height: rh, channels: C, data: out };
   }
-  return { width: curW, height: needH ? cur.length / (curW * C) : H, channels: C, data: cur === data ? data.slice() : cur };
+  return {
+    width: curW,
+    height: needH ? cur.length / (curW * C) : H,
+    channels: C,
+    data: cur === data ? data.slice() : cur,
+  };
 }
 
 function sliceCoeffs(c: Coeffs, from: number, n: number): Coeffs {

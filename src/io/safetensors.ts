@@ -8,16 +8,54 @@ import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToBf16, f32ArrayToF16 } from './
 
 /** Every dtype of the format, in the format's alignment order (ascending); the writer sorts by it, descending. */
 export const DTYPES = [
-  'BOOL', 'F4', 'F6_E2M3', 'F6_E3M2', 'U8', 'I8',
-  'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ',
-  'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'F32', 'C64', 'F64', 'I64', 'U64',
+  'BOOL',
+  'F4',
+  'F6_E2M3',
+  'F6_E3M2',
+  'U8',
+  'I8',
+  'F8_E5M2',
+  'F8_E4M3',
+  'F8_E8M0',
+  'F8_E4M3FNUZ',
+  'F8_E5M2FNUZ',
+  'I16',
+  'U16',
+  'F16',
+  'BF16',
+  'I32',
+  'U32',
+  'F32',
+  'C64',
+  'F64',
+  'I64',
+  'U64',
 ] as const;
 export type Dtype = (typeof DTYPES)[number];
 
 const BITS: Record<Dtype, number> = {
-  BOOL: 8, F4: 4, F6_E2M3: 6, F6_E3M2: 6, U8: 8, I8: 8,
-  F8_E5M2: 8, F8_E4M3: 8, F8_E8M0: 8, F8_E4M3FNUZ: 8, F8_E5M2FNUZ: 8,
-  I16: 16, U16: 16, F16: 16, BF16: 16, I32: 32, U32: 32, F32: 32, C64: 64, F64: 64, I64: 64, U64: 64,
+  BOOL: 8,
+  F4: 4,
+  F6_E2M3: 6,
+  F6_E3M2: 6,
+  U8: 8,
+  I8: 8,
+  F8_E5M2: 8,
+  F8_E4M3: 8,
+  F8_E8M0: 8,
+  F8_E4M3FNUZ: 8,
+  F8_E5M2FNUZ: 8,
+  I16: 16,
+  U16: 16,
+  F16: 16,
+  BF16: 16,
+  I32: 32,
+  U32: 32,
+  F32: 32,
+  C64: 64,
+  F64: 64,
+  I64: 64,
+  U64: 64,
 };
 
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -109,8 +147,14 @@ export class SafetensorsReader {
   readonly fileSize: number;
   private fd: number | null;
 
-  private constructor(path: string, fd: number, headerLength: number, fileSize: number,
-    tensors: Map<string, TensorInfo>, metadata: Record<string, string>) {
+  private constructor(
+    path: string,
+    fd: number,
+    headerLength: number,
+    fileSize: number,
+    tensors: Map<string, TensorInfo>,
+    metadata: Record<string, string>,
+  ) {
     this.path = path;
     this.fd = fd;
     this.headerLength = headerLength;
@@ -201,8 +245,11 @@ function assertLittleEndianHost(): void {
   if (endianness() !== 'LE') throw new CheckpointError('safetensors: big-endian hosts are not supported');
 }
 
-function parseHeader(path: string, fd: number, size: number):
-  { headerLength: number; tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
+function parseHeader(
+  path: string,
+  fd: number,
+  size: number,
+): { headerLength: number; tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
   if (size < 8) {
     throw new CheckpointError(
       `${path}: file is ${size} bytes, too small for a safetensors file (expected at least the 8-byte header length)`,
@@ -237,7 +284,9 @@ function parseHeader(path: string, fd: number, size: number):
     throw new CheckpointError(`${path}: header is not valid JSON (${(e as Error).message})`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new CheckpointError(`${path}: header must be a JSON object, found ${Array.isArray(json) ? 'an array' : typeof json}`);
+    throw new CheckpointError(
+      `${path}: header must be a JSON object, found ${Array.isArray(json) ? 'an array' : typeof json}`,
+    );
   }
   const keys = topLevelKeys(text);
   const seen = new Set<string>();
@@ -251,11 +300,15 @@ function parseHeader(path: string, fd: number, size: number):
   for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-        throw new CheckpointError(`${path}: __metadata__ must be an object of string values, found ${JSON.stringify(v)}`);
+        throw new CheckpointError(
+          `${path}: __metadata__ must be an object of string values, found ${JSON.stringify(v)}`,
+        );
       }
       for (const [mk, mv] of Object.entries(v as Record<string, unknown>)) {
         if (typeof mv !== 'string') {
-          throw new CheckpointError(`${path}: __metadata__ field '${mk}' must be a string, found ${JSON.stringify(mv)}`);
+          throw new CheckpointError(
+            `${path}: __metadata__ field '${mk}' must be a string, found ${JSON.stringify(mv)}`,
+          );
         }
         metadata[mk] = mv;
       }
@@ -270,21 +323,29 @@ function parseHeader(path: string, fd: number, size: number):
       if (!(f in e)) throw new CheckpointError(`${where}: header entry is missing '${f}'`);
     }
     if (!isDtype(e.dtype)) {
-      throw new CheckpointError(`${where}: unknown dtype ${JSON.stringify(e.dtype)}; expected one of ${DTYPES.join(', ')}`);
+      throw new CheckpointError(
+        `${where}: unknown dtype ${JSON.stringify(e.dtype)}; expected one of ${DTYPES.join(', ')}`,
+      );
     }
     if (!Array.isArray(e.shape) || !e.shape.every(isNonNegInt)) {
-      throw new CheckpointError(`${where}: shape must be an array of non-negative integers, found ${JSON.stringify(e.shape)}`);
+      throw new CheckpointError(
+        `${where}: shape must be an array of non-negative integers, found ${JSON.stringify(e.shape)}`,
+      );
     }
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every(isNonNegInt)) {
-      throw new CheckpointError(`${where}: data_offsets must be [BEGIN, END] with non-negative integers, found ${JSON.stringify(off)}`);
+      throw new CheckpointError(
+        `${where}: data_offsets must be [BEGIN, END] with non-negative integers, found ${JSON.stringify(off)}`,
+      );
     }
     const [begin, end] = off as [number, number];
     if (end < begin) throw new CheckpointError(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
     const shape = e.shape as number[];
     const bits = numel(shape) * BITS[e.dtype];
     if (!Number.isSafeInteger(bits) || bits % 8 !== 0) {
-      throw new CheckpointError(`${where}: shape ${fmtShape(shape)} of ${e.dtype} does not fill a whole number of bytes`);
+      throw new CheckpointError(
+        `${where}: shape ${fmtShape(shape)} of ${e.dtype} does not fill a whole number of bytes`,
+      );
     }
     if (end - begin !== bits / 8) {
       throw new CheckpointError(
@@ -337,12 +398,15 @@ export interface WriteOptions {
 }
 
 /** The header bytes (JSON padded with spaces to a multiple of 8) and the tensor order the writer uses. */
-export function planSafetensors(tensors: Map<string, TensorToWrite> | Iterable<[string, TensorToWrite]>,
-  opts: WriteOptions = {}): { header: Uint8Array; order: { name: string; dtype: Dtype; t: TensorToWrite; bytes: number }[] } {
+export function planSafetensors(
+  tensors: Map<string, TensorToWrite> | Iterable<[string, TensorToWrite]>,
+  opts: WriteOptions = {},
+): { header: Uint8Array; order: { name: string; dtype: Dtype; t: TensorToWrite; bytes: number }[] } {
   const entries = [...tensors];
   const rank = (d: Dtype) => DTYPES.indexOf(d);
   const order = entries.map(([name, t]) => {
-    if (name === '__metadata__') throw new CheckpointError(`safetensors writer: '__metadata__' is not a valid tensor name`);
+    if (name === '__metadata__')
+      throw new CheckpointError(`safetensors writer: '__metadata__' is not a valid tensor name`);
     const dtype: Dtype = t.dtype ?? opts.dtype ?? 'F32';
     const n = numel(t.shape);
     if (!t.shape.every(isNonNegInt)) {
@@ -379,8 +443,11 @@ const CONVERT_CHUNK = 1 << 20; // elements converted per write, so F16 output ne
  * Write a safetensors file atomically (temp file in the same folder, fsync, rename). Tensors are ordered by
  * dtype alignment descending, then name; offsets are contiguous; the header is space-padded to 8 bytes.
  */
-export function writeSafetensors(path: string, tensors: Map<string, TensorToWrite> | Iterable<[string, TensorToWrite]>,
-  opts: WriteOptions = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, TensorToWrite> | Iterable<[string, TensorToWrite]>,
+  opts: WriteOptions = {},
+): void {
   assertLittleEndianHost();
   const { header, order } = planSafetensors(tensors, opts);
   writeWithFdAtomic(path, (fd) => {
@@ -392,7 +459,9 @@ export function writeSafetensors(path: string, tensors: Map<string, TensorToWrit
       const d = o.t.data;
       if (o.dtype === 'I64' || o.dtype === 'F32') {
         if ((o.dtype === 'I64') !== d instanceof BigInt64Array) {
-          throw new CheckpointError(`safetensors writer: tensor '${o.name}': dtype ${o.dtype} does not match its data array`);
+          throw new CheckpointError(
+            `safetensors writer: tensor '${o.name}': dtype ${o.dtype} does not match its data array`,
+          );
         }
         writeAll(fd, new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
       } else if (o.dtype === 'F16' || o.dtype === 'BF16') {
@@ -415,11 +484,15 @@ export function writeSafetensors(path: string, tensors: Map<string, TensorToWrit
 }
 
 /** Read a whole safetensors file of float tensors into memory (convenience for small files and tests). */
-export function readSafetensors(path: string): { tensors: Map<string, { dtype: Dtype; shape: number[]; data: Float32Array }>; metadata: Record<string, string> } {
+export function readSafetensors(path: string): {
+  tensors: Map<string, { dtype: Dtype; shape: number[]; data: Float32Array }>;
+  metadata: Record<string, string>;
+} {
   const r = SafetensorsReader.open(path);
   try {
     const tensors = new Map<string, { dtype: Dtype; shape: number[]; data: Float32Array }>();
-    for (const t of r.tensors.values()) tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data: r.readFloat32(t.name) });
+    for (const t of r.tensors.values())
+      tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data: r.readFloat32(t.name) });
     return { tensors, metadata: r.metadata };
   } finally {
     r.close();

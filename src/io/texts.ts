@@ -7,9 +7,11 @@ export function readTextsFile(path: string): string[] {
   const raw = readRegularText(path, 'texts file', LIMITS.dataBytes, DataError);
   if (path.toLowerCase().endsWith('.json')) {
     const v = parseJsonBounded(raw, path, DataError, 'a JSON array of strings');
-    if (!Array.isArray(v)) throw new DataError(`${path}: expected a JSON array of strings, found ${v === null ? 'null' : typeof v}.`);
+    if (!Array.isArray(v))
+      throw new DataError(`${path}: expected a JSON array of strings, found ${v === null ? 'null' : typeof v}.`);
     v.forEach((s, i) => {
-      if (typeof s !== 'string') throw new DataError(`${path}: entry ${i} should be a string, found ${JSON.stringify(s)}.`);
+      if (typeof s !== 'string')
+        throw new DataError(`${path}: entry ${i} should be a string, found ${JSON.stringify(s)}.`);
     });
     return v as string[];
   }

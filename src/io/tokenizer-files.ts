@@ -5,7 +5,6 @@ import { writeFileAtomic } from './atomic.ts';
 import { BOS_TOKEN, CLIP_SPLIT_PATTERN, END_OF_WORD, EOS_TOKEN, mergesTxtText, vocabJsonText } from './bpe-vocab.ts';
 import { CLIP_CONTEXT_LENGTH, type ClipTokenizer } from './tokenizer.ts';
 
-
 /** Writes vocab.json and merges.txt (HF slow-tokenizer files) atomically; returns the paths written. */
 export function writeVocabMerges(tok: ClipTokenizer, dir: string): string[] {
   const vocabPath = join(dir, 'vocab.json');
@@ -18,7 +17,13 @@ export function writeVocabMerges(tok: ClipTokenizer, dir: string): string[] {
 /** The HF fast tokenizer.json object CLIPConverter produces (what transformers.js reads). */
 export function tokenizerJson(tok: ClipTokenizer): Record<string, unknown> {
   const added = (id: number, content: string) => ({
-    id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true,
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: true,
+    special: true,
   });
   return {
     version: '1.0',
@@ -27,7 +32,11 @@ export function tokenizerJson(tok: ClipTokenizer): Record<string, unknown> {
     added_tokens: [added(tok.bosId, BOS_TOKEN), added(tok.eosId, EOS_TOKEN)],
     normalizer: {
       type: 'Sequence',
-      normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }, { type: 'Lowercase' }],
+      normalizers: [
+        { type: 'NFC' },
+        { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' },
+        { type: 'Lowercase' },
+      ],
     },
     pre_tokenizer: {
       type: 'Sequence',

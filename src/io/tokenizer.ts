@@ -1,4 +1,5 @@
-// CLIP BPE tokenizer: text cleaning, pre-tokenisation, byte-level BPE, loaders (bundled / vocab+merges / tokenizer.json) and writers. Dims: B texts, T = contextLength tokens.
+// CLIP BPE tokenizer for Node: loaders (bundled / vocab+merges / tokenizer.json), padding and decoding over the
+// shared cleaning and BPE of clip-bpe.ts. Dims: B texts, T = contextLength tokens.
 import { existsSync } from 'node:fs';
 import { readJsonBounded } from './read-bounded.ts';
 import { LIMITS } from './limits.ts';
@@ -17,12 +18,7 @@ import {
   readVocabJson,
 } from './bpe-vocab.ts';
 
-export {
-  BOS_TOKEN,
-  BUNDLED_BPE_PATH,
-  type BpeVocab,
-  EOS_TOKEN,
-} from './bpe-vocab.ts';
+export { BOS_TOKEN, BUNDLED_BPE_PATH, type BpeVocab, EOS_TOKEN } from './bpe-vocab.ts';
 
 /** Context length of every public CLIP model (= text max_position_embeddings). */
 export const CLIP_CONTEXT_LENGTH = 77;
@@ -103,7 +99,12 @@ export class ClipTokenizer {
     this.unkId = eos;
     this.padId = eos;
     this.byteEncoder = bytesToUnicode();
-    this.core = new BpeEncoder(vocab.encoder, vocab.merges, { bosId: bos, eosId: eos }, Math.max(1, options.cacheSize ?? 50_000));
+    this.core = new BpeEncoder(
+      vocab.encoder,
+      vocab.merges,
+      { bosId: bos, eosId: eos },
+      Math.max(1, options.cacheSize ?? 50_000),
+    );
   }
 
   /** The OpenAI vocabulary vendored with the package (49,408 tokens, 48,894 merges). */
@@ -112,7 +113,11 @@ export class ClipTokenizer {
   }
 
   /** A Hugging Face slow-tokenizer pair: vocab.json (token → id) and merges.txt ("#version" header, "A B" lines). */
-  static fromVocabMerges(vocabJsonPath: string, mergesTxtPath: string, options: ClipTokenizerOptions = {}): ClipTokenizer {
+  static fromVocabMerges(
+    vocabJsonPath: string,
+    mergesTxtPath: string,
+    options: ClipTokenizerOptions = {},
+  ): ClipTokenizer {
     const vocab: BpeVocab = { encoder: readVocabJson(vocabJsonPath), merges: readMergesTxt(mergesTxtPath) };
     checkMergesAgainstVocab(vocab, mergesTxtPath, vocabJsonPath);
     return new ClipTokenizer(vocab, { source: vocabJsonPath, ...options });
@@ -167,7 +172,8 @@ export class ClipTokenizer {
   /** [BOS, …content…, EOS]; over-long text keeps its first contextLength−2 content tokens, then EOS. */
   encode(text: string, options: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new DataError(`tokenizer: expected a caption string, found ${typeof text}.`);
-    const T = options.contextLength === undefined ? this.contextLength : checkContextLength(options.contextLength, 'encode');
+    const T =
+      options.contextLength === undefined ? this.contextLength : checkContextLength(options.contextLength, 'encode');
     const truncate = options.truncate ?? true;
     const content = this.encodeContent(text, truncate ? T - 2 : Infinity);
     if (content.length > T - 2) {
@@ -220,7 +226,9 @@ export class ClipTokenizer {
       const id = ids[i];
       const tok = this.decoder.get(id);
       if (tok === undefined) {
-        throw new DataError(`decode: id ${id} at position ${i} is not in the vocabulary (ids 0…${this.vocabSize - 1}).`);
+        throw new DataError(
+          `decode: id ${id} at position ${i} is not in the vocabulary (ids 0…${this.vocabSize - 1}).`,
+        );
       }
       if (id === this.bosId || id === this.eosId) {
         if (!skip) pushText(tok);
@@ -235,7 +243,9 @@ export class ClipTokenizer {
       }
       if (eow) bytes.push(0x20);
     }
-    return Buffer.from(bytes).toString('utf8').replace(/^ +| +$/g, '');
+    return Buffer.from(bytes)
+      .toString('utf8')
+      .replace(/^ +| +$/g, '');
   }
 }
 
@@ -256,7 +266,13 @@ export interface LoadTokenizerOptions {
 function readModelMaxLength(dir: string): number | undefined {
   const path = join(dir, 'tokenizer_config.json');
   if (!existsSync(path)) return undefined;
-  const cfg = readJsonBounded(path, 'tokenizer config', LIMITS.configBytes, CheckpointError, 'the HF tokenizer config object');
+  const cfg = readJsonBounded(
+    path,
+    'tokenizer config',
+    LIMITS.configBytes,
+    CheckpointError,
+    'the HF tokenizer config object',
+  );
   const v = (cfg as Record<string, unknown> | null)?.model_max_length;
   return typeof v === 'number' && Number.isInteger(v) && v >= 2 && v < 1e9 ? v : undefined;
 }
@@ -292,8 +308,13 @@ export function loadTokenizerFromFolder(dir: string, options: LoadTokenizerOptio
     return tok;
   };
   if (existsSync(tokJson)) return checked(ClipTokenizer.fromTokenizerJson(tokJson, { contextLength }), tokJson);
-  if (existsSync(vocabJson) && existsSync(mergesTxt)) return checked(ClipTokenizer.fromVocabMerges(vocabJson, mergesTxt, { contextLength }), vocabJson);
-  const missing = existsSync(vocabJson) ? 'merges.txt' : existsSync(mergesTxt) ? 'vocab.json' : 'vocab.json and merges.txt';
+  if (existsSync(vocabJson) && existsSync(mergesTxt))
+    return checked(ClipTokenizer.fromVocabMerges(vocabJson, mergesTxt, { contextLength }), vocabJson);
+  const missing = existsSync(vocabJson)
+    ? 'merges.txt'
+    : existsSync(mergesTxt)
+      ? 'vocab.json'
+      : 'vocab.json and merges.txt';
   throw new CheckpointError(
     `${dir}: no tokenizer found. Looked for tokenizer.json, or vocab.json + merges.txt (missing: ${missing}). ` +
       'Copy them from the original checkpoint, or save the model again with mope-clip.',

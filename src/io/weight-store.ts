@@ -29,7 +29,9 @@ export class TensorStore {
     for (const name of reader.names()) {
       const prev = this.refs.get(name);
       if (prev) {
-        throw new CheckpointError(`${reader.path}: tensor '${name}' also appears in ${prev.reader.path}; each tensor must be stored once`);
+        throw new CheckpointError(
+          `${reader.path}: tensor '${name}' also appears in ${prev.reader.path}; each tensor must be stored once`,
+        );
       }
       this.refs.set(name, { reader, name });
     }
@@ -61,7 +63,9 @@ export function openWeights(dir: string, file?: string): TensorStore {
     const index = readJson(indexPath, CheckpointError) as Record<string, unknown>;
     const wm = index?.weight_map;
     if (wm === null || typeof wm !== 'object' || Array.isArray(wm)) {
-      throw new CheckpointError(`${indexPath}: field 'weight_map' must be an object mapping tensor names to shard files`);
+      throw new CheckpointError(
+        `${indexPath}: field 'weight_map' must be an object mapping tensor names to shard files`,
+      );
     }
     const map = wm as Record<string, unknown>;
     const shards = new Map<string, SafetensorsReader>();
@@ -69,17 +73,23 @@ export function openWeights(dir: string, file?: string): TensorStore {
     try {
       for (const [name, shard] of Object.entries(map)) {
         if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\') || shard === '..') {
-          throw new CheckpointError(`${indexPath}: weight_map['${name}'] must be a shard file name in the same folder, found ${JSON.stringify(shard)}`);
+          throw new CheckpointError(
+            `${indexPath}: weight_map['${name}'] must be a shard file name in the same folder, found ${JSON.stringify(shard)}`,
+          );
         }
         let r = shards.get(shard);
         if (!r) {
           const p = join(dir, shard);
-          if (!existsSync(p)) throw new CheckpointError(`${indexPath}: shard '${shard}' (holding '${name}') does not exist in ${dir}`);
+          if (!existsSync(p))
+            throw new CheckpointError(`${indexPath}: shard '${shard}' (holding '${name}') does not exist in ${dir}`);
           r = SafetensorsReader.open(p);
           shards.set(shard, r);
           store.add(r);
         }
-        if (!r.has(name)) throw new CheckpointError(`${indexPath}: weight_map puts tensor '${name}' in '${shard}', but ${r.path} has no such tensor`);
+        if (!r.has(name))
+          throw new CheckpointError(
+            `${indexPath}: weight_map puts tensor '${name}' in '${shard}', but ${r.path} has no such tensor`,
+          );
       }
     } catch (e) {
       for (const r of shards.values()) r.close();
@@ -94,5 +104,7 @@ export function openWeights(dir: string, file?: string): TensorStore {
       `${join(dir, pickle)}: PyTorch pickle weights are not supported; convert them to safetensors first (e.g. safetensors.torch.save_file(torch.load(path), "model.safetensors"))`,
     );
   }
-  throw new CheckpointError(`${dir}: no ${WEIGHTS_FILE} or ${INDEX_FILE} found; expected a Hugging Face CLIP checkpoint folder`);
+  throw new CheckpointError(
+    `${dir}: no ${WEIGHTS_FILE} or ${INDEX_FILE} found; expected a Hugging Face CLIP checkpoint folder`,
+  );
 }

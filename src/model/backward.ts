@@ -22,11 +22,18 @@ export class BackwardScratch {
   dqkv: Float32Array = new Float32Array(0); // [N,3D]
 
   ensure(cfg: TowerConfig, N: number): void {
-    const C = cfg.hidden, maxD = Math.max(0, ...cfg.heads) * cfg.headDim, maxF = Math.max(0, ...cfg.ffn);
+    const C = cfg.hidden,
+      maxD = Math.max(0, ...cfg.heads) * cfg.headDim,
+      maxF = Math.max(0, ...cfg.ffn);
     const g = (b: Float32Array, n: number): Float32Array => (b.length >= n ? b : new Float32Array(n));
-    this.dx = g(this.dx, N * C); this.dln = g(this.dln, N * C); this.dtmp = g(this.dtmp, N * C);
-    this.dbranch = g(this.dbranch, N * C); this.act = g(this.act, N * maxF); this.dh = g(this.dh, N * maxF);
-    this.datt = g(this.datt, N * maxD); this.dqkv = g(this.dqkv, N * 3 * maxD);
+    this.dx = g(this.dx, N * C);
+    this.dln = g(this.dln, N * C);
+    this.dtmp = g(this.dtmp, N * C);
+    this.dbranch = g(this.dbranch, N * C);
+    this.act = g(this.act, N * maxF);
+    this.dh = g(this.dh, N * maxF);
+    this.datt = g(this.datt, N * maxD);
+    this.dqkv = g(this.dqkv, N * 3 * maxD);
   }
 }
 
@@ -61,17 +68,35 @@ function branchGrad(k: Kernels, sc: BackwardScratch, dx: Float32Array, s: number
  * before it); the layer's parameter gradients accumulate into g.
  */
 export function layerBackward(
-  k: Kernels, cfg: TowerConfig, lw: LayerWeights, g: LayerWeights, l: number, dx: Float32Array, tape: LayerTape,
-  B: number, T: number, m: LayerMasks, sc: BackwardScratch,
+  k: Kernels,
+  cfg: TowerConfig,
+  lw: LayerWeights,
+  g: LayerWeights,
+  l: number,
+  dx: Float32Array,
+  tape: LayerTape,
+  B: number,
+  T: number,
+  m: LayerMasks,
+  sc: BackwardScratch,
 ): void {
   const s = m.scale;
   if (s === 0) return;
-  const N = B * T, C = cfg.hidden, HS = cfg.headDim, NH = cfg.heads[l]!, D = NH * HS, F = cfg.ffn[l]!, NC = N * C;
-  const dln = sc.dln.subarray(0, NC), dtmp = sc.dtmp.subarray(0, NC);
+  const N = B * T,
+    C = cfg.hidden,
+    HS = cfg.headDim,
+    NH = cfg.heads[l]!,
+    D = NH * HS,
+    F = cfg.ffn[l]!,
+    NC = N * C;
+  const dln = sc.dln.subarray(0, NC),
+    dtmp = sc.dtmp.subarray(0, NC);
 
   let dbranch = branchGrad(k, sc, dx, s, NC);
   if (F > 0) {
-    const act = sc.act.subarray(0, N * F), dh = sc.dh.subarray(0, N * F), kind = actKind(cfg);
+    const act = sc.act.subarray(0, N * F),
+      dh = sc.dh.subarray(0, N * F),
+      kind = actKind(cfg);
     k.activation(act, tape.pre, m.ffn, N, F, kind);
     k.linearBackward(dh, g.fc2W, g.fc2B, dbranch, act, lw.fc2W, N, F, C);
     k.activationBackward(dh, dh, tape.pre, m.ffn, N, F, kind);
@@ -84,7 +109,8 @@ export function layerBackward(
 
   dbranch = branchGrad(k, sc, dx, s, NC);
   if (D > 0) {
-    const datt = sc.datt.subarray(0, N * D), dqkv = sc.dqkv.subarray(0, N * 3 * D);
+    const datt = sc.datt.subarray(0, N * D),
+      dqkv = sc.dqkv.subarray(0, N * 3 * D);
     k.linearBackward(datt, g.outW, g.outB, dbranch, tape.att, lw.outW, N, D, C);
     k.attentionBackward(dqkv, datt, tape.probs, tape.qkv, m.heads, B, T, NH, HS);
     k.linearBackward(dln, g.qkvW, g.qkvB, dqkv, tape.ln1, lw.qkvW, N, C, 3 * D);
@@ -109,11 +135,21 @@ export interface TowerBackwardOptions {
  * accumulated.
  */
 function headBackward(
-  k: Kernels, tape: TowerTape, dEmbeds: Float32Array, proj: Float32Array, lnW: Float32Array,
-  gProj: Float32Array, gLnW: Float32Array, gLnB: Float32Array, C: number, E: number,
+  k: Kernels,
+  tape: TowerTape,
+  dEmbeds: Float32Array,
+  proj: Float32Array,
+  lnW: Float32Array,
+  gProj: Float32Array,
+  gLnW: Float32Array,
+  gLnB: Float32Array,
+  C: number,
+  E: number,
 ): Float32Array {
-  const B = tape.B, h = tape.head;
-  if (dEmbeds.length !== B * E) throw new ShapeError(`${tape.tower} backward: dEmbeds has ${dEmbeds.length} elements, expected B·E = ${B * E}`);
+  const B = tape.B,
+    h = tape.head;
+  if (dEmbeds.length !== B * E)
+    throw new ShapeError(`${tape.tower} backward: dEmbeds has ${dEmbeds.length} elements, expected B·E = ${B * E}`);
   const dpooled = new Float32Array(B * C);
   k.linearBackward(dpooled, gProj, null, dEmbeds, h.pooled, proj, B, C, E);
   const drows = new Float32Array(B * C);
@@ -123,21 +159,42 @@ function headBackward(
 
 /** Runs the layer backward from the top layer down; dx holds ∂L/∂(stream after the last layer) on entry. */
 function layersBackward(
-  k: Kernels, cfg: TowerConfig, layers: LayerWeights[], gLayers: LayerWeights[], tape: TowerTape, dx: Float32Array,
-  sc: BackwardScratch, dHidden: (Float32Array | null)[] | undefined,
+  k: Kernels,
+  cfg: TowerConfig,
+  layers: LayerWeights[],
+  gLayers: LayerWeights[],
+  tape: TowerTape,
+  dx: Float32Array,
+  sc: BackwardScratch,
+  dHidden: (Float32Array | null)[] | undefined,
 ): void {
-  const { B, T } = tape, NC = B * T * cfg.hidden, m = tape.masks;
+  const { B, T } = tape,
+    NC = B * T * cfg.hidden,
+    m = tape.masks;
   for (let l = layers.length - 1; l >= 0; l--) {
     const dh = dHidden?.[l];
     if (dh) {
-      if (dh.length !== NC) throw new ShapeError(`${tape.tower} backward: dHidden[${l}] has ${dh.length} elements, expected B·T·C = ${NC}`);
+      if (dh.length !== NC)
+        throw new ShapeError(`${tape.tower} backward: dHidden[${l}] has ${dh.length} elements, expected B·T·C = ${NC}`);
       k.residualAdd(dx, dx, dh, 1, NC);
     }
-    layerBackward(k, cfg, layers[l]!, gLayers[l]!, l, dx, tape.layers[l]!, B, T, {
-      heads: m?.heads?.[l] ?? null,
-      ffn: m?.ffn?.[l] ?? null,
-      scale: m?.layers !== undefined ? m.layers[l]! : 1,
-    }, sc);
+    layerBackward(
+      k,
+      cfg,
+      layers[l]!,
+      gLayers[l]!,
+      l,
+      dx,
+      tape.layers[l]!,
+      B,
+      T,
+      {
+        heads: m?.heads?.[l] ?? null,
+        ffn: m?.ffn?.[l] ?? null,
+        scale: m?.layers !== undefined ? m.layers[l]! : 1,
+      },
+      sc,
+    );
   }
 }
 
@@ -147,10 +204,20 @@ function layersBackward(
  * column sums.
  */
 export function textBackward(
-  rt: Runtime, model: ClipModel, tape: TextTape, dEmbeds: Float32Array, g: TextWeights, opts: TowerBackwardOptions = {},
+  rt: Runtime,
+  model: ClipModel,
+  tape: TextTape,
+  dEmbeds: Float32Array,
+  g: TextWeights,
+  opts: TowerBackwardOptions = {},
 ): void {
-  const k = rt.kernels, cfg = model.config.text, w = model.weights.text, C = cfg.hidden, E = model.config.projectionDim;
-  const { B, T } = tape, N = B * T;
+  const k = rt.kernels,
+    cfg = model.config.text,
+    w = model.weights.text,
+    C = cfg.hidden,
+    E = model.config.projectionDim;
+  const { B, T } = tape,
+    N = B * T;
   const sc = opts.scratch ?? sharedScratch(model, 'text');
   sc.ensure(cfg, N);
   const drows = headBackward(k, tape, dEmbeds, w.projection, w.finalLnW, g.projection, g.finalLnW, g.finalLnB, C, E);
@@ -158,9 +225,13 @@ export function textBackward(
   dx.fill(0);
   for (let b = 0; b < B; b++) dx.set(drows.subarray(b * C, (b + 1) * C), (b * T + tape.poolIdx[b]!) * C);
   layersBackward(k, cfg, w.layers, g.layers, tape, dx, sc, opts.dHidden);
-  const ids = tape.ids, tok = g.tokenEmbedding, pos = g.positionEmbedding;
+  const ids = tape.ids,
+    tok = g.tokenEmbedding,
+    pos = g.positionEmbedding;
   for (let n = 0; n < N; n++) {
-    const to = ids[n]! * C, po = (n % T) * C, xo = n * C;
+    const to = ids[n]! * C,
+      po = (n % T) * C,
+      xo = n * C;
     for (let c = 0; c < C; c++) {
       const d = dx[xo + c]!;
       tok[to + c] += d;
@@ -174,10 +245,22 @@ export function textBackward(
  * through a linear backward on the saved im2patch output; no pixel gradient).
  */
 export function visionBackward(
-  rt: Runtime, model: ClipModel, tape: VisionTape, dEmbeds: Float32Array, g: VisionWeights, opts: TowerBackwardOptions = {},
+  rt: Runtime,
+  model: ClipModel,
+  tape: VisionTape,
+  dEmbeds: Float32Array,
+  g: VisionWeights,
+  opts: TowerBackwardOptions = {},
 ): void {
-  const k = rt.kernels, cfg = model.config.vision, w = model.weights.vision, C = cfg.hidden, E = model.config.projectionDim;
-  const { B, T } = tape, N = B * T, G = T - 1, K = cfg.channels * cfg.patchSize * cfg.patchSize;
+  const k = rt.kernels,
+    cfg = model.config.vision,
+    w = model.weights.vision,
+    C = cfg.hidden,
+    E = model.config.projectionDim;
+  const { B, T } = tape,
+    N = B * T,
+    G = T - 1,
+    K = cfg.channels * cfg.patchSize * cfg.patchSize;
   const sc = opts.scratch ?? sharedScratch(model, 'vision');
   sc.ensure(cfg, N);
   const dcls = headBackward(k, tape, dEmbeds, w.projection, w.postLnW, g.projection, g.postLnW, g.postLnB, C, E);
@@ -190,7 +273,8 @@ export function visionBackward(
   const dpe = new Float32Array(B * G * C);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
-      const o = (b * T + t) * C, po = t * C;
+      const o = (b * T + t) * C,
+        po = t * C;
       for (let c = 0; c < C; c++) g.positionEmbedding[po + c] += dpre[o + c]!;
       if (t === 0) for (let c = 0; c < C; c++) g.classEmbedding[c] += dpre[o + c]!;
     }

@@ -68,7 +68,12 @@ function isObj(v: unknown): v is Json {
 }
 
 class Fields {
-  constructor(readonly file: string, readonly prefix: string, readonly obj: Json, readonly defaults: Json) {}
+  constructor(
+    readonly file: string,
+    readonly prefix: string,
+    readonly obj: Json,
+    readonly defaults: Json,
+  ) {}
 
   private where(key: string): string {
     return `${this.file}: field '${this.prefix}${key}'`;
@@ -81,7 +86,9 @@ class Fields {
     if (v === null) {
       throw new ConfigError(
         `${this.where(key)} is null; expected ${EXPECTED[key] ?? 'an integer'}` +
-          (this.defaults[key] !== undefined ? ` (remove the field to use the default ${JSON.stringify(this.defaults[key])})` : ''),
+          (this.defaults[key] !== undefined
+            ? ` (remove the field to use the default ${JSON.stringify(this.defaults[key])})`
+            : ''),
       );
     }
     return v;
@@ -129,20 +136,24 @@ function effectiveSub(file: string, raw: Json, key: 'text_config' | 'vision_conf
   let eff: Json = { ...(sub ?? {}) };
   const legacy = raw[`${key}_dict`];
   if (legacy !== undefined && legacy !== null) {
-    if (!isObj(legacy)) throw new ConfigError(`${file}: field '${key}_dict' must be an object, found ${JSON.stringify(legacy)}`);
+    if (!isObj(legacy))
+      throw new ConfigError(`${file}: field '${key}_dict' must be an object, found ${JSON.stringify(legacy)}`);
     eff = { ...eff, ...defaults, ...legacy };
   }
   return eff;
 }
 
 function intList(file: string, where: string, v: unknown, len: number, min: number, max: number): number[] {
-  if (!Array.isArray(v)) throw new ConfigError(`${file}: field '${where}' must be an array of integers, found ${JSON.stringify(v)}`);
+  if (!Array.isArray(v))
+    throw new ConfigError(`${file}: field '${where}' must be an array of integers, found ${JSON.stringify(v)}`);
   if (v.length !== len) {
     throw new ConfigError(`${file}: field '${where}' has ${v.length} entries, expected ${len} (num_hidden_layers)`);
   }
   v.forEach((x, i) => {
     if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max) {
-      throw new ConfigError(`${file}: field '${where}[${i}]' must be an integer in [${min}, ${max}], found ${JSON.stringify(x)}`);
+      throw new ConfigError(
+        `${file}: field '${where}[${i}]' must be an integer in [${min}, ${max}], found ${JSON.stringify(x)}`,
+      );
     }
   });
   return v as number[];
@@ -167,18 +178,23 @@ function parseTower(file: string, raw: Json, tower: 'text' | 'vision', sub: Json
   let layerMap = Array.from({ length: layers }, (_, i) => i);
   const mope = raw.mope_clip;
   if (mope !== undefined && mope !== null) {
-    if (!isObj(mope)) throw new ConfigError(`${file}: field 'mope_clip' must be an object, found ${JSON.stringify(mope)}`);
+    if (!isObj(mope))
+      throw new ConfigError(`${file}: field 'mope_clip' must be an object, found ${JSON.stringify(mope)}`);
     const w = mope[tower];
     if (w !== undefined && w !== null) {
-      if (!isObj(w)) throw new ConfigError(`${file}: field 'mope_clip.${tower}' must be an object, found ${JSON.stringify(w)}`);
+      if (!isObj(w))
+        throw new ConfigError(`${file}: field 'mope_clip.${tower}' must be an object, found ${JSON.stringify(w)}`);
       const p = `mope_clip.${tower}.`;
       if (w.heads !== undefined) heads = intList(file, `${p}heads`, w.heads, layers, 0, origHeads);
-      if (w.intermediate !== undefined) ffn = intList(file, `${p}intermediate`, w.intermediate, layers, 0, Number.MAX_SAFE_INTEGER);
+      if (w.intermediate !== undefined)
+        ffn = intList(file, `${p}intermediate`, w.intermediate, layers, 0, Number.MAX_SAFE_INTEGER);
       if (w.layer_map !== undefined) {
         layerMap = intList(file, `${p}layer_map`, w.layer_map, layers, 0, Number.MAX_SAFE_INTEGER);
         for (let i = 1; i < layerMap.length; i++) {
           if (layerMap[i]! <= layerMap[i - 1]!) {
-            throw new ConfigError(`${file}: field '${p}layer_map' must be strictly increasing, found ${JSON.stringify(layerMap)}`);
+            throw new ConfigError(
+              `${file}: field '${p}layer_map' must be strictly increasing, found ${JSON.stringify(layerMap)}`,
+            );
           }
         }
       }
@@ -189,10 +205,13 @@ function parseTower(file: string, raw: Json, tower: 'text' | 'vision', sub: Json
 
 /** Parse a config.json object (HF CLIPConfig, optionally with `mope_clip`). `file` names the file in errors. */
 export function parseClipConfig(json: unknown, file = 'config.json'): ClipConfig {
-  if (!isObj(json)) throw new ConfigError(`${file}: must hold a JSON object, found ${JSON.stringify(json)?.slice(0, 80)}`);
+  if (!isObj(json))
+    throw new ConfigError(`${file}: must hold a JSON object, found ${JSON.stringify(json)?.slice(0, 80)}`);
   const raw = json;
   if (raw.model_type !== undefined && raw.model_type !== 'clip') {
-    throw new ConfigError(`${file}: field 'model_type' is ${JSON.stringify(raw.model_type)}, expected "clip" (a CLIPModel config)`);
+    throw new ConfigError(
+      `${file}: field 'model_type' is ${JSON.stringify(raw.model_type)}, expected "clip" (a CLIPModel config)`,
+    );
   }
   const tSub = effectiveSub(file, raw, 'text_config', TEXT_DEFAULTS);
   const vSub = effectiveSub(file, raw, 'vision_config', VISION_DEFAULTS);
@@ -214,7 +233,9 @@ export function parseClipConfig(json: unknown, file = 'config.json'): ClipConfig
   const imageSize = vf.int('image_size', 1);
   const patchSize = vf.int('patch_size', 1);
   if (patchSize > imageSize) {
-    throw new ConfigError(`${file}: field 'vision_config.patch_size' (${patchSize}) is larger than 'vision_config.image_size' (${imageSize})`);
+    throw new ConfigError(
+      `${file}: field 'vision_config.patch_size' (${patchSize}) is larger than 'vision_config.image_size' (${imageSize})`,
+    );
   }
   const vision: VisionConfig = {
     ...parseTower(file, raw, 'vision', vSub, VISION_DEFAULTS),
@@ -234,7 +255,8 @@ function towerLayerParams(t: TowerConfig): number {
   const C = t.hidden;
   let n = 0;
   for (let l = 0; l < t.heads.length; l++) {
-    const A = t.heads[l]! * t.headDim, F = t.ffn[l]!;
+    const A = t.heads[l]! * t.headDim,
+      F = t.ffn[l]!;
     n += 4 * C + 4 * A * C + 3 * A + C + 2 * F * C + F + C;
   }
   return n;
@@ -244,16 +266,27 @@ function towerLayerParams(t: TowerConfig): number {
 export function parameterCount(config: ClipConfig): number {
   const { text: t, vision: v, projectionDim: E } = config;
   const G = numVisionPositions(v);
-  return t.vocabSize * t.hidden + t.maxPositions * t.hidden + towerLayerParams(t) + 2 * t.hidden + E * t.hidden
-    + v.hidden * v.channels * v.patchSize * v.patchSize + v.hidden + G * v.hidden + 4 * v.hidden + towerLayerParams(v)
-    + E * v.hidden + 1;
+  return (
+    t.vocabSize * t.hidden +
+    t.maxPositions * t.hidden +
+    towerLayerParams(t) +
+    2 * t.hidden +
+    E * t.hidden +
+    v.hidden * v.channels * v.patchSize * v.patchSize +
+    v.hidden +
+    G * v.hidden +
+    4 * v.hidden +
+    towerLayerParams(v) +
+    E * v.hidden +
+    1
+  );
 }
 
 /** Refuses a config whose weights would exceed MAX_PARAMS, before anything is allocated. */
 export function checkParameterBudget(config: ClipConfig, what: string): void {
   const n = parameterCount(config);
   if (n > MAX_PARAMS) {
-    const gib = (n * 4 / 2 ** 30).toFixed(1);
+    const gib = ((n * 4) / 2 ** 30).toFixed(1);
     throw new ConfigError(
       `${what}: these shapes need ${n.toExponential(2)} parameters (${gib} GiB in fp32), more than the limit of ` +
         `${MAX_PARAMS.toExponential(2)}; check the layer counts and widths`,
@@ -322,12 +355,16 @@ export function serializeClipConfig(config: ClipConfig): Record<string, unknown>
     ...raw,
     model_type: 'clip',
     projection_dim: config.projectionDim,
-    logit_scale_init_value: typeof raw.logit_scale_init_value === 'number' ? raw.logit_scale_init_value : LOGIT_SCALE_INIT,
+    logit_scale_init_value:
+      typeof raw.logit_scale_init_value === 'number' ? raw.logit_scale_init_value : LOGIT_SCALE_INIT,
     text_config: text,
     vision_config: vision,
   };
   const mope: Json = {};
-  for (const [name, t] of [['text', tc], ['vision', vc]] as const) {
+  for (const [name, t] of [
+    ['text', tc],
+    ['vision', vc],
+  ] as const) {
     if (towerNeedsWidths(t)) mope[name] = { heads: [...t.heads], intermediate: [...t.ffn], layer_map: [...t.layerMap] };
   }
   if (Object.keys(mope).length > 0) out.mope_clip = mope;
@@ -336,7 +373,10 @@ export function serializeClipConfig(config: ClipConfig): Record<string, unknown>
 
 /** Check the internal consistency of a ClipConfig built in code (array lengths, divisibility). */
 export function validateClipConfig(config: ClipConfig, what = 'config'): void {
-  for (const [name, t] of [['text', config.text], ['vision', config.vision]] as const) {
+  for (const [name, t] of [
+    ['text', config.text],
+    ['vision', config.vision],
+  ] as const) {
     const n = t.heads.length;
     if (t.ffn.length !== n || t.layerMap.length !== n) {
       throw new ConfigError(
@@ -352,7 +392,9 @@ export function validateClipConfig(config: ClipConfig, what = 'config'): void {
 
 function towerActivationFloats(t: TowerConfig, T: number, training: boolean): number {
   const C = t.hidden;
-  const F = Math.max(0, ...t.ffn), A = Math.max(0, ...t.heads) * t.headDim, H = Math.max(0, ...t.heads);
+  const F = Math.max(0, ...t.ffn),
+    A = Math.max(0, ...t.heads) * t.headDim,
+    H = Math.max(0, ...t.heads);
   const perLayer = T * (6 * C + 3 * A + 2 * F) + 2 * H * T * T;
   return 4 * T * C + perLayer * (training ? Math.max(1, t.heads.length) : 1);
 }
@@ -362,8 +404,9 @@ function towerActivationFloats(t: TowerConfig, T: number, training: boolean): nu
  * inference, every layer's for training (kept for backward). An estimate to refuse absurd --batch values early.
  */
 export function batchActivationBytes(config: ClipConfig, batch: number, training = false): number {
-  const perSample = towerActivationFloats(config.text, config.text.maxPositions, training)
-    + towerActivationFloats(config.vision, numVisionPositions(config.vision), training);
+  const perSample =
+    towerActivationFloats(config.text, config.text.maxPositions, training) +
+    towerActivationFloats(config.vision, numVisionPositions(config.vision), training);
   return 4 * batch * perSample;
 }
 

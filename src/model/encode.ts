@@ -25,12 +25,16 @@ function batchSize(opts: EncodeOptions | undefined): number {
  */
 export function encodeTexts(rt: Runtime, model: ClipModel, ids: number[][], opts?: EncodeOptions): Float32Array {
   const bs = batchSize(opts);
-  const N = ids.length, E = model.config.projectionDim, cfg = model.config.text;
+  const N = ids.length,
+    E = model.config.projectionDim,
+    cfg = model.config.text;
   const out = new Float32Array(N * E);
   ids.forEach((s, i) => {
     if (s.length === 0) throw new DataError(`encodeTexts: sequence ${i} is empty; tokenize with BOS and EOS`);
     if (s.length > cfg.maxPositions) {
-      throw new ShapeError(`encodeTexts: sequence ${i} has ${s.length} tokens, more than the model's ${cfg.maxPositions}; truncate it`);
+      throw new ShapeError(
+        `encodeTexts: sequence ${i} has ${s.length} tokens, more than the model's ${cfg.maxPositions}; truncate it`,
+      );
     }
   });
   const order = ids.map((_, i) => i).sort((a, b) => ids[a].length - ids[b].length || a - b);
@@ -45,7 +49,8 @@ export function encodeTexts(rt: Runtime, model: ClipModel, ids: number[][], opts
       const s = ids[i];
       for (let t = 0; t < s.length; t++) {
         const id = s[t];
-        if (!Number.isInteger(id)) throw new DataError(`encodeTexts: sequence ${i} position ${t} holds ${id}, not an integer token id`);
+        if (!Number.isInteger(id))
+          throw new DataError(`encodeTexts: sequence ${i} position ${t} holds ${id}, not an integer token id`);
         x[b * T + t] = id;
         mask[b * T + t] = 1;
       }
@@ -72,9 +77,16 @@ function remapRow(e: DataError, chunk: number[]): DataError {
 }
 
 /** Pixels [N,ch,S,S] (already preprocessed) → unnormalised image embeds [N,E], in batches. */
-export function encodeImages(rt: Runtime, model: ClipModel, pixels: Float32Array, N: number, opts?: EncodeOptions): Float32Array {
+export function encodeImages(
+  rt: Runtime,
+  model: ClipModel,
+  pixels: Float32Array,
+  N: number,
+  opts?: EncodeOptions,
+): Float32Array {
   const bs = batchSize(opts);
-  const v = model.config.vision, E = model.config.projectionDim;
+  const v = model.config.vision,
+    E = model.config.projectionDim;
   const per = v.channels * v.imageSize * v.imageSize;
   if (pixels.length !== N * per) {
     throw new ShapeError(
@@ -92,7 +104,8 @@ export function encodeImages(rt: Runtime, model: ClipModel, pixels: Float32Array
 
 /** Rows of x [N,E] divided by their L2 norms, into a new array. */
 export function normalizeRows(rt: Runtime, x: Float32Array, N: number, E: number): Float32Array {
-  if (x.length !== N * E) throw new ShapeError(`normalizeRows: x has ${x.length} elements, expected N·E = ${N}·${E} = ${N * E}`);
+  if (x.length !== N * E)
+    throw new ShapeError(`normalizeRows: x has ${x.length} elements, expected N·E = ${N}·${E} = ${N * E}`);
   const out = new Float32Array(N * E);
   rt.kernels.l2normalize(out, null, x, N, E);
   return out;
@@ -103,7 +116,13 @@ export function normalizeRows(rt: Runtime, x: Float32Array, N: number, E: number
  * logits_per_image is its transpose.
  */
 export function clipLogits(
-  rt: Runtime, textEmbeds: Float32Array, Nt: number, imageEmbeds: Float32Array, Ni: number, E: number, logitScale: number,
+  rt: Runtime,
+  textEmbeds: Float32Array,
+  Nt: number,
+  imageEmbeds: Float32Array,
+  Ni: number,
+  E: number,
+  logitScale: number,
 ): Float32Array {
   const t = normalizeRows(rt, textEmbeds, Nt, E);
   const i = normalizeRows(rt, imageEmbeds, Ni, E);

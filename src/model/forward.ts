@@ -57,12 +57,15 @@ export function textEmbed(rt: Runtime, model: ClipModel, ids: Int32Array, B: num
   const cfg = model.config.text;
   checkTextIds(model, ids, B, T);
   const C = cfg.hidden;
-  const tok = model.weights.text.tokenEmbedding, pos = model.weights.text.positionEmbedding;
+  const tok = model.weights.text.tokenEmbedding,
+    pos = model.weights.text.positionEmbedding;
   const x = new Float32Array(B * T * C);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const id = ids[b * T + t];
-      const o = (b * T + t) * C, to = id * C, po = t * C;
+      const o = (b * T + t) * C,
+        to = id * C,
+        po = t * C;
       for (let c = 0; c < C; c++) x[o + c] = tok[to + c] + pos[po + c];
     }
   }
@@ -88,7 +91,7 @@ function checkTextIds(model: ClipModel, ids: Int32Array, B: number, T: number): 
     if (id < 0 || id >= V) {
       throw new DataError(
         `text forward: token id ${id} at row ${Math.floor(i / T)}, position ${i % T} is outside the vocabulary [0, ${V}); ` +
-          'the ids must come from this model\'s tokenizer',
+          "the ids must come from this model's tokenizer",
       );
     }
   }
@@ -97,7 +100,9 @@ function checkTextIds(model: ClipModel, ids: Int32Array, B: number, T: number): 
 /** Side length checks and patch count G for a vision config. */
 function visionGeometry(model: ClipModel): { S: number; P: number; ch: number; g: number; G: number } {
   const v = model.config.vision;
-  const S = v.imageSize, P = v.patchSize, ch = v.channels;
+  const S = v.imageSize,
+    P = v.patchSize,
+    ch = v.channels;
   if (S % P !== 0) throw new ShapeError(`vision forward: image size ${S} is not a multiple of patch size ${P}`);
   const g = S / P;
   return { S, P, ch, g, G: g * g };
@@ -113,10 +118,16 @@ export function visionTokens(model: ClipModel): number {
  * pre_LN([class; patches·Wpatchᵀ] + position embedding).
  */
 export function visionEmbed(
-  rt: Runtime, model: ClipModel, pixels: Float32Array, B: number, save?: VisionEmbedTape, out?: Float32Array,
+  rt: Runtime,
+  model: ClipModel,
+  pixels: Float32Array,
+  B: number,
+  save?: VisionEmbedTape,
+  out?: Float32Array,
 ): Float32Array {
   const k = rt.kernels;
-  const cfg = model.config.vision, w = model.weights.vision;
+  const cfg = model.config.vision,
+    w = model.weights.vision;
   const { S, P, ch, G } = visionGeometry(model);
   if (!Number.isInteger(B) || B < 1) throw new ShapeError(`vision forward: B must be a positive integer, got ${B}`);
   if (pixels.length !== B * ch * S * S) {
@@ -124,18 +135,23 @@ export function visionEmbed(
       `vision forward: pixels has ${pixels.length} elements, expected B·ch·S·S = ${B}·${ch}·${S}·${S} = ${B * ch * S * S}`,
     );
   }
-  const C = cfg.hidden, K = ch * P * P, T = G + 1;
+  const C = cfg.hidden,
+    K = ch * P * P,
+    T = G + 1;
   const patches = save ? save.patches : new Float32Array(B * G * K);
   k.im2patch(patches, pixels, B, ch, S, S, P);
   const pe = new Float32Array(B * G * C);
   k.linear(pe, patches, w.patchEmbedding, null, B * G, K, C);
   const x = save ? save.xPre : new Float32Array(B * T * C);
-  const cls = w.classEmbedding, pos = w.positionEmbedding;
+  const cls = w.classEmbedding,
+    pos = w.positionEmbedding;
   for (let b = 0; b < B; b++) {
     const xo = b * T * C;
     for (let c = 0; c < C; c++) x[xo + c] = cls[c] + pos[c];
     for (let p = 0; p < G; p++) {
-      const o = xo + (p + 1) * C, po = (p + 1) * C, so = (b * G + p) * C;
+      const o = xo + (p + 1) * C,
+        po = (p + 1) * C,
+        so = (b * G + p) * C;
       for (let c = 0; c < C; c++) x[o + c] = pe[so + c] + pos[po + c];
     }
   }
@@ -159,18 +175,24 @@ function checkMasks(tower: Tower, cfg: TowerConfig, masks: TowerMasks | undefine
     throw new ShapeError(`${tower} masks.layers has ${masks.layers.length} entries, expected ${L} (one per layer)`);
   }
   if (masks.heads !== undefined) {
-    if (masks.heads.length !== L) throw new ShapeError(`${tower} masks.heads has ${masks.heads.length} layers, expected ${L}`);
+    if (masks.heads.length !== L)
+      throw new ShapeError(`${tower} masks.heads has ${masks.heads.length} layers, expected ${L}`);
     masks.heads.forEach((h, l) => {
       if (h.length !== cfg.heads[l]) {
-        throw new ShapeError(`${tower} masks.heads[${l}] has ${h.length} entries, expected ${cfg.heads[l]} (heads of layer ${l})`);
+        throw new ShapeError(
+          `${tower} masks.heads[${l}] has ${h.length} entries, expected ${cfg.heads[l]} (heads of layer ${l})`,
+        );
       }
     });
   }
   if (masks.ffn !== undefined) {
-    if (masks.ffn.length !== L) throw new ShapeError(`${tower} masks.ffn has ${masks.ffn.length} layers, expected ${L}`);
+    if (masks.ffn.length !== L)
+      throw new ShapeError(`${tower} masks.ffn has ${masks.ffn.length} layers, expected ${L}`);
     masks.ffn.forEach((f, l) => {
       if (f.length !== cfg.ffn[l]) {
-        throw new ShapeError(`${tower} masks.ffn[${l}] has ${f.length} entries, expected ${cfg.ffn[l]} (FFN width of layer ${l})`);
+        throw new ShapeError(
+          `${tower} masks.ffn[${l}] has ${f.length} entries, expected ${cfg.ffn[l]} (FFN width of layer ${l})`,
+        );
       }
     });
   }
@@ -181,15 +203,23 @@ function checkMasks(tower: Tower, cfg: TowerConfig, masks: TowerMasks | undefine
  * x is left untouched unless opts.inPlace. Text layers are causal; vision layers have no mask.
  */
 export function runLayers(
-  rt: Runtime, model: ClipModel, tower: Tower, x: Float32Array, B: number, T: number, opts: RunLayersOptions = {},
+  rt: Runtime,
+  model: ClipModel,
+  tower: Tower,
+  x: Float32Array,
+  B: number,
+  T: number,
+  opts: RunLayersOptions = {},
 ): Float32Array {
   const { cfg, layers } = towerOf(model, tower);
   const L = layers.length;
-  const from = opts.from ?? 0, to = opts.to ?? L;
+  const from = opts.from ?? 0,
+    to = opts.to ?? L;
   if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to > L || from > to) {
     throw new ShapeError(`${tower} runLayers: need 0 ≤ from ≤ to ≤ ${L}, got from=${from}, to=${to}`);
   }
-  const C = cfg.hidden, N = B * T;
+  const C = cfg.hidden,
+    N = B * T;
   if (x.length !== N * C) {
     throw new ShapeError(`${tower} runLayers: x has ${x.length} elements, expected B·T·C = ${B}·${T}·${C} = ${N * C}`);
   }
@@ -207,7 +237,9 @@ export function runLayers(
     for (let i = 0; i < N; i++) {
       const v = am[i];
       if (v !== 0 && v !== 1) {
-        throw new DataError(`text attentionMask must hold 1 (token) or 0 (padding); found ${v} at row ${Math.floor(i / T)}, position ${i % T}`);
+        throw new DataError(
+          `text attentionMask must hold 1 (token) or 0 (padding); found ${v} at row ${Math.floor(i / T)}, position ${i % T}`,
+        );
       }
       keyMask[i] = v;
       if (v === 0) allOnes = false;
@@ -222,11 +254,24 @@ export function runLayers(
   for (let l = from; l < to; l++) {
     const tape = tapes?.[l];
     tape?.xIn.set(out);
-    layerForward(rt.kernels, cfg, layers[l], l, out, ws, B, T, causal, keyMask, {
-      heads: m?.heads?.[l] ?? null,
-      ffn: m?.ffn?.[l] ?? null,
-      scale: m?.layers !== undefined ? m.layers[l] : 1,
-    }, tape);
+    layerForward(
+      rt.kernels,
+      cfg,
+      layers[l],
+      l,
+      out,
+      ws,
+      B,
+      T,
+      causal,
+      keyMask,
+      {
+        heads: m?.heads?.[l] ?? null,
+        ffn: m?.ffn?.[l] ?? null,
+        scale: m?.layers !== undefined ? m.layers[l] : 1,
+      },
+      tape,
+    );
     opts.onLayer?.(l, out);
   }
   return out;
@@ -246,7 +291,11 @@ export function textPoolIndex(model: ClipModel, ids: Int32Array, B: number, T: n
       p = 0;
       for (let t = 1; t < T; t++) if (ids[o + t] > ids[o + p]) p = t;
     } else {
-      for (let t = 0; t < T; t++) if (ids[o + t] === cfg.eosTokenId) { p = t; break; }
+      for (let t = 0; t < T; t++)
+        if (ids[o + t] === cfg.eosTokenId) {
+          p = t;
+          break;
+        }
       if (p < 0) p = 0;
     }
     idx[b] = p;
@@ -256,7 +305,8 @@ export function textPoolIndex(model: ClipModel, ids: Int32Array, B: number, T: n
 
 /** Final LN on every position of the text stream [B,T,C] → HF text last_hidden_state [B,T,C]. */
 export function textLastHidden(rt: Runtime, model: ClipModel, x: Float32Array, B: number, T: number): Float32Array {
-  const cfg = model.config.text, w = model.weights.text;
+  const cfg = model.config.text,
+    w = model.weights.text;
   const out = new Float32Array(B * T * cfg.hidden);
   rt.kernels.layernorm(out, null, null, x, w.finalLnW, w.finalLnB, B * T, cfg.hidden, cfg.eps);
   return out;
@@ -266,16 +316,36 @@ export function textLastHidden(rt: Runtime, model: ClipModel, x: Float32Array, B
  * Text head: final LN (per row, so applied only to the pooled rows) → pool → projection. x [B,T,C] → [B,E].
  */
 export function textHead(
-  rt: Runtime, model: ClipModel, x: Float32Array, ids: Int32Array, B: number, T: number, save?: HeadTape,
+  rt: Runtime,
+  model: ClipModel,
+  x: Float32Array,
+  ids: Int32Array,
+  B: number,
+  T: number,
+  save?: HeadTape,
 ): Float32Array {
-  const cfg = model.config.text, w = model.weights.text, C = cfg.hidden, E = model.config.projectionDim;
-  if (x.length !== B * T * C) throw new ShapeError(`textHead: x has ${x.length} elements, expected B·T·C = ${B * T * C}`);
+  const cfg = model.config.text,
+    w = model.weights.text,
+    C = cfg.hidden,
+    E = model.config.projectionDim;
+  if (x.length !== B * T * C)
+    throw new ShapeError(`textHead: x has ${x.length} elements, expected B·T·C = ${B * T * C}`);
   if (ids.length !== B * T) throw new ShapeError(`textHead: ids has ${ids.length} elements, expected B·T = ${B * T}`);
   const idx = textPoolIndex(model, ids, B, T);
   const rows = save ? save.rows : new Float32Array(B * C);
   for (let b = 0; b < B; b++) rows.set(x.subarray((b * T + idx[b]) * C, (b * T + idx[b] + 1) * C), b * C);
   const pooled = save ? save.pooled : new Float32Array(B * C);
-  rt.kernels.layernorm(pooled, save ? save.mean : null, save ? save.rstd : null, rows, w.finalLnW, w.finalLnB, B, C, cfg.eps);
+  rt.kernels.layernorm(
+    pooled,
+    save ? save.mean : null,
+    save ? save.rstd : null,
+    rows,
+    w.finalLnW,
+    w.finalLnB,
+    B,
+    C,
+    cfg.eps,
+  );
   const embeds = save ? save.embeds : new Float32Array(B * E);
   rt.kernels.linear(embeds, pooled, w.projection, null, B, C, E);
   return embeds;
@@ -283,13 +353,27 @@ export function textHead(
 
 /** Vision head: post-LN on the class token → projection. x [B,G+1,C] → [B,E]. */
 export function visionHead(rt: Runtime, model: ClipModel, x: Float32Array, B: number, save?: HeadTape): Float32Array {
-  const cfg = model.config.vision, w = model.weights.vision, C = cfg.hidden, E = model.config.projectionDim;
+  const cfg = model.config.vision,
+    w = model.weights.vision,
+    C = cfg.hidden,
+    E = model.config.projectionDim;
   const T = visionTokens(model);
-  if (x.length !== B * T * C) throw new ShapeError(`visionHead: x has ${x.length} elements, expected B·T·C = ${B * T * C}`);
+  if (x.length !== B * T * C)
+    throw new ShapeError(`visionHead: x has ${x.length} elements, expected B·T·C = ${B * T * C}`);
   const cls = save ? save.rows : new Float32Array(B * C);
   for (let b = 0; b < B; b++) cls.set(x.subarray(b * T * C, b * T * C + C), b * C);
   const pooled = save ? save.pooled : new Float32Array(B * C);
-  rt.kernels.layernorm(pooled, save ? save.mean : null, save ? save.rstd : null, cls, w.postLnW, w.postLnB, B, C, cfg.eps);
+  rt.kernels.layernorm(
+    pooled,
+    save ? save.mean : null,
+    save ? save.rstd : null,
+    cls,
+    w.postLnW,
+    w.postLnB,
+    B,
+    C,
+    cfg.eps,
+  );
   const embeds = save ? save.embeds : new Float32Array(B * E);
   rt.kernels.linear(embeds, pooled, w.projection, null, B, C, E);
   return embeds;
@@ -297,7 +381,12 @@ export function visionHead(rt: Runtime, model: ClipModel, x: Float32Array, B: nu
 
 /** Whole text tower: ids [B,T] → embeds [B,E] (unnormalised), optionally the L+1 residual streams. */
 export function textForward(
-  rt: Runtime, model: ClipModel, ids: Int32Array, B: number, T: number, opts: TextForwardOptions = {},
+  rt: Runtime,
+  model: ClipModel,
+  ids: Int32Array,
+  B: number,
+  T: number,
+  opts: TextForwardOptions = {},
 ): TowerOutput {
   const x0 = textEmbed(rt, model, ids, B, T);
   const hidden = opts.returnHidden ? [Float32Array.from(x0)] : undefined;
@@ -312,7 +401,11 @@ export function textForward(
 
 /** Whole vision tower: pixels [B,ch,S,S] → embeds [B,E] (unnormalised), optionally the L+1 residual streams. */
 export function visionForward(
-  rt: Runtime, model: ClipModel, pixels: Float32Array, B: number, opts: ForwardOptions = {},
+  rt: Runtime,
+  model: ClipModel,
+  pixels: Float32Array,
+  B: number,
+  opts: ForwardOptions = {},
 ): TowerOutput {
   const T = visionTokens(model);
   const x0 = visionEmbed(rt, model, pixels, B);

@@ -60,7 +60,8 @@ export function paramList(model: ClipModel, grads: ClipWeights, opts: ParamListO
     if (tower !== null && opts.freeze?.[tower]) continue;
     if (tower === null && opts.freezeLogitScale) continue;
     const g = gs.get(name);
-    if (g === undefined || g.data.length !== p.data.length) throw new Error(`paramList: gradient for '${name}' missing or mis-shaped`);
+    if (g === undefined || g.data.length !== p.data.length)
+      throw new Error(`paramList: gradient for '${name}' missing or mis-shaped`);
     out.push({ name, shape: p.shape, param: p.data, grad: g.data, tower, decay: decays(name) });
   }
   return out;

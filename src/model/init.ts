@@ -3,7 +3,15 @@
 import { ConfigError } from '../errors.ts';
 import { CLIP_EOS_ID, MAX_DIM, MAX_LAYERS, TEXT_DEFAULTS, numVisionPositions, validateClipConfig } from './config.ts';
 import { Rng } from './rng.ts';
-import type { Activation, ClipConfig, ClipModel, LayerWeights, TextWeights, TowerConfig, VisionWeights } from './types.ts';
+import type {
+  Activation,
+  ClipConfig,
+  ClipModel,
+  LayerWeights,
+  TextWeights,
+  TowerConfig,
+  VisionWeights,
+} from './types.ts';
 
 export interface TowerGeometry {
   hidden: number;
@@ -82,7 +90,8 @@ function checkTowerSizes(g: TowerGeometry, name: string): void {
   for (const k of ['heads', 'ffn'] as const) {
     const v = g[k];
     if (Array.isArray(v)) {
-      if (v.length > MAX_LAYERS) throw new ConfigError(`geometry: ${name}.${k} lists ${v.length} values, more than ${MAX_LAYERS}`);
+      if (v.length > MAX_LAYERS)
+        throw new ConfigError(`geometry: ${name}.${k} lists ${v.length} values, more than ${MAX_LAYERS}`);
       v.forEach((x, i) => checkSize(x, `${name}.${k}[${i}]`, 0, MAX_DIM));
     } else checkSize(v, `${name}.${k}`, k === 'heads' ? 1 : 0, MAX_DIM);
   }
@@ -99,7 +108,9 @@ function towerFromGeometry(g: TowerGeometry, name: string): TowerConfig {
     throw new ConfigError(`geometry: ${name}.hidden ${g.hidden} is not divisible into heads of size ${headDim}`);
   }
   if (heads.some((h) => h > g.hidden / headDim)) {
-    throw new ConfigError(`geometry: ${name}.heads ${JSON.stringify(heads)} exceeds hidden / headDim = ${g.hidden / headDim}`);
+    throw new ConfigError(
+      `geometry: ${name}.heads ${JSON.stringify(heads)} exceeds hidden / headDim = ${g.hidden / headDim}`,
+    );
   }
   const layerMap = g.layerMap ? [...g.layerMap] : Array.from({ length: g.layers }, (_, i) => i);
   return { hidden: g.hidden, headDim, heads, ffn, layerMap, act: g.act ?? 'quick_gelu', eps: g.eps ?? 1e-5 };
@@ -108,11 +119,18 @@ function towerFromGeometry(g: TowerGeometry, name: string): TowerConfig {
 /** The ClipConfig a geometry describes (HF defaults for token ids). */
 export function configFromGeometry(geometry: ClipGeometry | GeometryName): ClipConfig {
   const g = typeof geometry === 'string' ? GEOMETRIES[geometry] : geometry;
-  if (!g) throw new ConfigError(`geometry: unknown name '${String(geometry)}'; known: ${Object.keys(GEOMETRIES).join(', ')}`);
-  for (const [k, v, min] of [['text.vocabSize', g.text.vocabSize, 1], ['text.maxPositions', g.text.maxPositions, 1],
-    ['vision.imageSize', g.vision.imageSize, 1], ['vision.patchSize', g.vision.patchSize, 1], ['vision.channels', g.vision.channels, 1],
-    ['projectionDim', g.projectionDim, 1]] as const) {
-    if (v !== undefined || k === 'vision.imageSize' || k === 'vision.patchSize' || k === 'projectionDim') checkSize(v, k, min, MAX_DIM);
+  if (!g)
+    throw new ConfigError(`geometry: unknown name '${String(geometry)}'; known: ${Object.keys(GEOMETRIES).join(', ')}`);
+  for (const [k, v, min] of [
+    ['text.vocabSize', g.text.vocabSize, 1],
+    ['text.maxPositions', g.text.maxPositions, 1],
+    ['vision.imageSize', g.vision.imageSize, 1],
+    ['vision.patchSize', g.vision.patchSize, 1],
+    ['vision.channels', g.vision.channels, 1],
+    ['projectionDim', g.projectionDim, 1],
+  ] as const) {
+    if (v !== undefined || k === 'vision.imageSize' || k === 'vision.patchSize' || k === 'projectionDim')
+      checkSize(v, k, min, MAX_DIM);
   }
   const config: ClipConfig = {
     text: {
@@ -209,9 +227,15 @@ export function initFromConfig(config: ClipConfig, seed: number, opts: InitOptio
   };
   const layer = (L: LayerWeights) => {
     norm(L.ln1W, L.ln1B);
-    n(L.qkvW); n(L.qkvB); n(L.outW); n(L.outB);
+    n(L.qkvW);
+    n(L.qkvB);
+    n(L.outW);
+    n(L.outB);
     norm(L.ln2W, L.ln2B);
-    n(L.fc1W); n(L.fc1B); n(L.fc2W); n(L.fc2B);
+    n(L.fc1W);
+    n(L.fc1B);
+    n(L.fc2W);
+    n(L.fc2B);
   };
   n(w.text.tokenEmbedding);
   n(w.text.positionEmbedding);

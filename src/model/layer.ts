@@ -28,13 +28,27 @@ export function actKind(cfg: TowerConfig): ActKind {
  * the caller (it is also the hidden state before the layer).
  */
 export function layerForward(
-  k: Kernels, cfg: TowerConfig, lw: LayerWeights, l: number, x: Float32Array, ws: Workspace,
-  B: number, T: number, causal: boolean, keyMask: Float32Array | null, m: LayerMasks, tape?: LayerTape,
+  k: Kernels,
+  cfg: TowerConfig,
+  lw: LayerWeights,
+  l: number,
+  x: Float32Array,
+  ws: Workspace,
+  B: number,
+  T: number,
+  causal: boolean,
+  keyMask: Float32Array | null,
+  m: LayerMasks,
+  tape?: LayerTape,
 ): void {
   const s = m.scale;
   if (s === 0) return;
-  const N = B * T, C = cfg.hidden, HS = cfg.headDim;
-  const NH = cfg.heads[l]!, D = NH * HS, F = cfg.ffn[l]!;
+  const N = B * T,
+    C = cfg.hidden,
+    HS = cfg.headDim;
+  const NH = cfg.heads[l]!,
+    D = NH * HS,
+    F = cfg.ffn[l]!;
   const NC = N * C;
   const ln = tape ? tape.ln1 : ws.view(ws.ln, NC);
   const branch = ws.view(ws.branch, NC);

@@ -85,11 +85,21 @@ export class Rng {
       do {
         let r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
         let t = s1 << 9;
-        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = rotl(s3, 11);
         u = r / 2147483648 - 1;
         r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
         t = s1 << 9;
-        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = rotl(s3, 11);
         v = r / 2147483648 - 1;
         q = u * u + v * v;
       } while (q >= 1 || q === 0);
@@ -97,7 +107,10 @@ export class Rng {
       a[i++] = mean + std * u * f;
       if (i < n) a[i++] = mean + std * v * f;
     }
-    this.a = s0; this.b = s1; this.c = s2; this.d = s3;
+    this.a = s0;
+    this.b = s1;
+    this.c = s2;
+    this.d = s3;
     return a;
   }
 

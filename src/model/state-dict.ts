@@ -40,15 +40,27 @@ export function toStateDict(model: ClipModel): Map<string, StateTensor> {
   const vc = c.vision;
   const E = c.projectionDim;
   const out = new Map<string, StateTensor>();
-  out.set('text_model.embeddings.token_embedding.weight', { shape: [tc.vocabSize, tc.hidden], data: w.text.tokenEmbedding });
-  out.set('text_model.embeddings.position_embedding.weight', { shape: [tc.maxPositions, tc.hidden], data: w.text.positionEmbedding });
+  out.set('text_model.embeddings.token_embedding.weight', {
+    shape: [tc.vocabSize, tc.hidden],
+    data: w.text.tokenEmbedding,
+  });
+  out.set('text_model.embeddings.position_embedding.weight', {
+    shape: [tc.maxPositions, tc.hidden],
+    data: w.text.positionEmbedding,
+  });
   w.text.layers.forEach((L, l) => layerState(tc, l, L, 'text_model', out));
   out.set('text_model.final_layer_norm.weight', { shape: [tc.hidden], data: w.text.finalLnW });
   out.set('text_model.final_layer_norm.bias', { shape: [tc.hidden], data: w.text.finalLnB });
   const P = vc.patchSize;
   out.set('vision_model.embeddings.class_embedding', { shape: [vc.hidden], data: w.vision.classEmbedding });
-  out.set('vision_model.embeddings.patch_embedding.weight', { shape: [vc.hidden, vc.channels, P, P], data: w.vision.patchEmbedding });
-  out.set('vision_model.embeddings.position_embedding.weight', { shape: [numVisionPositions(vc), vc.hidden], data: w.vision.positionEmbedding });
+  out.set('vision_model.embeddings.patch_embedding.weight', {
+    shape: [vc.hidden, vc.channels, P, P],
+    data: w.vision.patchEmbedding,
+  });
+  out.set('vision_model.embeddings.position_embedding.weight', {
+    shape: [numVisionPositions(vc), vc.hidden],
+    data: w.vision.positionEmbedding,
+  });
   out.set('vision_model.pre_layrnorm.weight', { shape: [vc.hidden], data: w.vision.preLnW });
   out.set('vision_model.pre_layrnorm.bias', { shape: [vc.hidden], data: w.vision.preLnB });
   w.vision.layers.forEach((L, l) => layerState(vc, l, L, 'vision_model', out));

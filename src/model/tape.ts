@@ -60,10 +60,24 @@ export type TowerTape = TextTape | VisionTape;
 const f32 = (n: number) => new Float32Array(n);
 
 function layerTape(cfg: TowerConfig, l: number, B: number, T: number): LayerTape {
-  const N = B * T, C = cfg.hidden, NH = cfg.heads[l]!, D = NH * cfg.headDim, F = cfg.ffn[l]!;
+  const N = B * T,
+    C = cfg.hidden,
+    NH = cfg.heads[l]!,
+    D = NH * cfg.headDim,
+    F = cfg.ffn[l]!;
   return {
-    xIn: f32(N * C), ln1: f32(N * C), mean1: f32(N), rstd1: f32(N), qkv: f32(N * 3 * D), probs: f32(B * NH * T * T),
-    att: f32(N * D), xMid: f32(N * C), ln2: f32(N * C), mean2: f32(N), rstd2: f32(N), pre: f32(N * F),
+    xIn: f32(N * C),
+    ln1: f32(N * C),
+    mean1: f32(N),
+    rstd1: f32(N),
+    qkv: f32(N * 3 * D),
+    probs: f32(B * NH * T * T),
+    att: f32(N * D),
+    xMid: f32(N * C),
+    ln2: f32(N * C),
+    mean2: f32(N),
+    rstd2: f32(N),
+    pre: f32(N * F),
   };
 }
 
@@ -72,28 +86,60 @@ function headTape(B: number, C: number, E: number): HeadTape {
 }
 
 function fits(t: TapeBase | undefined, cfg: TowerConfig, B: number, T: number): boolean {
-  return t !== undefined && t.B === B && t.T === T && t.layers.length === cfg.heads.length &&
-    t.layers.every((lt, l) => lt.pre.length === B * T * cfg.ffn[l]! && lt.att.length === B * T * cfg.heads[l]! * cfg.headDim);
+  return (
+    t !== undefined &&
+    t.B === B &&
+    t.T === T &&
+    t.layers.length === cfg.heads.length &&
+    t.layers.every(
+      (lt, l) => lt.pre.length === B * T * cfg.ffn[l]! && lt.att.length === B * T * cfg.heads[l]! * cfg.headDim,
+    )
+  );
 }
 
 /** A text tape for (B,T): `prev` when it already has these shapes, else a new one. */
 export function textTape(prev: TextTape | undefined, cfg: TowerConfig, E: number, B: number, T: number): TextTape {
   if (prev !== undefined && fits(prev, cfg, B, T)) return prev;
-  const N = B * T, C = cfg.hidden;
+  const N = B * T,
+    C = cfg.hidden;
   return {
-    tower: 'text', B, T, layers: cfg.heads.map((_, l) => layerTape(cfg, l, B, T)), xOut: f32(N * C),
-    head: headTape(B, C, E), masks: undefined, ids: new Int32Array(N), poolIdx: new Int32Array(B),
+    tower: 'text',
+    B,
+    T,
+    layers: cfg.heads.map((_, l) => layerTape(cfg, l, B, T)),
+    xOut: f32(N * C),
+    head: headTape(B, C, E),
+    masks: undefined,
+    ids: new Int32Array(N),
+    poolIdx: new Int32Array(B),
   };
 }
 
 /** A vision tape for B images of G patches of K values each (T = G+1). */
-export function visionTape(prev: VisionTape | undefined, cfg: TowerConfig, E: number, B: number, G: number, K: number): VisionTape {
+export function visionTape(
+  prev: VisionTape | undefined,
+  cfg: TowerConfig,
+  E: number,
+  B: number,
+  G: number,
+  K: number,
+): VisionTape {
   const T = G + 1;
   if (prev !== undefined && fits(prev, cfg, B, T) && prev.patches.length === B * G * K) return prev;
-  const N = B * T, C = cfg.hidden;
+  const N = B * T,
+    C = cfg.hidden;
   return {
-    tower: 'vision', B, T, layers: cfg.heads.map((_, l) => layerTape(cfg, l, B, T)), xOut: f32(N * C),
-    head: headTape(B, C, E), masks: undefined, patches: f32(B * G * K), xPre: f32(N * C), preMean: f32(N), preRstd: f32(N),
+    tower: 'vision',
+    B,
+    T,
+    layers: cfg.heads.map((_, l) => layerTape(cfg, l, B, T)),
+    xOut: f32(N * C),
+    head: headTape(B, C, E),
+    masks: undefined,
+    patches: f32(B * G * K),
+    xPre: f32(N * C),
+    preMean: f32(N),
+    preRstd: f32(N),
   };
 }
 

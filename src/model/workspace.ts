@@ -54,7 +54,9 @@ export class Workspace {
   }
 
   private isLive(b: Float32Array): boolean {
-    return b === this.ln || b === this.qkv || b === this.att || b === this.branch || b === this.fc || b === this.keyMask;
+    return (
+      b === this.ln || b === this.qkv || b === this.att || b === this.branch || b === this.fc || b === this.keyMask
+    );
   }
 }
 

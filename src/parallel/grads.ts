@@ -11,11 +11,18 @@ export class GradSync {
   private readonly buffers: Float32Array[] = [];
   private readonly plan: { grad: Float32Array; buf: number; at: number }[] = [];
 
-  constructor(private readonly world: World, params: readonly ParamRef[], chunk = CHUNK) {
+  constructor(
+    private readonly world: World,
+    params: readonly ParamRef[],
+    chunk = CHUNK,
+  ) {
     let size = 0;
     const sizes: number[] = [];
     for (const p of params) {
-      if (size > 0 && size + p.grad.length > chunk) { sizes.push(size); size = 0; }
+      if (size > 0 && size + p.grad.length > chunk) {
+        sizes.push(size);
+        size = 0;
+      }
       this.plan.push({ grad: p.grad, buf: sizes.length, at: size });
       size += p.grad.length;
     }

@@ -30,7 +30,9 @@ export async function withWorld<T>(fn: (world: World) => Promise<T>, open: () =>
     world.barrier();
   } catch (e) {
     const err = e as Error;
-    const detail = isUserError(e) ? err.message : `internal error: ${err?.message ?? String(e)}${process.env.MOPE_DEBUG ? `\n${err?.stack ?? ''}` : ''}`;
+    const detail = isUserError(e)
+      ? err.message
+      : `internal error: ${err?.message ?? String(e)}${process.env.MOPE_DEBUG ? `\n${err?.stack ?? ''}` : ''}`;
     process.stderr.write(`mope-clip: rank ${world.rank} of ${world.size}: ${detail}\n`);
     world.abort(exitCode(e));
   }

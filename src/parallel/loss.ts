@@ -9,13 +9,24 @@
 import type { Runtime } from '../engine/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import {
-  DEFAULT_LOSS_WEIGHTS, distillationLoss, hiddenLoss, type DistillInputs, type DistillResult, type LossWeights,
+  DEFAULT_LOSS_WEIGHTS,
+  distillationLoss,
+  hiddenLoss,
+  type DistillInputs,
+  type DistillResult,
+  type LossWeights,
   type PairEmbeddings,
 } from '../distill/losses.ts';
 import type { World } from './world.ts';
 
 /** The signature of distillationLoss (src/distill/losses.ts), which a data-parallel step replaces. */
-export type LossFn = (rt: Runtime, inputs: DistillInputs, B: number, E: number, weights?: Partial<LossWeights>) => DistillResult;
+export type LossFn = (
+  rt: Runtime,
+  inputs: DistillInputs,
+  B: number,
+  E: number,
+  weights?: Partial<LossWeights>,
+) => DistillResult;
 
 /** Header per rank: n, then per hidden tower (at most 2) its token count and local L_hid value. */
 const HEADER = 5;
@@ -24,7 +35,8 @@ const HEADER = 5;
 export function shardedLoss(world: World): LossFn {
   return (rt, inputs, n, E, weights = {}) => {
     const w = { ...DEFAULT_LOSS_WEIGHTS, ...weights };
-    const N = world.size, towers = inputs.hidden ?? [];
+    const N = world.size,
+      towers = inputs.hidden ?? [];
     if (towers.length > 2) throw new ShapeError(`sharded loss: at most 2 hidden towers, got ${towers.length}`);
     const teacher = inputs.teacher;
     const useHidden = teacher !== null && towers.length > 0;
@@ -38,19 +50,25 @@ export function shardedLoss(world: World): LossFn {
     });
     const head = new Float32Array(HEADER);
     head[0] = n;
-    local.forEach((h, i) => { head[1 + 2 * i] = counts[i]!; head[2 + 2 * i] = h.value * counts[i]!; });
+    local.forEach((h, i) => {
+      head[1 + 2 * i] = counts[i]!;
+      head[2 + 2 * i] = h.value * counts[i]!;
+    });
     const heads = world.allgather(head);
     const rows = Array.from({ length: N }, (_, r) => heads[r * HEADER]!);
-    const B = rows.reduce((a, b) => a + b, 0), maxN = Math.max(...rows);
+    const B = rows.reduce((a, b) => a + b, 0),
+      maxN = Math.max(...rows);
     const off = rows.slice(0, world.rank).reduce((a, b) => a + b, 0);
 
     // One gather of [student image | student text | teacher image | teacher text], each padded to maxN rows.
     const parts: Float32Array[] = [inputs.student.image, inputs.student.text];
     if (teacher) parts.push(teacher.image, teacher.text);
     for (const p of parts) {
-      if (p.length !== n * E) throw new ShapeError(`sharded loss: embeddings have ${p.length} elements, expected n·E = ${n}·${E}`);
+      if (p.length !== n * E)
+        throw new ShapeError(`sharded loss: embeddings have ${p.length} elements, expected n·E = ${n}·${E}`);
     }
-    const block = maxN * E, send = new Float32Array(parts.length * block);
+    const block = maxN * E,
+      send = new Float32Array(parts.length * block);
     parts.forEach((p, i) => send.set(p, i * block));
     const all = world.allgather(send);
     const full = (i: number): Float32Array => {
@@ -64,14 +82,20 @@ export function shardedLoss(world: World): LossFn {
       return out;
     };
     const st: PairEmbeddings = { image: full(0), text: full(1), logitScale: inputs.student.logitScale };
-    const te: PairEmbeddings | null = teacher ? { image: full(2), text: full(3), logitScale: teacher.logitScale } : null;
+    const te: PairEmbeddings | null = teacher
+      ? { image: full(2), text: full(3), logitScale: teacher.logitScale }
+      : null;
     const g = distillationLoss(rt, { student: st, teacher: te, hidden: [] }, B, E, w);
 
     let hid = 0;
     const dHidden: Float32Array[][] = [];
     local.forEach((h, i) => {
-      let countG = 0, sum = 0;
-      for (let r = 0; r < N; r++) { countG += heads[r * HEADER + 1 + 2 * i]!; sum += heads[r * HEADER + 2 + 2 * i]!; }
+      let countG = 0,
+        sum = 0;
+      for (let r = 0; r < N; r++) {
+        countG += heads[r * HEADER + 1 + 2 * i]!;
+        sum += heads[r * HEADER + 2 + 2 * i]!;
+      }
       hid += sum / countG / local.length;
       // the local gradient is 2·d/(count·C·L); the global one is 2·w·d/(countG·C·L·towers)
       const f = (w.wHid * counts[i]!) / (countG * local.length);
@@ -80,9 +104,15 @@ export function shardedLoss(world: World): LossFn {
     });
     const total = w.wCon * g.con + (te ? w.wKd * g.kd + w.wEmb * g.emb + w.wHid * hid : 0);
     return {
-      total, con: g.con, kd: g.kd, emb: g.emb, hid,
-      dImage: g.dImage.slice(off * E, (off + n) * E), dText: g.dText.slice(off * E, (off + n) * E),
-      dLogitScale: g.dLogitScale / N, dHidden,
+      total,
+      con: g.con,
+      kd: g.kd,
+      emb: g.emb,
+      hid,
+      dImage: g.dImage.slice(off * E, (off + n) * E),
+      dText: g.dText.slice(off * E, (off + n) * E),
+      dLogitScale: g.dLogitScale / N,
+      dHidden,
     };
   };
 }

@@ -53,7 +53,8 @@ export function collectiveTimeout(env: NodeJS.ProcessEnv = process.env): number 
   const v = env.MOPE_MPI_TIMEOUT_S;
   if (v === undefined || v === '') return DEFAULT_TIMEOUT_S;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`MOPE_MPI_TIMEOUT_S expects a number of seconds > 0, found "${v}".`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new ConfigError(`MOPE_MPI_TIMEOUT_S expects a number of seconds > 0, found "${v}".`);
   return n;
 }
 
@@ -69,7 +70,12 @@ interface MpiAddon {
 
 class MpiWorld implements World {
   private done = false;
-  constructor(private readonly mpi: MpiAddon, readonly rank: number, readonly size: number, private readonly timeoutS: number) {}
+  constructor(
+    private readonly mpi: MpiAddon,
+    readonly rank: number,
+    readonly size: number,
+    private readonly timeoutS: number,
+  ) {}
 
   private call<T>(f: () => T): T {
     try {

@@ -37,10 +37,17 @@ export const DEMO_CRITERIA: Criterion[] = ['mope', 'magnitude', 'random', 'scrat
 export const DEMO_TARGETS = ['width50', 'width50+depth50'];
 export const DEMO_SEEDS = [0, 1, 2];
 export const DEMO_DISTILL: DistillSettings = {
-  steps: 80, batch: 64, lr: 5e-4, weightDecay: 0.05, warmup: 5, gradClip: 1,
+  steps: 80,
+  batch: 64,
+  lr: 5e-4,
+  weightDecay: 0.05,
+  warmup: 5,
+  gradClip: 1,
 };
 export const DEMO_EVAL = {
-  zeroshot: 'builtin:fashion-mnist:test', retrieval: 'builtin:fashion-scenes:test', limit: 1000,
+  zeroshot: 'builtin:fashion-mnist:test',
+  retrieval: 'builtin:fashion-scenes:test',
+  limit: 1000,
 };
 export const DEMO_CALIB = { pairs: 'builtin:fashion-scenes:val', limit: 256 };
 export const DEMO_DATA = 'builtin:fashion-mix:train';
@@ -64,20 +71,32 @@ async function teacherDir(rt: Runtime, o: DemoOptions): Promise<{ dir: string; s
     rmSync(join(cache, 'teacher-run'), { recursive: true, force: true });
   }
   const r = await trainTeacher(rt, join(cache, 'teacher-run'), dir);
-  rt.log.info(`teacher trained in ${(r.seconds / 60).toFixed(1)} min wall, ${(r.cpuSeconds / 60).toFixed(1)} min CPU (${r.zeroed} untouched token rows zeroed) → ${dir}`);
+  rt.log.info(
+    `teacher trained in ${(r.seconds / 60).toFixed(1)} min wall, ${(r.cpuSeconds / 60).toFixed(1)} min CPU (${r.zeroed} untouched token rows zeroed) → ${dir}`,
+  );
   return { dir, source: 'trained now' };
 }
-
 
 export async function runDemo(rt: Runtime, o: DemoOptions): Promise<StudyFile> {
   const { dir: teacher, source } = await teacherDir(rt, o);
   rt.log.info(`teacher: ${source}: ${teacher}`);
   const f = await runStudy(rt, {
-    model: teacher, data: DEMO_DATA, calib: DEMO_CALIB.pairs, calibLimit: o.calibLimit ?? DEMO_CALIB.limit,
-    stage: 'pretrain', tower: 'both', criteria: o.criteria ?? DEMO_CRITERIA,
-    targets: (o.targets ?? DEMO_TARGETS).map(parseTarget), seeds: o.seeds ?? DEMO_SEEDS,
-    ffnGroupSize: 32, distill: { ...DEMO_DISTILL, ...o.distill }, eval: [DEMO_EVAL.zeroshot, DEMO_EVAL.retrieval],
-    evalLimit: o.zeroshotLimit ?? DEMO_EVAL.limit, out: o.out, logEvery: 20, collectOnly: o.collectOnly,
+    model: teacher,
+    data: DEMO_DATA,
+    calib: DEMO_CALIB.pairs,
+    calibLimit: o.calibLimit ?? DEMO_CALIB.limit,
+    stage: 'pretrain',
+    tower: 'both',
+    criteria: o.criteria ?? DEMO_CRITERIA,
+    targets: (o.targets ?? DEMO_TARGETS).map(parseTarget),
+    seeds: o.seeds ?? DEMO_SEEDS,
+    ffnGroupSize: 32,
+    distill: { ...DEMO_DISTILL, ...o.distill },
+    eval: [DEMO_EVAL.zeroshot, DEMO_EVAL.retrieval],
+    evalLimit: o.zeroshotLimit ?? DEMO_EVAL.limit,
+    out: o.out,
+    logEvery: 20,
+    collectOnly: o.collectOnly,
   });
   writeFileAtomic(join(o.out, 'table.md'), markdownStudyTable(f.table, f.teacher) + '\n');
   return f;

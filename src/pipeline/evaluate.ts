@@ -40,14 +40,29 @@ export function openEvalSets(specs: string[], limit?: number, seed = 0): EvalSet
 }
 
 /** Sizes and costs of a model, no data needed. */
-export function modelCost(files: Pick<ModelFiles, 'model'>): Pick<ModelEval, 'params' | 'params_no_embedding' | 'gflops' | 'gflops_image' | 'gflops_text'> {
-  const m = files.model, c = m.config;
+export function modelCost(
+  files: Pick<ModelFiles, 'model'>,
+): Pick<ModelEval, 'params' | 'params_no_embedding' | 'gflops' | 'gflops_image' | 'gflops_text'> {
+  const m = files.model,
+    c = m.config;
   const params = countParameters(m);
-  const gi = gflops(imageMacs(c)), gt = gflops(textMacs(c));
-  return { params, params_no_embedding: params - c.text.vocabSize * c.text.hidden, gflops: gi + gt, gflops_image: gi, gflops_text: gt };
+  const gi = gflops(imageMacs(c)),
+    gt = gflops(textMacs(c));
+  return {
+    params,
+    params_no_embedding: params - c.text.vocabSize * c.text.hidden,
+    gflops: gi + gt,
+    gflops_image: gi,
+    gflops_text: gt,
+  };
 }
 
-export async function evaluateModel(rt: Runtime, files: ModelFiles, sets: EvalSet[], opts: { batch?: number; templates?: readonly string[] } = {}): Promise<ModelEval> {
+export async function evaluateModel(
+  rt: Runtime,
+  files: ModelFiles,
+  sets: EvalSet[],
+  opts: { batch?: number; templates?: readonly string[] } = {},
+): Promise<ModelEval> {
   const t0 = performance.now();
   const m = { rt, model: files.model, tokenizer: files.tokenizer, preprocess: files.preprocess };
   const eo = { batch: opts.batch ?? 64, progress: false, workers: 0 };

@@ -49,11 +49,23 @@ export interface ScoreStepOptions {
 
 /** Scores the modules of `model` (calibration needed for MoPE and Taylor). A finished file from an earlier run is redone. */
 export function scoreStep(rt: Runtime, model: ClipModel, cal: Calibration | null, o: ScoreStepOptions): ScoresFile {
-  if (needsCalibration(o.criterion) && cal === null) throw new ConfigError(`--criterion ${o.criterion} needs --calib SPEC`);
+  if (needsCalibration(o.criterion) && cal === null)
+    throw new ConfigError(`--criterion ${o.criterion} needs --calib SPEC`);
   return runScore(rt, model, cal, {
-    out: o.out, modelPath: o.modelPath, data: o.calibSpec, zeroshotData: o.calibZeroshotSpec, limit: o.calibLimit,
-    task: needsCalibration(o.criterion) ? o.task : null, metric: metricOf(o.criterion), seed: o.seed, towers: o.towers,
-    kinds: o.kinds, ffnGroupSize: o.ffnGroupSize, shard: null, resume: true, onProgress: o.onProgress,
+    out: o.out,
+    modelPath: o.modelPath,
+    data: o.calibSpec,
+    zeroshotData: o.calibZeroshotSpec,
+    limit: o.calibLimit,
+    task: needsCalibration(o.criterion) ? o.task : null,
+    metric: metricOf(o.criterion),
+    seed: o.seed,
+    towers: o.towers,
+    kinds: o.kinds,
+    ffnGroupSize: o.ffnGroupSize,
+    shard: null,
+    resume: true,
+    onProgress: o.onProgress,
   });
 }
 
@@ -62,15 +74,28 @@ export function scoreStep(rt: Runtime, model: ClipModel, cal: Calibration | null
  * tower, or per tower; 1 or absent = keep all), taken in every layer (per-layer) or over the tower's layers (global).
  */
 export function pruneWidth(
-  model: ClipModel, scores: ScoresFile, towers: TowerName[], keepHeads: TowerValues, keepFfn: TowerValues, scope: Scope = 'per-layer',
+  model: ClipModel,
+  scores: ScoresFile,
+  towers: TowerName[],
+  keepHeads: TowerValues,
+  keepFfn: TowerValues,
+  scope: Scope = 'per-layer',
 ): ClipModel {
   const plan: PrunePlan = {};
   for (const t of towers) {
-    const h = towerValue(keepHeads, t) ?? 1, f = towerValue(keepFfn, t) ?? 1;
+    const h = towerValue(keepHeads, t) ?? 1,
+      f = towerValue(keepFfn, t) ?? 1;
     if (h >= 1 && f >= 1) continue;
-    Object.assign(plan, makePlan(model, scores, {
-      towers: [t], keepHeads: h < 1 ? h : undefined, keepFfn: f < 1 ? f : undefined, scope, minHeads: 1,
-    }));
+    Object.assign(
+      plan,
+      makePlan(model, scores, {
+        towers: [t],
+        keepHeads: h < 1 ? h : undefined,
+        keepFfn: f < 1 ? f : undefined,
+        scope,
+        minHeads: 1,
+      }),
+    );
   }
   return Object.keys(plan).length === 0 ? model : pruneModel(model, plan);
 }
@@ -91,20 +116,35 @@ export interface DepthStep {
  * model, drop the lowest-ranked one, repeat. Scores files go to dir/depth-<tower>-<k>.json.
  */
 export function pruneDepth(
-  rt: Runtime, model: ClipModel, cal: Calibration | null, towers: TowerName[], keepLayersIn: TowerValues, dir: string,
-  base: Omit<ScoreStepOptions, 'out' | 'towers' | 'kinds' | 'modelPath'>, log: (msg: string) => void,
+  rt: Runtime,
+  model: ClipModel,
+  cal: Calibration | null,
+  towers: TowerName[],
+  keepLayersIn: TowerValues,
+  dir: string,
+  base: Omit<ScoreStepOptions, 'out' | 'towers' | 'kinds' | 'modelPath'>,
+  log: (msg: string) => void,
 ): { model: ClipModel; steps: DepthStep[] } {
   const steps: DepthStep[] = [];
   for (const tower of towers) {
     const L0 = towerConfig(model, tower).heads.length;
     const keepLayers = towerValue(keepLayersIn, tower) ?? L0;
     if (!Number.isInteger(keepLayers) || keepLayers < 1 || keepLayers > L0) {
-      throw new ConfigError(`--keep-layers expects an integer in [1, ${L0}] (the ${tower} tower has ${L0} layers), found ${keepLayers}`);
+      throw new ConfigError(
+        `--keep-layers expects an integer in [1, ${L0}] (the ${tower} tower has ${L0} layers), found ${keepLayers}`,
+      );
     }
     for (let k = 1; towerConfig(model, tower).heads.length > keepLayers; k++) {
-      const cfg = towerConfig(model, tower), L = cfg.heads.length;
+      const cfg = towerConfig(model, tower),
+        L = cfg.heads.length;
       const out = join(dir, `depth-${tower}-${k}.json`);
-      const scores = scoreStep(rt, model, cal, { ...base, out, towers: [tower], kinds: ['layer'], modelPath: `${tower} tower at ${L} layers` });
+      const scores = scoreStep(rt, model, cal, {
+        ...base,
+        out,
+        towers: [tower],
+        kinds: ['layer'],
+        modelPath: `${tower} tower at ${L} layers`,
+      });
       const plan = makePlan(model, scores, { towers: [tower], keepLayers: L - 1, scope: 'per-layer', minHeads: 1 });
       const kept = new Set(plan[tower]!.layers);
       const removed = Array.from({ length: L }, (_, l) => l).find((l) => !kept.has(l))!;

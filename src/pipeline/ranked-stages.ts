@@ -8,7 +8,10 @@ import type { World } from '../parallel/world.ts';
 export const STAGE_WAIT_S = 7 * 24 * 3600;
 
 export class RankedStages {
-  constructor(private readonly world: World, private readonly ledger: StageLedger) {}
+  constructor(
+    private readonly world: World,
+    private readonly ledger: StageLedger,
+  ) {}
 
   /** A stage rank 0 runs alone. */
   async lead<R extends Record<string, unknown>>(name: string, fn: () => Promise<R> | R): Promise<R> {

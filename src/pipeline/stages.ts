@@ -40,7 +40,11 @@ export class StageLedger {
    * the file (reload() after each stage) but never writes it.
    */
   constructor(
-    readonly dir: string, options: Record<string, unknown>, plan: string[], private readonly log: Logger, private readonly readOnly = false,
+    readonly dir: string,
+    options: Record<string, unknown>,
+    plan: string[],
+    private readonly log: Logger,
+    private readonly readOnly = false,
     /** Told when a stage that runs now starts and ends (bench --mode compress measures memory per stage). */
     private readonly onStage?: (name: string, phase: 'start' | 'end') => void,
   ) {
@@ -51,11 +55,15 @@ export class StageLedger {
       try {
         prev = JSON.parse(readFileSync(this.path, 'utf8')) as StagesFile;
       } catch (e) {
-        throw new CheckpointError(`${this.path}: not valid JSON (${(e as Error).message}); delete the run folder to start over.`);
+        throw new CheckpointError(
+          `${this.path}: not valid JSON (${(e as Error).message}); delete the run folder to start over.`,
+        );
       }
-      if (prev.format !== STAGES_FORMAT) throw new CheckpointError(`${this.path}: not a compress stage ledger (format ${JSON.stringify(prev.format)}).`);
-      const diff = Object.keys({ ...prev.options, ...options })
-        .filter((k) => JSON.stringify(prev.options[k]) !== JSON.stringify(options[k]));
+      if (prev.format !== STAGES_FORMAT)
+        throw new CheckpointError(`${this.path}: not a compress stage ledger (format ${JSON.stringify(prev.format)}).`);
+      const diff = Object.keys({ ...prev.options, ...options }).filter(
+        (k) => JSON.stringify(prev.options[k]) !== JSON.stringify(options[k]),
+      );
       if (diff.length > 0) {
         throw new ConfigError(
           `${dir} holds a run started with other settings (${diff.map((k) => `${k}: was ${JSON.stringify(prev.options[k])}, now ${JSON.stringify(options[k])}`).join('; ')}). ` +
@@ -63,7 +71,10 @@ export class StageLedger {
         );
       }
       this.file = { ...prev, plan };
-      if (prev.completed.length > 0) this.log.info(`resuming ${dir}: ${prev.completed.length} of ${plan.length} stages already done (${prev.completed.map((s) => s.name).join(', ')})`);
+      if (prev.completed.length > 0)
+        this.log.info(
+          `resuming ${dir}: ${prev.completed.length} of ${plan.length} stages already done (${prev.completed.map((s) => s.name).join(', ')})`,
+        );
     } else {
       this.file = { format: STAGES_FORMAT, version: 1, options, plan, completed: [] };
     }
@@ -76,7 +87,8 @@ export class StageLedger {
 
   /** Rereads the completed stages from the file (a follower, after the owner ran a stage). */
   reload(): void {
-    if (existsSync(this.path)) this.file.completed = (JSON.parse(readFileSync(this.path, 'utf8')) as StagesFile).completed;
+    if (existsSync(this.path))
+      this.file.completed = (JSON.parse(readFileSync(this.path, 'utf8')) as StagesFile).completed;
   }
 
   done(name: string): StageRecord | undefined {

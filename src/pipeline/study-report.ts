@@ -54,7 +54,9 @@ export interface StudyCell {
 
 /** One cell per (target, criterion) that has runs, in grid order. GFLOPs and params: the mean over seeds. */
 export function studyTable(
-  runs: StudyRun[], _teacher: ModelEval, grid: { criteria: Criterion[]; targets: string[] },
+  runs: StudyRun[],
+  _teacher: ModelEval,
+  grid: { criteria: Criterion[]; targets: string[] },
 ): StudyCell[] {
   const cells: StudyCell[] = [];
   for (const target of grid.targets) {
@@ -64,11 +66,17 @@ export function studyTable(
       const mean = (f: (r: StudyRun) => number) => rs.reduce((a, r) => a + f(r), 0) / rs.length;
       const st = (f: (r: StudyRun) => number | null) => stat(rs.map(f));
       cells.push({
-        target, criterion, seeds: rs.map((r) => r.seed),
-        gflops: mean((r) => r.distilled.gflops), params: mean((r) => r.distilled.params),
-        pruned_zeroshot: st((r) => r.pruned.zeroshot), pruned_retrieval: st((r) => r.pruned.retrieval),
-        zeroshot: st((r) => r.distilled.zeroshot), retrieval: st((r) => r.distilled.retrieval),
-        recovery_zeroshot: st((r) => r.recovery.zeroshot), recovery_retrieval: st((r) => r.recovery.retrieval),
+        target,
+        criterion,
+        seeds: rs.map((r) => r.seed),
+        gflops: mean((r) => r.distilled.gflops),
+        params: mean((r) => r.distilled.params),
+        pruned_zeroshot: st((r) => r.pruned.zeroshot),
+        pruned_retrieval: st((r) => r.pruned.retrieval),
+        zeroshot: st((r) => r.distilled.zeroshot),
+        retrieval: st((r) => r.distilled.retrieval),
+        recovery_zeroshot: st((r) => r.recovery.zeroshot),
+        recovery_retrieval: st((r) => r.recovery.retrieval),
       });
     }
   }
@@ -83,7 +91,14 @@ export function fmtStat(s: Stat, scale = 100, digits = 1): string {
 }
 
 const HEAD = [
-  'target', 'criterion', 'seeds', 'GFLOPs', 'zero-shot pruned', 'zero-shot distilled', 'R@1 pruned', 'R@1 distilled',
+  'target',
+  'criterion',
+  'seeds',
+  'GFLOPs',
+  'zero-shot pruned',
+  'zero-shot distilled',
+  'R@1 pruned',
+  'R@1 distilled',
   'R@1 recovery',
 ];
 
@@ -94,8 +109,15 @@ function rows(cells: StudyCell[], teacher: ModelEval): string[][] {
   return [
     ['teacher', '', '', teacher.gflops.toFixed(4), '', pct(teacher.zeroshot), '', pct(teacher.retrieval), ''],
     ...cells.map((c) => [
-      c.target, c.criterion, String(c.seeds.length), c.gflops.toFixed(4),
-      fmtStat(c.pruned_zeroshot), fmtStat(c.zeroshot), fmtStat(c.pruned_retrieval), fmtStat(c.retrieval), rec(c),
+      c.target,
+      c.criterion,
+      String(c.seeds.length),
+      c.gflops.toFixed(4),
+      fmtStat(c.pruned_zeroshot),
+      fmtStat(c.zeroshot),
+      fmtStat(c.pruned_retrieval),
+      fmtStat(c.retrieval),
+      rec(c),
     ]),
   ];
 }
@@ -125,11 +147,14 @@ type Pick = (c: StudyCell) => Stat;
 
 function plot(id: string, title: string, f: Pick, r: ReportInput, ref: { name: string; y: number | null }): string {
   const series: ErrorSeries[] = r.grid.criteria.map((criterion, i) => ({
-    name: criterion, color: PALETTE[i % PALETTE.length],
-    points: r.table.filter((c) => c.criterion === criterion && f(c).mean !== null).map((c) => {
-      const v = f(c);
-      return { x: c.gflops, y: 100 * v.mean!, err: v.std === null ? null : 100 * v.std, label: c.target };
-    }),
+    name: criterion,
+    color: PALETTE[i % PALETTE.length],
+    points: r.table
+      .filter((c) => c.criterion === criterion && f(c).mean !== null)
+      .map((c) => {
+        const v = f(c);
+        return { x: c.gflops, y: 100 * v.mean!, err: v.std === null ? null : 100 * v.std, label: c.target };
+      }),
   }));
   const refs = ref.y === null ? [] : [{ name: ref.name, y: 100 * ref.y }];
   const svg = errorPlot({ id, title, series, xAxis: 'GFLOPs (one image + one text)', yAxis: '%', refs });
@@ -142,7 +167,8 @@ function runsTable(runs: StudyRun[]): string {
   let h = '<table><tr>' + head.map((x, i) => `<th${i < 2 || i === 6 ? ' class="l"' : ''}>${x}</th>`).join('') + '</tr>';
   for (const x of runs) {
     const link = escapeXml(`runs/${x.target}/${x.criterion}/seed-${x.seed}/report.html`);
-    h += `<tr><td class="l">${escapeXml(x.target)}</td><td class="l">${x.criterion}</td><td>${x.seed}</td>` +
+    h +=
+      `<tr><td class="l">${escapeXml(x.target)}</td><td class="l">${x.criterion}</td><td>${x.seed}</td>` +
       `<td>${pct(x.distilled.zeroshot)}</td><td>${pct(x.distilled.retrieval)}</td><td>${x.seconds.toFixed(0)}</td>` +
       `<td class="l"><a href="${link}">report</a></td></tr>`;
   }
@@ -151,9 +177,11 @@ function runsTable(runs: StudyRun[]): string {
 
 export function writeStudyReport(path: string, r: ReportInput): void {
   const s = r.settings as { distill?: unknown; stage?: string; tower?: string };
-  const g = r.grid, planned = g.criteria.length * g.targets.length * g.seeds.length;
-    let body = '<h1>mope-clip study: importance criteria compared over seeds</h1>';
-  body += `<p class="note">${r.runs.length} of ${planned} runs finished ` +
+  const g = r.grid,
+    planned = g.criteria.length * g.targets.length * g.seeds.length;
+  let body = '<h1>mope-clip study: importance criteria compared over seeds</h1>';
+  body +=
+    `<p class="note">${r.runs.length} of ${planned} runs finished ` +
     `(criteria ${escapeXml(g.criteria.join(', '))}; ` +
     `targets ${escapeXml(g.targets.join(', '))}; seeds ${g.seeds.join(', ')}). Stage ${escapeXml(String(s.stage))}, ` +
     `tower ${escapeXml(String(s.tower))}; one distillation budget for every run ` +
@@ -163,15 +191,31 @@ export function writeStudyReport(path: string, r: ReportInput): void {
   body += '<h2>Table</h2><pre>' + escapeXml(formatStudyTable(r.table, r.teacher)) + '</pre>';
   body += '<h2>Accuracy against compute</h2>';
   const teacherRef = (y: number | null) => ({ name: 'teacher', y });
-  body += plot('fig-retrieval', 'retrieval mean R@1 after distillation', (c) => c.retrieval, r,
-    teacherRef(r.teacher.retrieval));
-  body += plot('fig-zeroshot', 'zero-shot top-1 after distillation', (c) => c.zeroshot, r,
-    teacherRef(r.teacher.zeroshot));
-  body += plot('fig-retrieval-pruned', 'retrieval mean R@1 after pruning, before distillation',
-    (c) => c.pruned_retrieval, r,
-    teacherRef(r.teacher.retrieval));
-  body += plot('fig-recovery', 'recovery: distilled / teacher retrieval R@1', (c) => c.recovery_retrieval, r,
-    { name: '90 % (goal)', y: 0.9 });
+  body += plot(
+    'fig-retrieval',
+    'retrieval mean R@1 after distillation',
+    (c) => c.retrieval,
+    r,
+    teacherRef(r.teacher.retrieval),
+  );
+  body += plot(
+    'fig-zeroshot',
+    'zero-shot top-1 after distillation',
+    (c) => c.zeroshot,
+    r,
+    teacherRef(r.teacher.zeroshot),
+  );
+  body += plot(
+    'fig-retrieval-pruned',
+    'retrieval mean R@1 after pruning, before distillation',
+    (c) => c.pruned_retrieval,
+    r,
+    teacherRef(r.teacher.retrieval),
+  );
+  body += plot('fig-recovery', 'recovery: distilled / teacher retrieval R@1', (c) => c.recovery_retrieval, r, {
+    name: '90 % (goal)',
+    y: 0.9,
+  });
   body += '<h2>Runs</h2>' + runsTable(r.runs);
   writeFileAtomic(path, page('mope-clip study', body));
 }

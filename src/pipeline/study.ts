@@ -95,9 +95,15 @@ function toRun(s: CompressSummary, target: string, seed: number, dir: string, te
   const distilled = s.evals.final ?? s.evals['width-distilled'] ?? pruned;
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
   return {
-    criterion: s.criterion, target, seed, dir, pruned, distilled,
+    criterion: s.criterion,
+    target,
+    seed,
+    dir,
+    pruned,
+    distilled,
     recovery: {
-      zeroshot: ratio(distilled.zeroshot, teacher.zeroshot), retrieval: ratio(distilled.retrieval, teacher.retrieval),
+      zeroshot: ratio(distilled.zeroshot, teacher.zeroshot),
+      retrieval: ratio(distilled.retrieval, teacher.retrieval),
     },
     seconds: s.seconds,
   };
@@ -116,15 +122,27 @@ export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile>
   const teacherDir = o.teacher ?? o.model;
   const start = loadCheckpoint(o.model);
   const L: Record<TowerName, number> = {
-    text: start.config.text.heads.length, vision: start.config.vision.heads.length,
+    text: start.config.text.heads.length,
+    vision: start.config.vision.heads.length,
   };
   // Everything that decides a run's figures except the grid itself; a rerun with other settings is refused.
   const settings = {
-    model: o.model, model_fingerprint: modelFingerprint(start), teacher: teacherDir, data: o.data, calib: o.calib,
-    calib_zeroshot: o.calibZeroshot ?? null, calib_zeroshot_weight: o.calibZeroshotWeight ?? null,
-    calib_limit: o.calibLimit, stage: o.stage, tower: o.tower, ffn_group_size: o.ffnGroupSize,
-    scope: o.scope ?? 'per-layer', distill: o.distill, eval: o.eval,
-    eval_limit: o.evalLimit ?? null, templates: o.templates ?? null,
+    model: o.model,
+    model_fingerprint: modelFingerprint(start),
+    teacher: teacherDir,
+    data: o.data,
+    calib: o.calib,
+    calib_zeroshot: o.calibZeroshot ?? null,
+    calib_zeroshot_weight: o.calibZeroshotWeight ?? null,
+    calib_limit: o.calibLimit,
+    stage: o.stage,
+    tower: o.tower,
+    ffn_group_size: o.ffnGroupSize,
+    scope: o.scope ?? 'per-layer',
+    distill: o.distill,
+    eval: o.eval,
+    eval_limit: o.evalLimit ?? null,
+    templates: o.templates ?? null,
   };
   mkdirSync(o.out, { recursive: true });
   const path = join(o.out, STUDY_FILE);
@@ -135,11 +153,14 @@ export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile>
       throw new ConfigError(`${path}: not a study file (format ${JSON.stringify(prev.format)})`);
     }
     const now = settings as Record<string, unknown>;
-    const diff = Object.keys({ ...prev.settings, ...now })
-      .filter((k) => JSON.stringify(prev.settings[k]) !== JSON.stringify(now[k]));
+    const diff = Object.keys({ ...prev.settings, ...now }).filter(
+      (k) => JSON.stringify(prev.settings[k]) !== JSON.stringify(now[k]),
+    );
     if (diff.length > 0) {
-      throw new ConfigError(`${o.out} holds a study with other settings (${diff.join(', ')}); ` +
-        'rerun with the same settings to resume it, or choose another --out.');
+      throw new ConfigError(
+        `${o.out} holds a study with other settings (${diff.join(', ')}); ` +
+          'rerun with the same settings to resume it, or choose another --out.',
+      );
     }
     teacherEval = prev.teacher;
   }
@@ -147,15 +168,20 @@ export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile>
     rt.log.info(`study: evaluating the teacher ${teacherDir} …`);
     const m = await loadEvalModel(rt, teacherDir);
     const files = { model: m.model, tokenizer: m.tokenizer as ClipTokenizer, preprocess: m.preprocess };
-    teacherEval = await evaluateModel(rt, files,
-      openEvalSets(o.eval, o.evalLimit, 0), { templates: o.templates });
+    teacherEval = await evaluateModel(rt, files, openEvalSets(o.eval, o.evalLimit, 0), { templates: o.templates });
   }
   const grid = { criteria: o.criteria, targets: o.targets.map((t) => t.name), seeds: o.seeds };
   const runs: StudyRun[] = [];
   const write = () => {
     const file: StudyFile = {
-      format: STUDY_FORMAT, version: 1, settings, grid, teacher: teacherEval!, runs,
-      table: studyTable(runs, teacherEval!, grid), seconds: (performance.now() - t0) / 1000,
+      format: STUDY_FORMAT,
+      version: 1,
+      settings,
+      grid,
+      teacher: teacherEval!,
+      runs,
+      table: studyTable(runs, teacherEval!, grid),
+      seconds: (performance.now() - t0) / 1000,
     };
     writeJsonAtomic(path, file);
     writeStudyReport(join(o.out, 'report.html'), file);
@@ -179,17 +205,34 @@ export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile>
         if (o.collectOnly) continue;
         rt.log.info(`\n== study ${k}/${total}: ${target.name}, ${criterion}, seed ${seed} ==`);
         shareWidthScores(o, target, criterion, seed, dir);
-        const keepLayers = target.depth === null
-          ? undefined
-          : Object.fromEntries(towers.map((t) => [t, keptLayers(L[t], target.depth!)]));
+        const keepLayers =
+          target.depth === null
+            ? undefined
+            : Object.fromEntries(towers.map((t) => [t, keptLayers(L[t], target.depth!)]));
         const s = await compress(rt, {
-          model: o.model, teacher: o.teacher, data: o.data, calib: needsCalibration(criterion) ? o.calib : null,
+          model: o.model,
+          teacher: o.teacher,
+          data: o.data,
+          calib: needsCalibration(criterion) ? o.calib : null,
           calibZeroshot: needsCalibration(criterion) ? o.calibZeroshot : null,
           calibZeroshotWeight: needsCalibration(criterion) ? o.calibZeroshotWeight : undefined,
           calibLimit: o.calibLimit,
-          stage: o.stage, tower: o.tower, keepHeads: target.width, keepFfn: target.width, keepLayers, scope: o.scope,
-          criterion, ffnGroupSize: o.ffnGroupSize, distill: o.distill, eval: o.eval, evalLimit: o.evalLimit,
-          templates: o.templates, seed, out: dir, teacherEval, logEvery: o.logEvery,
+          stage: o.stage,
+          tower: o.tower,
+          keepHeads: target.width,
+          keepFfn: target.width,
+          keepLayers,
+          scope: o.scope,
+          criterion,
+          ffnGroupSize: o.ffnGroupSize,
+          distill: o.distill,
+          eval: o.eval,
+          evalLimit: o.evalLimit,
+          templates: o.templates,
+          seed,
+          out: dir,
+          teacherEval,
+          logEvery: o.logEvery,
         });
         const r = toRun(s, target.name, seed, dir, teacherEval);
         runs.push(r);

@@ -37,13 +37,26 @@ export interface TeacherRecipe {
 }
 
 export const DEMO_RECIPE: TeacherRecipe = {
-  data: 'builtin:fashion-mix:train', steps: 2000, batch: 128, lr: 2e-3, warmup: 100, weightDecay: 0.1, gradClip: 1, seed: 1,
+  data: 'builtin:fashion-mix:train',
+  steps: 2000,
+  batch: 128,
+  lr: 2e-3,
+  warmup: 100,
+  weightDecay: 0.1,
+  gradClip: 1,
+  seed: 1,
 };
 
 /** The `mope-clip train` command line that trains the same weights (the demo then zeroes the untouched token rows). */
-export function teacherCommand(r: TeacherRecipe, out: string, geometryFile = 'assets/demo-teacher/geometry.json'): string {
-  return `mope-clip train --init ${geometryFile} --data ${r.data} --steps ${r.steps} --batch ${r.batch} --lr ${r.lr} ` +
-    `--warmup ${r.warmup} --weight-decay ${r.weightDecay} --grad-clip ${r.gradClip} --seed ${r.seed} --out ${out}`;
+export function teacherCommand(
+  r: TeacherRecipe,
+  out: string,
+  geometryFile = 'assets/demo-teacher/geometry.json',
+): string {
+  return (
+    `mope-clip train --init ${geometryFile} --data ${r.data} --steps ${r.steps} --batch ${r.batch} --lr ${r.lr} ` +
+    `--warmup ${r.warmup} --weight-decay ${r.weightDecay} --grad-clip ${r.gradClip} --seed ${r.seed} --out ${out}`
+  );
 }
 
 /** Repository root (two levels above this file). */
@@ -57,11 +70,16 @@ const SHIPPED_WEIGHTS = 'model.safetensors.gz';
  */
 export function zeroUntouchedTokens(model: ClipModel, geometry: ClipGeometry, seed: number): number {
   const init = initClipModel(geometry, seed).weights.text.tokenEmbedding;
-  const emb = model.weights.text.tokenEmbedding, C = model.config.text.hidden;
+  const emb = model.weights.text.tokenEmbedding,
+    C = model.config.text.hidden;
   let n = 0;
   for (let v = 0; v < model.config.text.vocabSize; v++) {
-    const a = emb.subarray(v * C, (v + 1) * C), b = init.subarray(v * C, (v + 1) * C);
-    if (a.every((x, i) => x === b[i])) { a.fill(0); n++; }
+    const a = emb.subarray(v * C, (v + 1) * C),
+      b = init.subarray(v * C, (v + 1) * C);
+    if (a.every((x, i) => x === b[i])) {
+      a.fill(0);
+      n++;
+    }
   }
   return n;
 }
@@ -70,16 +88,41 @@ export function zeroUntouchedTokens(model: ClipModel, geometry: ClipGeometry, se
  * Trains the teacher into runDir (resumes an interrupted run), then writes the demo's teacher folder `dir`: the trained
  * weights with untouched token rows zeroed, tokenizer and preprocessing files.
  */
-export async function trainTeacher(rt: Runtime, runDir: string, dir: string, r: TeacherRecipe = DEMO_RECIPE): Promise<{ seconds: number; cpuSeconds: number; zeroed: number }> {
+export async function trainTeacher(
+  rt: Runtime,
+  runDir: string,
+  dir: string,
+  r: TeacherRecipe = DEMO_RECIPE,
+): Promise<{ seconds: number; cpuSeconds: number; zeroed: number }> {
   const cpu0 = process.cpuUsage();
   const student = initModelFiles(DEMO_GEOMETRY, r.seed);
   mkdirSync(runDir, { recursive: true });
   writeJsonAtomic(join(runDir, 'geometry.json'), DEMO_GEOMETRY);
-  rt.log.info(`training the teacher from scratch (≈ ${r.steps} steps of ${r.batch} pairs); same as: ${teacherCommand(r, runDir, join(runDir, 'geometry.json'))}`);
+  rt.log.info(
+    `training the teacher from scratch (≈ ${r.steps} steps of ${r.batch} pairs); same as: ${teacherCommand(r, runDir, join(runDir, 'geometry.json'))}`,
+  );
   const res = await trainLoop(rt, {
-    student, data: openDataset(r.data).dataset, steps: r.steps, batch: r.batch, seed: r.seed, out: runDir, resume: true,
-    optim: { lr: r.lr, warmup: r.warmup, weightDecay: r.weightDecay, gradClip: r.gradClip }, saveEvery: 100, logEvery: 25,
-    flags: { command: 'demo-teacher', init: DEMO_GEOMETRY, data: r.data, batch: r.batch, lr: r.lr, weight_decay: r.weightDecay, warmup: r.warmup, grad_clip: r.gradClip, seed: r.seed },
+    student,
+    data: openDataset(r.data).dataset,
+    steps: r.steps,
+    batch: r.batch,
+    seed: r.seed,
+    out: runDir,
+    resume: true,
+    optim: { lr: r.lr, warmup: r.warmup, weightDecay: r.weightDecay, gradClip: r.gradClip },
+    saveEvery: 100,
+    logEvery: 25,
+    flags: {
+      command: 'demo-teacher',
+      init: DEMO_GEOMETRY,
+      data: r.data,
+      batch: r.batch,
+      lr: r.lr,
+      weight_decay: r.weightDecay,
+      warmup: r.warmup,
+      grad_clip: r.gradClip,
+      seed: r.seed,
+    },
   });
   const model = loadCheckpoint(runDir);
   const zeroed = zeroUntouchedTokens(model, DEMO_GEOMETRY, r.seed);
@@ -100,7 +143,8 @@ export function hasShippedTeacher(): boolean {
 export function unpackShippedTeacher(dir: string): void {
   mkdirSync(dir, { recursive: true });
   writeFileAtomic(join(dir, 'model.safetensors'), gunzipSync(readFileSync(join(SHIPPED_TEACHER, SHIPPED_WEIGHTS))));
-  for (const f of ['config.json', 'preprocessor_config.json']) writeFileAtomic(join(dir, f), readFileSync(join(SHIPPED_TEACHER, f)));
+  for (const f of ['config.json', 'preprocessor_config.json'])
+    writeFileAtomic(join(dir, f), readFileSync(join(SHIPPED_TEACHER, f)));
   const model = loadCheckpoint(dir);
   writeTokenizerFolder(ClipTokenizer.fromBundledVocab({ contextLength: model.config.text.maxPositions }), dir);
 }
@@ -110,9 +154,15 @@ export function shipTeacher(teacherDir: string, meta: Record<string, unknown>): 
   mkdirSync(SHIPPED_TEACHER, { recursive: true });
   const tmp = join(SHIPPED_TEACHER, '.f16');
   saveCheckpoint(loadCheckpoint(teacherDir), tmp, { dtype: 'F16' });
-  writeFileAtomic(join(SHIPPED_TEACHER, SHIPPED_WEIGHTS), gzipSync(readFileSync(join(tmp, 'model.safetensors')), { level: 9 }));
+  writeFileAtomic(
+    join(SHIPPED_TEACHER, SHIPPED_WEIGHTS),
+    gzipSync(readFileSync(join(tmp, 'model.safetensors')), { level: 9 }),
+  );
   writeFileAtomic(join(SHIPPED_TEACHER, 'config.json'), readFileSync(join(tmp, 'config.json')));
-  writeFileAtomic(join(SHIPPED_TEACHER, 'preprocessor_config.json'), readFileSync(join(teacherDir, 'preprocessor_config.json')));
+  writeFileAtomic(
+    join(SHIPPED_TEACHER, 'preprocessor_config.json'),
+    readFileSync(join(teacherDir, 'preprocessor_config.json')),
+  );
   rmSync(tmp, { recursive: true, force: true });
   writeJsonAtomic(join(SHIPPED_TEACHER, 'geometry.json'), DEMO_GEOMETRY);
   writeFileSync(join(SHIPPED_TEACHER, 'teacher.json'), JSON.stringify(meta, null, 2) + '\n');

@@ -22,7 +22,11 @@ type Run = [keyof LayerWeights, number, number];
 /** The weight runs of a module (definitions in the file comment), in a fixed order. */
 function moduleRuns(model: ClipModel, m: ModuleRef, ffnGroupSize: number): Run[] {
   const cfg = towerConfig(model, m.tower);
-  const C = cfg.hidden, HS = cfg.headDim, NH = cfg.heads[m.layer], D = NH * HS, F = cfg.ffn[m.layer];
+  const C = cfg.hidden,
+    HS = cfg.headDim,
+    NH = cfg.heads[m.layer],
+    D = NH * HS,
+    F = cfg.ffn[m.layer];
   const runs: Run[] = [];
   if (m.kind === 'head') {
     for (let b = 0; b < 3; b++) {
@@ -36,7 +40,21 @@ function moduleRuns(model: ClipModel, m: ModuleRef, ffnGroupSize: number): Run[]
     for (let c = 0; c < C; c++) runs.push(['fc2W', c * F + a, c * F + e]);
   } else {
     const w = layerWeights(model.weights, m);
-    for (const k of ['ln1W', 'ln1B', 'qkvW', 'qkvB', 'outW', 'outB', 'ln2W', 'ln2B', 'fc1W', 'fc1B', 'fc2W', 'fc2B'] as const) runs.push([k, 0, w[k].length]);
+    for (const k of [
+      'ln1W',
+      'ln1B',
+      'qkvW',
+      'qkvB',
+      'outW',
+      'outB',
+      'ln2W',
+      'ln2B',
+      'fc1W',
+      'fc1B',
+      'fc2W',
+      'fc2B',
+    ] as const)
+      runs.push([k, 0, w[k].length]);
   }
   return runs;
 }
@@ -54,10 +72,12 @@ export function magnitude(model: ClipModel, m: ModuleRef, ffnGroupSize: number):
  * gradients shaped like the weights (src/model/grads.ts).
  */
 export function taylor(model: ClipModel, grads: ClipWeights, m: ModuleRef, ffnGroupSize: number): number {
-  const w = layerWeights(model.weights, m), g = layerWeights(grads, m);
+  const w = layerWeights(model.weights, m),
+    g = layerWeights(grads, m);
   let s = 0;
   for (const [k, a, e] of moduleRuns(model, m, ffnGroupSize)) {
-    const wa = w[k], ga = g[k];
+    const wa = w[k],
+      ga = g[k];
     for (let i = a; i < e; i++) s += Math.abs(wa[i] * ga[i]);
   }
   return s;

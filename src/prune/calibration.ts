@@ -41,19 +41,29 @@ async function loadPixels(ds: Dataset, modelDir: string, model: ClipModel, batch
 }
 
 export async function loadCalibration(model: ClipModel, src: CalibrationSources): Promise<Calibration> {
-  const tok = loadTokenizerFromFolder(src.modelDir, { maxPositions: model.config.text.maxPositions, modelVocabSize: model.config.text.vocabSize });
+  const tok = loadTokenizerFromFolder(src.modelDir, {
+    maxPositions: model.config.text.maxPositions,
+    modelVocabSize: model.config.text.vocabSize,
+  });
   const batch = src.batch ?? 32;
   const cal: Calibration = { task: src.task };
   if (src.zeroshotWeight !== undefined) cal.zeroshotWeight = src.zeroshotWeight;
   const pairsSpec = src.task === 'zeroshot' ? undefined : src.data;
-  const clsSpec = src.task === 'zeroshot' ? (src.zeroshotData ?? src.data) : src.task === 'both' ? src.zeroshotData : undefined;
-  if (src.task !== 'zeroshot' && pairsSpec === undefined) throw new ConfigError(`--task ${src.task} needs --data SPEC with image-text pairs`);
+  const clsSpec =
+    src.task === 'zeroshot' ? (src.zeroshotData ?? src.data) : src.task === 'both' ? src.zeroshotData : undefined;
+  if (src.task !== 'zeroshot' && pairsSpec === undefined)
+    throw new ConfigError(`--task ${src.task} needs --data SPEC with image-text pairs`);
   if (src.task !== 'retrieval' && clsSpec === undefined) {
-    throw new ConfigError(src.task === 'both' ? '--task both needs --zeroshot-data SPEC with labelled images' : '--task zeroshot needs --data SPEC with labelled images');
+    throw new ConfigError(
+      src.task === 'both'
+        ? '--task both needs --zeroshot-data SPEC with labelled images'
+        : '--task zeroshot needs --data SPEC with labelled images',
+    );
   }
   if (pairsSpec !== undefined) {
     const { dataset } = openDataset(pairsSpec, { limit: src.limit, seed: src.seed });
-    if (dataset.kind !== 'pairs') throw new ConfigError(`--data ${pairsSpec} is a classification set; retrieval needs image-text pairs`);
+    if (dataset.kind !== 'pairs')
+      throw new ConfigError(`--data ${pairsSpec} is a classification set; retrieval needs image-text pairs`);
     const captions: number[][] = [];
     for (let i = 0; i < dataset.size; i++) captions.push(tok.encode(dataset.get(i).captions[0]));
     const pixels = await loadPixels(dataset, src.modelDir, model, batch);
@@ -61,7 +71,8 @@ export async function loadCalibration(model: ClipModel, src: CalibrationSources)
   }
   if (clsSpec !== undefined) {
     const { dataset } = openDataset(clsSpec, { limit: src.limit, seed: src.seed });
-    if (dataset.kind !== 'classification') throw new ConfigError(`${clsSpec} holds image-text pairs; zero-shot needs a classification set`);
+    if (dataset.kind !== 'classification')
+      throw new ConfigError(`${clsSpec} holds image-text pairs; zero-shot needs a classification set`);
     const templates = typeof src.templates === 'object' ? src.templates : resolveTemplates(src.templates);
     const prompts = dataset.classnames.map((c) => templates.map((t) => tok.encode(fillTemplate(t, c))));
     const labels = Array.from({ length: dataset.size }, (_, i) => dataset.get(i).label);
@@ -78,16 +89,20 @@ export async function loadCalibration(model: ClipModel, src: CalibrationSources)
 export function splitCalibration(cal: Calibration): [Calibration, Calibration] {
   const halves: [Calibration, Calibration] = [{ ...cal }, { ...cal }];
   const cut = (pixels: Float32Array, n: number) => {
-    const h = Math.floor(n / 2), per = n > 0 ? pixels.length / n : 0;
+    const h = Math.floor(n / 2),
+      per = n > 0 ? pixels.length / n : 0;
     return { h, a: pixels.subarray(0, h * per), b: pixels.subarray(h * per) };
   };
   if (cal.retrieval) {
-    const r = cal.retrieval, { h, a, b } = cut(r.pixels, r.n);
+    const r = cal.retrieval,
+      { h, a, b } = cut(r.pixels, r.n);
     halves[0].retrieval = { pixels: a, n: h, captions: r.captions.slice(0, h) };
     halves[1].retrieval = { pixels: b, n: r.n - h, captions: r.captions.slice(h) };
   }
   if (cal.zeroshot) {
-    const z = cal.zeroshot, { h, a, b } = cut(z.pixels, z.n), labels = Array.from(z.labels);
+    const z = cal.zeroshot,
+      { h, a, b } = cut(z.pixels, z.n),
+      labels = Array.from(z.labels);
     halves[0].zeroshot = { pixels: a, n: h, labels: labels.slice(0, h), prompts: z.prompts };
     halves[1].zeroshot = { pixels: b, n: z.n - h, labels: labels.slice(h), prompts: z.prompts };
   }

@@ -16,9 +16,11 @@ export function onesMasks(cfg: TowerConfig): Required<TowerMasks> {
 /** Zeroes one module in masks (in place). */
 export function applyModule(masks: Required<TowerMasks>, cfg: TowerConfig, m: ModuleRef, ffnGroupSize: number): void {
   const L = cfg.heads.length;
-  if (m.layer < 0 || m.layer >= L) throw new RangeError(`module ${m.kind} in layer ${m.layer}: the ${m.tower} tower has ${L} layers`);
+  if (m.layer < 0 || m.layer >= L)
+    throw new RangeError(`module ${m.kind} in layer ${m.layer}: the ${m.tower} tower has ${L} layers`);
   if (m.kind === 'head') {
-    if (m.index < 0 || m.index >= cfg.heads[m.layer]) throw new RangeError(`head ${m.index} of layer ${m.layer}: the layer has ${cfg.heads[m.layer]} heads`);
+    if (m.index < 0 || m.index >= cfg.heads[m.layer])
+      throw new RangeError(`head ${m.index} of layer ${m.layer}: the layer has ${cfg.heads[m.layer]} heads`);
     masks.heads[m.layer][m.index] = 0;
   } else if (m.kind === 'ffn') {
     const [s, e] = ffnGroupRange(cfg.ffn[m.layer], ffnGroupSize, m.index);

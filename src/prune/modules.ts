@@ -71,7 +71,8 @@ export function enumerateModules(model: ClipModel, opts: EnumerateOptions): Modu
   for (const tower of towers) {
     const cfg = towerConfig(model, tower);
     for (let l = 0; l < cfg.heads.length; l++) {
-      if (opts.kinds.includes('head')) for (let h = 0; h < cfg.heads[l]; h++) out.push({ tower, kind: 'head', layer: l, index: h });
+      if (opts.kinds.includes('head'))
+        for (let h = 0; h < cfg.heads[l]; h++) out.push({ tower, kind: 'head', layer: l, index: h });
       if (opts.kinds.includes('ffn')) {
         const G = ffnGroupCount(cfg.ffn[l], opts.ffnGroupSize);
         for (let g = 0; g < G; g++) out.push({ tower, kind: 'ffn', layer: l, index: g });
@@ -85,9 +86,15 @@ export function enumerateModules(model: ClipModel, opts: EnumerateOptions): Modu
 /** "heads,ffn,layers" → kinds. Accepts singular and plural spellings. */
 export function parseGranularity(s: string): ModuleKind[] {
   const kinds: ModuleKind[] = [];
-  for (const raw of s.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
-    const k = ({ head: 'head', heads: 'head', ffn: 'ffn', ffns: 'ffn', layer: 'layer', layers: 'layer' } as const)[raw as 'head'];
-    if (k === undefined) throw new ConfigError(`--granularity expects a comma list of heads, ffn, layers; found "${raw}"`);
+  for (const raw of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
+    const k = ({ head: 'head', heads: 'head', ffn: 'ffn', ffns: 'ffn', layer: 'layer', layers: 'layer' } as const)[
+      raw as 'head'
+    ];
+    if (k === undefined)
+      throw new ConfigError(`--granularity expects a comma list of heads, ffn, layers; found "${raw}"`);
     if (!kinds.includes(k)) kinds.push(k);
   }
   if (kinds.length === 0) throw new ConfigError('--granularity expects at least one of heads, ffn, layers');
@@ -104,7 +111,8 @@ export function parseTowers(s: string, flag = '--tower'): TowerName[] {
 /** "I/N" with 1 ≤ I ≤ N → {index: I, count: N}. */
 export function parseShard(s: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(s.trim());
-  const i = m ? Number(m[1]) : NaN, n = m ? Number(m[2]) : NaN;
+  const i = m ? Number(m[1]) : NaN,
+    n = m ? Number(m[2]) : NaN;
   if (!m || n < 1 || i < 1 || i > n) {
     throw new ConfigError(`--shard expects I/N with 1 ≤ I ≤ N (for example 2/8), found "${s}"`);
   }

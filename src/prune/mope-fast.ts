@@ -63,10 +63,20 @@ function addRowBias(x: Float32Array, bias: Float32Array, N: number, C: number): 
 }
 
 /** LN1 → qkv → attention for all B·T rows of x (unchanged); returns the attention output (a workspace view). */
-function attentionCore(L: Layer, x: Float32Array, B: number, T: number, causal: boolean, keyMask: Float32Array | null): Float32Array {
+function attentionCore(
+  L: Layer,
+  x: Float32Array,
+  B: number,
+  T: number,
+  causal: boolean,
+  keyMask: Float32Array | null,
+): Float32Array {
   const { k, cfg, lw, D, ws } = L;
-  const N = B * T, C = cfg.hidden;
-  const ln = ws.view(ws.ln, N * C), qkv = ws.view(ws.qkv, N * 3 * D), att = ws.view(ws.att, N * D);
+  const N = B * T,
+    C = cfg.hidden;
+  const ln = ws.view(ws.ln, N * C),
+    qkv = ws.view(ws.qkv, N * 3 * D),
+    att = ws.view(ws.att, N * D);
   k.layernorm(ln, null, null, x, lw.ln1W, lw.ln1B, N, C, cfg.eps);
   k.linear(qkv, ln, lw.qkvW, lw.qkvB, N, C, 3 * D);
   k.attention(att, null, qkv, keyMask, null, B, T, L.cfg.heads[L.l]!, cfg.headDim, causal);
@@ -95,10 +105,18 @@ function ffnPre(L: Layer, pre: Float32Array, x: Float32Array, R: number): void {
 }
 
 /** out [R,C] = xMid + fc2(act(pre)·mask); a layer without FFN adds the fc2 bias only. */
-function ffnOut(L: Layer, out: Float32Array, xMid: Float32Array, pre: Float32Array | null, mask: Float32Array | null, R: number): void {
+function ffnOut(
+  L: Layer,
+  out: Float32Array,
+  xMid: Float32Array,
+  pre: Float32Array | null,
+  mask: Float32Array | null,
+  R: number,
+): void {
   const C = L.cfg.hidden;
   if (L.F > 0 && pre) {
-    const fc = L.ws.view(L.ws.fc, R * L.F), branch = L.ws.view(L.ws.branch, R * C);
+    const fc = L.ws.view(L.ws.fc, R * L.F),
+      branch = L.ws.view(L.ws.branch, R * C);
     L.k.activation(fc, pre, mask, R, L.F, actKind(L.cfg));
     L.k.linear(branch, fc, L.lw.fc2W, L.lw.fc2B, R, L.F, C);
     L.k.residualAdd(out, xMid, branch, 1, R * C);
@@ -113,7 +131,9 @@ function ffnHalf(L: Layer, x: Float32Array, mask: Float32Array | null, R: number
   if (L.F > 0) {
     const pre = L.ws.view(L.ws.fc, R * L.F);
     ffnPre(L, pre, x, R);
-    const C = L.cfg.hidden, fc = pre, branch = L.ws.view(L.ws.branch, R * C);
+    const C = L.cfg.hidden,
+      fc = pre,
+      branch = L.ws.view(L.ws.branch, R * C);
     L.k.activation(fc, pre, mask, R, L.F, actKind(L.cfg));
     L.k.linear(branch, fc, L.lw.fc2W, L.lw.fc2B, R, L.F, C);
     L.k.residualAdd(x, x, branch, 1, R * C);
@@ -123,7 +143,14 @@ function ffnHalf(L: Layer, x: Float32Array, mask: Float32Array | null, R: number
 }
 
 /** Unmasked layer on x [B·T,C] in place, capturing what the masked variants reuse. */
-function captureLayer(L: Layer, x: Float32Array, B: number, T: number, causal: boolean, keyMask: Float32Array | null): Capture {
+function captureLayer(
+  L: Layer,
+  x: Float32Array,
+  B: number,
+  T: number,
+  causal: boolean,
+  keyMask: Float32Array | null,
+): Capture {
   const R = B * T;
   const xIn = Float32Array.from(x);
   const att = L.D > 0 ? Float32Array.from(attentionCore(L, x, B, T, causal, keyMask)) : null;
@@ -145,20 +172,27 @@ function gather(a: Float32Array, idx: ArrayLike<number>, W: number): Float32Arra
 function gatherCapture(L: Layer, c: Capture, idx: ArrayLike<number>): Capture {
   const C = L.cfg.hidden;
   return {
-    R: idx.length, xIn: gather(c.xIn, idx, C), att: c.att && gather(c.att, idx, L.D), xMid: gather(c.xMid, idx, C),
-    pre: c.pre && gather(c.pre, idx, L.F), xOut: gather(c.xOut, idx, C),
+    R: idx.length,
+    xIn: gather(c.xIn, idx, C),
+    att: c.att && gather(c.att, idx, L.D),
+    xMid: gather(c.xMid, idx, C),
+    pre: c.pre && gather(c.pre, idx, L.F),
+    xOut: gather(c.xOut, idx, C),
   };
 }
 
 /** Layer output [R,C] with one module of this layer masked, from the capture. */
 function maskedOutput(L: Layer, cap: Capture, m: ModuleRef, ffnGroupSize: number): Float32Array {
-  const C = L.cfg.hidden, R = cap.R, out = new Float32Array(R * C);
+  const C = L.cfg.hidden,
+    R = cap.R,
+    out = new Float32Array(R * C);
   if (m.kind === 'layer') {
     out.set(cap.xIn);
   } else if (m.kind === 'ffn') {
     ffnGroupRemoved(L, out, cap, ffnGroupRange(L.F, ffnGroupSize, m.index));
   } else {
-    const att = Float32Array.from(cap.att!), HS = L.cfg.headDim;
+    const att = Float32Array.from(cap.att!),
+      HS = L.cfg.headDim;
     for (let r = 0; r < R; r++) att.fill(0, r * L.D + m.index * HS, r * L.D + (m.index + 1) * HS);
     attentionOut(L, out, cap.xIn, att, R);
     ffnHalf(L, out, null, R);
@@ -168,8 +202,13 @@ function maskedOutput(L: Layer, cap: Capture, m: ModuleRef, ffnGroupSize: number
 
 /** out [R,C] = xOut − act(pre[:, s:e])·fc2W[:, s:e]ᵀ: the layer output without FFN neurons s…e−1. */
 function ffnGroupRemoved(L: Layer, out: Float32Array, cap: Capture, [s, e]: [number, number]): void {
-  const C = L.cfg.hidden, R = cap.R, F = L.F, G = e - s;
-  const a = new Float32Array(R * G), w = new Float32Array(C * G), branch = new Float32Array(R * C);
+  const C = L.cfg.hidden,
+    R = cap.R,
+    F = L.F,
+    G = e - s;
+  const a = new Float32Array(R * G),
+    w = new Float32Array(C * G),
+    branch = new Float32Array(R * C);
   for (let r = 0; r < R; r++) a.set(cap.pre!.subarray(r * F + s, r * F + e), r * G);
   L.k.activation(a, a, null, R, G, actKind(L.cfg));
   for (let c = 0; c < C; c++) w.set(L.lw.fc2W.subarray(c * F + s, c * F + e), c * G);
@@ -185,7 +224,15 @@ function pooledRows(model: ClipModel, tower: TowerName, c: FastChunk): Int32Arra
 }
 
 /** Last layer on x [B·T,C] computing only the pooled rows → [B,C] (q/k/v and attention still see every token). */
-function lastLayerPooled(L: Layer, x: Float32Array, B: number, T: number, pool: Int32Array, causal: boolean, keyMask: Float32Array | null): Float32Array {
+function lastLayerPooled(
+  L: Layer,
+  x: Float32Array,
+  B: number,
+  T: number,
+  pool: Int32Array,
+  causal: boolean,
+  keyMask: Float32Array | null,
+): Float32Array {
   const C = L.cfg.hidden;
   const att = L.D > 0 ? gather(attentionCore(L, x, B, T, causal, keyMask), pool, L.D) : null;
   const xIn = gather(x, pool, C);
@@ -197,11 +244,15 @@ function lastLayerPooled(L: Layer, x: Float32Array, B: number, T: number, pool: 
 
 /** Head on pooled rows [B,C] (post-LN / final LN, projection) → [B,E]; the same kernels visionHead / textHead run. */
 function pooledHead(rt: Runtime, model: ClipModel, tower: TowerName, rows: Float32Array, B: number): Float32Array {
-  const cfg = towerConfig(model, tower), C = cfg.hidden, E = model.config.projectionDim;
-  const w = tower === 'text'
-    ? { lnW: model.weights.text.finalLnW, lnB: model.weights.text.finalLnB, proj: model.weights.text.projection }
-    : { lnW: model.weights.vision.postLnW, lnB: model.weights.vision.postLnB, proj: model.weights.vision.projection };
-  const pooled = new Float32Array(B * C), embeds = new Float32Array(B * E);
+  const cfg = towerConfig(model, tower),
+    C = cfg.hidden,
+    E = model.config.projectionDim;
+  const w =
+    tower === 'text'
+      ? { lnW: model.weights.text.finalLnW, lnB: model.weights.text.finalLnB, proj: model.weights.text.projection }
+      : { lnW: model.weights.vision.postLnW, lnB: model.weights.vision.postLnB, proj: model.weights.vision.projection };
+  const pooled = new Float32Array(B * C),
+    embeds = new Float32Array(B * E);
   rt.kernels.layernorm(pooled, null, null, rows, w.lnW, w.lnB, B, C, cfg.eps);
   rt.kernels.linear(embeds, pooled, w.proj, null, B, C, E);
   return embeds;
@@ -223,20 +274,36 @@ function keyMaskOf(c: FastChunk, reps = 1): Float32Array | null {
  * done(m, embeds [N,E] in item order) is called once per module, in order.
  */
 export function scoreTowerFast(
-  rt: Runtime, model: ClipModel, tower: TowerName, N: number, chunks: FastChunk[], state: Float32Array[], mods: ModuleRef[],
-  ffnGroupSize: number, variants: number, cost: FastCost, done: (m: ModuleRef, embeds: Float32Array) => void,
+  rt: Runtime,
+  model: ClipModel,
+  tower: TowerName,
+  N: number,
+  chunks: FastChunk[],
+  state: Float32Array[],
+  mods: ModuleRef[],
+  ffnGroupSize: number,
+  variants: number,
+  cost: FastCost,
+  done: (m: ModuleRef, embeds: Float32Array) => void,
 ): void {
-  const cfg = towerConfig(model, tower), Lc = cfg.heads.length, C = cfg.hidden, E = model.config.projectionDim;
+  const cfg = towerConfig(model, tower),
+    Lc = cfg.heads.length,
+    C = cfg.hidden,
+    E = model.config.projectionDim;
   const causal = tower === 'text';
   const pools = chunks.map((c) => pooledRows(model, tower, c));
   const maxRows = Math.max(...chunks.map((c) => c.B * c.T)) * variants;
-  let l = 0, next = 0, captured = false;
+  let l = 0,
+    next = 0,
+    captured = false;
   while (next < mods.length) {
     const layer = mods[next].layer;
     // Counted as the masked path would: a capture is the forward that advances the state past its layer.
     if (captured) cost.layer_forwards += 1;
     for (; l < layer; l++) {
-      chunks.forEach((c, i) => runLayers(rt, model, tower, state[i], c.B, c.T, { from: l, to: l + 1, attentionMask: c.attn, inPlace: true }));
+      chunks.forEach((c, i) =>
+        runLayers(rt, model, tower, state[i], c.B, c.T, { from: l, to: l + 1, attentionMask: c.attn, inPlace: true }),
+      );
       cost.layer_forwards += 1;
     }
     let end = next;
@@ -260,11 +327,17 @@ export function scoreTowerFast(
           pooled = new Float32Array(kv * c.B * C);
           parts.forEach((p, j) => pooled.set(p, j * c.B * C));
         } else {
-          const n = c.B * c.T * C, x = new Float32Array(kv * n);
+          const n = c.B * c.T * C,
+            x = new Float32Array(kv * n);
           group.forEach((m, j) => x.set(maskedOutput(L, caps[i], m, ffnGroupSize), j * n));
           const Bk = c.B * kv;
           if (layer + 1 < Lc - 1) {
-            runLayers(rt, model, tower, x, Bk, c.T, { from: layer + 1, to: Lc - 1, attentionMask: keyMaskOf(c, kv), inPlace: true });
+            runLayers(rt, model, tower, x, Bk, c.T, {
+              from: layer + 1,
+              to: Lc - 1,
+              attentionMask: keyMaskOf(c, kv),
+              inPlace: true,
+            });
           }
           const pool = new Int32Array(Bk);
           for (let j = 0; j < kv; j++) for (let b = 0; b < c.B; b++) pool[j * c.B + b] = pools[i][b] + j * c.B * c.T;

@@ -12,7 +12,12 @@ import { maskModules } from './masks.ts';
 import { scoreTowerFast } from './mope-fast.ts';
 import { compareModules, towerConfig, type ModuleRef, type TowerName } from './modules.ts';
 import {
-  classifierFromPrompts, combine, retrievalObjective, zeroshotObjective, type ObjectiveValue, type Task,
+  classifierFromPrompts,
+  combine,
+  retrievalObjective,
+  zeroshotObjective,
+  type ObjectiveValue,
+  type Task,
 } from './objective.ts';
 
 /** Image–caption pairs: pixels [n,ch,S,S] preprocessed, captions[i] = token ids (BOS…EOS) of image i's first caption. */
@@ -103,13 +108,19 @@ interface Inputs {
 }
 
 function buildInputs(rt: Runtime, model: ClipModel, cal: Calibration, batch: number): Inputs {
-  const E = model.config.projectionDim, s = model.weights.logitScale[0];
-  const v = model.config.vision, per = v.channels * v.imageSize * v.imageSize;
-  const needR = cal.task !== 'zeroshot', needZ = cal.task !== 'retrieval';
-  const r = needR ? cal.retrieval : undefined, zs = needZ ? cal.zeroshot : undefined;
+  const E = model.config.projectionDim,
+    s = model.weights.logitScale[0];
+  const v = model.config.vision,
+    per = v.channels * v.imageSize * v.imageSize;
+  const needR = cal.task !== 'zeroshot',
+    needZ = cal.task !== 'retrieval';
+  const r = needR ? cal.retrieval : undefined,
+    zs = needZ ? cal.zeroshot : undefined;
   if (needR && r === undefined) throw new ShapeError(`task ${cal.task} needs retrieval calibration pairs`);
-  if (needZ && zs === undefined) throw new ShapeError(`task ${cal.task} needs zero-shot calibration images and classes`);
-  const nR = r?.n ?? 0, nZ = zs?.n ?? 0;
+  if (needZ && zs === undefined)
+    throw new ShapeError(`task ${cal.task} needs zero-shot calibration images and classes`);
+  const nR = r?.n ?? 0,
+    nZ = zs?.n ?? 0;
   if (r && (r.pixels.length !== nR * per || r.captions.length !== nR)) {
     throw new ShapeError(`retrieval calibration: expected ${nR} images of ${per} values and ${nR} captions`);
   }
@@ -124,7 +135,12 @@ function buildInputs(rt: Runtime, model: ClipModel, cal: Calibration, batch: num
   const images: TowerInput = { tower: 'vision', N: nR + nZ, chunks: [] };
   for (let start = 0; start < images.N; start += batch) {
     const B = Math.min(batch, images.N - start);
-    images.chunks.push({ rows: range(start, start + B), B, T: visionTokens(model), pixels: pixels.subarray(start * per, (start + B) * per) });
+    images.chunks.push({
+      rows: range(start, start + B),
+      B,
+      T: visionTokens(model),
+      pixels: pixels.subarray(start * per, (start + B) * per),
+    });
   }
   const texts: TowerInput = { tower: 'text', N: textIds.length, chunks: textChunks(model, textIds, batch) };
   const nCap = r?.captions.length ?? 0;
@@ -156,12 +172,16 @@ function textChunks(model: ClipModel, ids: number[][], batch: number): Chunk[] {
   const chunks: Chunk[] = [];
   for (let start = 0; start < order.length; start += batch) {
     const rows = order.slice(start, start + batch);
-    const B = rows.length, T = Math.max(...rows.map((i) => ids[i].length));
+    const B = rows.length,
+      T = Math.max(...rows.map((i) => ids[i].length));
     const x = new Int32Array(B * T).fill(cfg.eosTokenId);
     const attn = new Float32Array(B * T);
     let padded = false;
     rows.forEach((i, b) => {
-      ids[i].forEach((id, t) => { x[b * T + t] = id; attn[b * T + t] = 1; });
+      ids[i].forEach((id, t) => {
+        x[b * T + t] = id;
+        attn[b * T + t] = 1;
+      });
       if (ids[i].length < T) padded = true;
     });
     chunks.push({ rows, B, T, ids: x, attn: padded ? attn : null });
@@ -183,7 +203,14 @@ function tile<A extends Float32Array | Int32Array>(a: A, reps: number): A {
 
 /** Layers [from, L) then the head on x [reps·B, T, C] (reps stacked copies of chunk c) → embeds [reps·B, E]. */
 function finishChunk(
-  rt: Runtime, model: ClipModel, tower: TowerName, c: Chunk, x: Float32Array, reps: number, from: number, masks?: TowerMasks,
+  rt: Runtime,
+  model: ClipModel,
+  tower: TowerName,
+  c: Chunk,
+  x: Float32Array,
+  reps: number,
+  from: number,
+  masks?: TowerMasks,
 ): Float32Array {
   const B = c.B * reps;
   const attn = c.attn ? tile(c.attn, reps) : null;
@@ -210,13 +237,21 @@ function layersOf(model: ClipModel, tower: TowerName): number {
  * Scores modules by MoPE and loss increase on a calibration set. Modules may span both towers; results come
  * back (and through onModule) in canonical order per tower.
  */
-export function scoreMope(rt: Runtime, model: ClipModel, cal: Calibration, modulesIn: ModuleRef[], opts: ScoreOptions): ScoreResult {
+export function scoreMope(
+  rt: Runtime,
+  model: ClipModel,
+  cal: Calibration,
+  modulesIn: ModuleRef[],
+  opts: ScoreOptions,
+): ScoreResult {
   const t0 = Date.now();
-  const batch = opts.batch ?? 32, variants = Math.max(1, Math.floor(opts.variants ?? 1));
+  const batch = opts.batch ?? 32,
+    variants = Math.max(1, Math.floor(opts.variants ?? 1));
   if (!Number.isInteger(batch) || batch < 1) throw new ShapeError(`batch must be a positive integer, got ${batch}`);
   const modules = [...modulesIn].sort(compareModules);
   const inp = buildInputs(rt, model, cal, batch);
-  const Lv = layersOf(model, 'vision'), Lt = layersOf(model, 'text');
+  const Lv = layersOf(model, 'vision'),
+    Lt = layersOf(model, 'text');
   const cost: ScoreCost = { layer_forwards: 0, naive_layer_forwards: (modules.length + 1) * (Lv + Lt), seconds: 0 };
   const total = modules.length;
   let done = 0;
@@ -231,8 +266,14 @@ export function scoreMope(rt: Runtime, model: ClipModel, cal: Calibration, modul
 
   const record = (m: ModuleRef, v: ObjectiveValue): void => {
     const s: ModuleScore = {
-      tower: m.tower, kind: m.kind, layer: m.layer, index: m.index,
-      mope: base.z - v.z, loss_increase: v.loss - base.loss, z: v.z, loss: v.loss,
+      tower: m.tower,
+      kind: m.kind,
+      layer: m.layer,
+      index: m.index,
+      mope: base.z - v.z,
+      loss_increase: v.loss - base.loss,
+      z: v.z,
+      loss: v.loss,
     };
     results.push(s);
     cost.seconds = (Date.now() - t0) / 1000;
@@ -243,7 +284,10 @@ export function scoreMope(rt: Runtime, model: ClipModel, cal: Calibration, modul
   if (opts.naive) {
     for (const m of modules) {
       const masks = maskModules(towerConfig(model, m.tower), [m], opts.ffnGroupSize);
-      const img = encodeImages(rt, model, inp.pixels, inp.images.N, { batch, masks: m.tower === 'vision' ? masks : undefined });
+      const img = encodeImages(rt, model, inp.pixels, inp.images.N, {
+        batch,
+        masks: m.tower === 'vision' ? masks : undefined,
+      });
       const txt = encodeTexts(rt, model, inp.textIds, { batch, masks: m.tower === 'text' ? masks : undefined });
       cost.layer_forwards += Lv + Lt;
       record(m, inp.evaluate(img, txt));
@@ -253,9 +297,22 @@ export function scoreMope(rt: Runtime, model: ClipModel, cal: Calibration, modul
       const mods = modules.filter((m) => m.tower === tower);
       if (mods.length === 0) continue;
       const input = tower === 'vision' ? inp.images : inp.texts;
-      const evalWith = (emb: Float32Array) => (tower === 'vision' ? inp.evaluate(emb, baseTxt) : inp.evaluate(baseImg, emb));
+      const evalWith = (emb: Float32Array) =>
+        tower === 'vision' ? inp.evaluate(emb, baseTxt) : inp.evaluate(baseImg, emb);
       const state = input.chunks.map((c) => embedChunk(rt, model, tower, c));
-      scoreTowerFast(rt, model, tower, input.N, input.chunks, state, mods, opts.ffnGroupSize, variants, cost, (m, emb) => record(m, evalWith(emb)));
+      scoreTowerFast(
+        rt,
+        model,
+        tower,
+        input.N,
+        input.chunks,
+        state,
+        mods,
+        opts.ffnGroupSize,
+        variants,
+        cost,
+        (m, emb) => record(m, evalWith(emb)),
+      );
     }
   }
   cost.seconds = (Date.now() - t0) / 1000;

@@ -39,16 +39,27 @@ function logSumExp(v: Float32Array, off: number, stride: number, n: number, scal
  * Ties in R@1 follow src/eval/metrics.ts (lower index ranks first).
  */
 export function retrievalObjective(
-  rt: Runtime, images: Float32Array, texts: Float32Array, N: number, E: number, logitScale: number,
+  rt: Runtime,
+  images: Float32Array,
+  texts: Float32Array,
+  N: number,
+  E: number,
+  logitScale: number,
 ): ObjectiveValue {
   if (images.length !== N * E || texts.length !== N * E) {
-    throw new ShapeError(`retrievalObjective: expected images and texts of N·E = ${N}·${E}, got ${images.length} and ${texts.length}`);
+    throw new ShapeError(
+      `retrievalObjective: expected images and texts of N·E = ${N}·${E}, got ${images.length} and ${texts.length}`,
+    );
   }
-  const I = normalized(rt, images, N, E), T = normalized(rt, texts, N, E);
+  const I = normalized(rt, images, N, E),
+    T = normalized(rt, texts, N, E);
   const sim = new Float32Array(N * N); // sim[i, j] = Î_i · T̂_j
   rt.kernels.gemm(sim, I, T, N, N, E, false, true, 1, 0);
   const scale = Math.exp(logitScale);
-  let i2t = 0, t2i = 0, ceRows = 0, ceCols = 0;
+  let i2t = 0,
+    t2i = 0,
+    ceRows = 0,
+    ceCols = 0;
   const col = new Float32Array(N);
   for (let i = 0; i < N; i++) {
     const row = sim.subarray(i * N, (i + 1) * N);
@@ -68,7 +79,8 @@ export function retrievalObjective(
 export function classifierFromPrompts(rt: Runtime, prompts: Float32Array, counts: number[], E: number): Float32Array {
   const K = counts.length;
   const total = counts.reduce((a, b) => a + b, 0);
-  if (prompts.length !== total * E) throw new ShapeError(`classifierFromPrompts: expected ${total}·${E} prompt values, got ${prompts.length}`);
+  if (prompts.length !== total * E)
+    throw new ShapeError(`classifierFromPrompts: expected ${total}·${E} prompt values, got ${prompts.length}`);
   const n = normalized(rt, prompts, total, E);
   const mean = new Float32Array(K * E);
   let row = 0;
@@ -84,7 +96,13 @@ export function classifierFromPrompts(rt: Runtime, prompts: Float32Array, counts
 
 /** Zero-shot: images [N,E] unnormalised, classifier [K,E] (already normalised), labels [N]. */
 export function zeroshotObjective(
-  rt: Runtime, images: Float32Array, classifier: Float32Array, labels: ArrayLike<number>, N: number, K: number, E: number,
+  rt: Runtime,
+  images: Float32Array,
+  classifier: Float32Array,
+  labels: ArrayLike<number>,
+  N: number,
+  K: number,
+  E: number,
   logitScale: number,
 ): ObjectiveValue {
   if (images.length !== N * E || classifier.length !== K * E || labels.length !== N) {
@@ -94,10 +112,12 @@ export function zeroshotObjective(
   const sim = new Float32Array(N * K);
   rt.kernels.gemm(sim, I, classifier, N, K, E, false, true, 1, 0);
   const scale = Math.exp(logitScale);
-  let hits = 0, ce = 0;
+  let hits = 0,
+    ce = 0;
   for (let i = 0; i < N; i++) {
     const y = labels[i];
-    if (!Number.isInteger(y) || y < 0 || y >= K) throw new ShapeError(`zeroshotObjective: label ${y} of image ${i} outside [0, ${K})`);
+    if (!Number.isInteger(y) || y < 0 || y >= K)
+      throw new ShapeError(`zeroshotObjective: label ${y} of image ${i} outside [0, ${K})`);
     if (rankOf(sim.subarray(i * K, (i + 1) * K), y) === 0) hits++;
     ce += logSumExp(sim, i * K, 1, K, scale) - scale * sim[i * K + y];
   }

@@ -41,17 +41,25 @@ function importance(e: ScoreEntry, metric: ScoresFile['metric']): [number, numbe
 /** Sorts entries most important first. */
 export function rankEntries(entries: ScoreEntry[], metric: ScoresFile['metric']): ScoreEntry[] {
   return [...entries].sort((a, b) => {
-    const ka = importance(a, metric), kb = importance(b, metric);
+    const ka = importance(a, metric),
+      kb = importance(b, metric);
     return kb[0] - ka[0] || kb[1] - ka[1] || a.layer - b.layer || a.index - b.index;
   });
 }
 
 function checkFraction(v: number | undefined, flag: string): void {
-  if (v !== undefined && !(Number.isFinite(v) && v > 0 && v <= 1)) throw new ConfigError(`${flag} expects a number in (0, 1], found ${v}`);
+  if (v !== undefined && !(Number.isFinite(v) && v > 0 && v <= 1))
+    throw new ConfigError(`${flag} expects a number in (0, 1], found ${v}`);
 }
 
 /** The scored entries of one kind in one tower, checked to cover every module of that kind. */
-function entriesOf(scores: ScoresFile, model: ClipModel, tower: TowerName, kind: ModuleKind, flag: string): Map<string, ScoreEntry> {
+function entriesOf(
+  scores: ScoresFile,
+  model: ClipModel,
+  tower: TowerName,
+  kind: ModuleKind,
+  flag: string,
+): Map<string, ScoreEntry> {
   const cfg = towerConfig(model, tower);
   const got = new Map<string, ScoreEntry>();
   for (const e of scores.modules) if (e.tower === tower && e.kind === kind) got.set(moduleKey(e), e);
@@ -78,11 +86,22 @@ function entriesOf(scores: ScoresFile, model: ClipModel, tower: TowerName, kind:
  * round(f·Σn_l) across layers. Every layer keeps at least min(minPerLayer, n_l), best first.
  */
 function pickUnits(
-  counts: number[], entries: Map<string, ScoreEntry>, tower: TowerName, kind: ModuleKind, frac: number, scope: Scope,
-  minPerLayer: number, metric: ScoresFile['metric'],
+  counts: number[],
+  entries: Map<string, ScoreEntry>,
+  tower: TowerName,
+  kind: ModuleKind,
+  frac: number,
+  scope: Scope,
+  minPerLayer: number,
+  metric: ScoresFile['metric'],
 ): number[][] {
   const L = counts.length;
-  const layerRank = counts.map((n, l) => rankEntries(range(n).map((i) => entries.get(moduleKey({ tower, kind, layer: l, index: i }))!), metric));
+  const layerRank = counts.map((n, l) =>
+    rankEntries(
+      range(n).map((i) => entries.get(moduleKey({ tower, kind, layer: l, index: i }))!),
+      metric,
+    ),
+  );
   const kept: number[][] = counts.map(() => []);
   if (scope === 'per-layer') {
     for (let l = 0; l < L; l++) {
@@ -109,7 +128,9 @@ export function makePlan(model: ClipModel, scores: ScoresFile, opts: PlanOptions
   checkFraction(opts.keepHeads, '--keep-heads');
   checkFraction(opts.keepFfn, '--keep-ffn');
   if (!Number.isInteger(opts.minHeads) || opts.minHeads < 1) {
-    throw new ConfigError(`--min-heads expects an integer ≥ 1 (a layer cannot keep zero heads; drop the whole layer with --keep-layers), found ${opts.minHeads}`);
+    throw new ConfigError(
+      `--min-heads expects an integer ≥ 1 (a layer cannot keep zero heads; drop the whole layer with --keep-layers), found ${opts.minHeads}`,
+    );
   }
   if (opts.keepHeads === undefined && opts.keepFfn === undefined && opts.keepLayers === undefined) {
     throw new ConfigError('prune needs at least one of --keep-heads, --keep-ffn, --keep-layers');
@@ -121,22 +142,41 @@ export function makePlan(model: ClipModel, scores: ScoresFile, opts: PlanOptions
     const keep = keepAll(cfg);
     if (opts.keepHeads !== undefined && opts.keepHeads < 1) {
       const entries = entriesOf(scores, model, tower, 'head', '--keep-heads');
-      keep.heads = pickUnits(cfg.heads, entries, tower, 'head', opts.keepHeads, opts.scope, opts.minHeads, scores.metric);
+      keep.heads = pickUnits(
+        cfg.heads,
+        entries,
+        tower,
+        'head',
+        opts.keepHeads,
+        opts.scope,
+        opts.minHeads,
+        scores.metric,
+      );
     }
     if (opts.keepFfn !== undefined && opts.keepFfn < 1) {
       const entries = entriesOf(scores, model, tower, 'ffn', '--keep-ffn');
       const N = scores.ffn_group_size;
       const groups = cfg.ffn.map((f) => ffnGroupCount(f, N));
       const keptGroups = pickUnits(groups, entries, tower, 'ffn', opts.keepFfn, opts.scope, 1, scores.metric);
-      keep.ffn = keptGroups.map((gs, l) => gs.flatMap((g) => { const [a, b] = ffnGroupRange(cfg.ffn[l], N, g); return range(b - a).map((i) => a + i); }));
+      keep.ffn = keptGroups.map((gs, l) =>
+        gs.flatMap((g) => {
+          const [a, b] = ffnGroupRange(cfg.ffn[l], N, g);
+          return range(b - a).map((i) => a + i);
+        }),
+      );
     }
     if (opts.keepLayers !== undefined) {
       if (!Number.isInteger(opts.keepLayers) || opts.keepLayers < 1 || opts.keepLayers > L) {
-        throw new ConfigError(`--keep-layers expects an integer in [1, ${L}] (the ${tower} tower has ${L} layers), found ${opts.keepLayers}`);
+        throw new ConfigError(
+          `--keep-layers expects an integer in [1, ${L}] (the ${tower} tower has ${L} layers), found ${opts.keepLayers}`,
+        );
       }
       if (opts.keepLayers < L) {
         const entries = entriesOf(scores, model, tower, 'layer', '--keep-layers');
-        keep.layers = rankEntries([...entries.values()], scores.metric).slice(0, opts.keepLayers).map((e) => e.layer).sort((a, b) => a - b);
+        keep.layers = rankEntries([...entries.values()], scores.metric)
+          .slice(0, opts.keepLayers)
+          .map((e) => e.layer)
+          .sort((a, b) => a - b);
       }
     }
     plan[tower] = keep;
@@ -150,7 +190,12 @@ export function describeKeep(model: ClipModel, tower: TowerName, keep: TowerKeep
   return {
     layers_before: cfg.heads.length,
     layers_kept: keep.layers.map((l) => ({ layer: l, original_layer: cfg.layerMap[l] })),
-    heads: keep.layers.map((l) => ({ layer: l, before: cfg.heads[l], after: keep.heads[l].length, kept: keep.heads[l] })),
+    heads: keep.layers.map((l) => ({
+      layer: l,
+      before: cfg.heads[l],
+      after: keep.heads[l].length,
+      kept: keep.heads[l],
+    })),
     ffn: keep.layers.map((l) => ({ layer: l, before: cfg.ffn[l], after: keep.ffn[l].length })),
   };
 }

@@ -25,12 +25,20 @@ export function ranks(v: readonly number[]): number[] {
 /** Pearson correlation of the ranks (NaN when either list is constant). */
 export function spearman(a: readonly number[], b: readonly number[]): number {
   if (a.length !== b.length) throw new ShapeError(`spearman: ${a.length} vs ${b.length} values`);
-  const ra = ranks(a), rb = ranks(b), n = a.length;
-  const ma = ra.reduce((s, x) => s + x, 0) / n, mb = rb.reduce((s, x) => s + x, 0) / n;
-  let sab = 0, saa = 0, sbb = 0;
+  const ra = ranks(a),
+    rb = ranks(b),
+    n = a.length;
+  const ma = ra.reduce((s, x) => s + x, 0) / n,
+    mb = rb.reduce((s, x) => s + x, 0) / n;
+  let sab = 0,
+    saa = 0,
+    sbb = 0;
   for (let i = 0; i < n; i++) {
-    const da = ra[i]! - ma, db = rb[i]! - mb;
-    sab += da * db; saa += da * da; sbb += db * db;
+    const da = ra[i]! - ma,
+      db = rb[i]! - mb;
+    sab += da * db;
+    saa += da * da;
+    sbb += db * db;
   }
   return sab / Math.sqrt(saa * sbb);
 }
@@ -50,7 +58,8 @@ export function scoreAgreement(a: ScoresFile, b: ScoresFile): Record<string, num
     const v = (x: typeof m) => x.mope! + 1e-6 * (x.loss_increase ?? 0);
     for (const k of [m.kind, 'all']) {
       if (!byKind.has(k)) byKind.set(k, [[], []]);
-      byKind.get(k)![0].push(v(m)); byKind.get(k)![1].push(v(o));
+      byKind.get(k)![0].push(v(m));
+      byKind.get(k)![1].push(v(o));
     }
   }
   return Object.fromEntries([...byKind].map(([k, [x, y]]) => [k, spearman(x, y)]));
@@ -70,11 +79,16 @@ export function canSplit(cal: Calibration): boolean {
  * more full scoring pass. Near 1: the calibration set is large enough for a stable ranking.
  */
 export function splitHalfAgreement(
-  rt: Runtime, model: ClipModel, cal: Calibration, modules: ModuleRef[], opts: ScoreOptions,
+  rt: Runtime,
+  model: ClipModel,
+  cal: Calibration,
+  modules: ModuleRef[],
+  opts: ScoreOptions,
 ): Record<string, number> {
   const [a, b] = splitCalibration(cal);
   const plain = { ffnGroupSize: opts.ffnGroupSize, batch: opts.batch, variants: opts.variants };
-  const sa = scoreMope(rt, model, a, modules, plain).modules, sb = scoreMope(rt, model, b, modules, plain).modules;
+  const sa = scoreMope(rt, model, a, modules, plain).modules,
+    sb = scoreMope(rt, model, b, modules, plain).modules;
   const v = (m: ModuleScore) => m.mope + 1e-6 * m.loss_increase;
   const out: Record<string, [number[], number[]]> = {};
   sa.forEach((m, i) => {

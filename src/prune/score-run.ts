@@ -9,11 +9,26 @@ import type { ClipModel } from '../model/types.ts';
 import { magnitude, randomScore } from './baselines.ts';
 import { scoreMope, type Calibration } from './mope.ts';
 import { taylorScores } from './taylor.ts';
-import { enumerateModules, moduleKey, shardModules, type ModuleKind, type ModuleRef, type TowerName } from './modules.ts';
+import {
+  enumerateModules,
+  moduleKey,
+  shardModules,
+  type ModuleKind,
+  type ModuleRef,
+  type TowerName,
+} from './modules.ts';
 import type { Task } from './objective.ts';
 import {
-  SCORES_FORMAT, SCORES_VERSION, ScoresWriter, checkCompatible, modelFingerprint, modelGeometry, readScoresFile,
-  type Metric, type ScoreEntry, type ScoresFile,
+  SCORES_FORMAT,
+  SCORES_VERSION,
+  ScoresWriter,
+  checkCompatible,
+  modelFingerprint,
+  modelGeometry,
+  readScoresFile,
+  type Metric,
+  type ScoreEntry,
+  type ScoresFile,
 } from './scores-file.ts';
 
 export interface ScoreRunOptions {
@@ -46,11 +61,23 @@ export function runScore(rt: Runtime, model: ClipModel, cal: Calibration | null,
   const all = enumerateModules(model, { towers: o.towers, kinds: o.kinds, ffnGroupSize: o.ffnGroupSize });
   const mods = shardModules(all, o.shard);
   const header: ScoresFile = {
-    format: SCORES_FORMAT, version: SCORES_VERSION,
+    format: SCORES_FORMAT,
+    version: SCORES_VERSION,
     model: { path: o.modelPath, fingerprint: modelFingerprint(model), geometry: modelGeometry(model) },
-    data: o.data, zeroshot_data: o.zeroshotData, limit: o.limit, task: o.task,
-    metric: o.metric, seed: o.seed, towers: [...o.towers], granularity: [...o.kinds], ffn_group_size: o.ffnGroupSize,
-    shard: o.shard, base: null, expected_modules: mods.length, complete: false, modules: [],
+    data: o.data,
+    zeroshot_data: o.zeroshotData,
+    limit: o.limit,
+    task: o.task,
+    metric: o.metric,
+    seed: o.seed,
+    towers: [...o.towers],
+    granularity: [...o.kinds],
+    ffn_group_size: o.ffnGroupSize,
+    shard: o.shard,
+    base: null,
+    expected_modules: mods.length,
+    complete: false,
+    modules: [],
     cost: { layer_forwards: 0, naive_layer_forwards: 0, seconds: 0 },
   };
   let file = header;
@@ -77,9 +104,20 @@ export function runScore(rt: Runtime, model: ClipModel, cal: Calibration | null,
   } else if (o.metric === 'mope') {
     if (cal === null) throw new ConfigError('--metric mope needs calibration data (--data)');
     const res = scoreMope(rt, model, cal, todo, {
-      ffnGroupSize: o.ffnGroupSize, batch: o.batch, variants: o.variants, naive: o.naive,
+      ffnGroupSize: o.ffnGroupSize,
+      batch: o.batch,
+      variants: o.variants,
+      naive: o.naive,
       onModule: (s, cost) => {
-        const e: ScoreEntry = { tower: s.tower, kind: s.kind, layer: s.layer, index: s.index, mope: s.mope, loss_increase: s.loss_increase, magnitude: mag(s) };
+        const e: ScoreEntry = {
+          tower: s.tower,
+          kind: s.kind,
+          layer: s.layer,
+          index: s.index,
+          mope: s.mope,
+          loss_increase: s.loss_increase,
+          magnitude: mag(s),
+        };
         writer.add(e, cost);
         o.afterWrite?.(e);
       },
@@ -94,10 +132,22 @@ export function runScore(rt: Runtime, model: ClipModel, cal: Calibration | null,
     writer.setCost(res.cost);
   } else {
     const t0 = Date.now();
-    if (o.metric === 'taylor' && cal === null) throw new ConfigError('--metric taylor needs calibration image-text pairs (--data)');
-    const tay = o.metric === 'taylor' ? taylorScores(rt, model, cal!, todo, { batch: o.batch, ffnGroupSize: o.ffnGroupSize }) : null;
+    if (o.metric === 'taylor' && cal === null)
+      throw new ConfigError('--metric taylor needs calibration image-text pairs (--data)');
+    const tay =
+      o.metric === 'taylor'
+        ? taylorScores(rt, model, cal!, todo, { batch: o.batch, ffnGroupSize: o.ffnGroupSize })
+        : null;
     todo.forEach((m, i) => {
-      const e: ScoreEntry = { tower: m.tower, kind: m.kind, layer: m.layer, index: m.index, mope: null, loss_increase: null, magnitude: mag(m) };
+      const e: ScoreEntry = {
+        tower: m.tower,
+        kind: m.kind,
+        layer: m.layer,
+        index: m.index,
+        mope: null,
+        loss_increase: null,
+        magnitude: mag(m),
+      };
       if (o.metric === 'random') e.random = randomScore(m, o.seed);
       if (tay) e.taylor = tay.get(moduleKey(m))!;
       writer.file.modules.push(e);

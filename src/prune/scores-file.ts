@@ -42,7 +42,11 @@ export interface ScoreCostTotals {
 export interface ScoresFile {
   format: typeof SCORES_FORMAT;
   version: number;
-  model: { path: string; fingerprint: string; geometry: { text: TowerGeometry; vision: TowerGeometry; projectionDim: number } };
+  model: {
+    path: string;
+    fingerprint: string;
+    geometry: { text: TowerGeometry; vision: TowerGeometry; projectionDim: number };
+  };
   data: string | null;
   zeroshot_data: string | null;
   limit: number | null;
@@ -66,7 +70,11 @@ function towerGeometry(t: TowerConfig): TowerGeometry {
 }
 
 export function modelGeometry(model: ClipModel): ScoresFile['model']['geometry'] {
-  return { text: towerGeometry(model.config.text), vision: towerGeometry(model.config.vision), projectionDim: model.config.projectionDim };
+  return {
+    text: towerGeometry(model.config.text),
+    vision: towerGeometry(model.config.vision),
+    projectionDim: model.config.projectionDim,
+  };
 }
 
 /** sha256 over the geometry and every weight (fixed order), first 16 hex digits. */
@@ -79,27 +87,56 @@ export function modelFingerprint(model: ClipModel): string {
   const { text: t, vision: v, logitScale } = model.weights;
   [t.tokenEmbedding, t.positionEmbedding].forEach(add);
   t.layers.forEach(layer);
-  [t.finalLnW, t.finalLnB, t.projection, v.classEmbedding, v.patchEmbedding, v.positionEmbedding, v.preLnW, v.preLnB].forEach(add);
+  [
+    t.finalLnW,
+    t.finalLnB,
+    t.projection,
+    v.classEmbedding,
+    v.patchEmbedding,
+    v.positionEmbedding,
+    v.preLnW,
+    v.preLnB,
+  ].forEach(add);
   v.layers.forEach(layer);
   [v.postLnW, v.postLnB, v.projection, logitScale].forEach(add);
   return h.digest('hex').slice(0, 16);
 }
 
 /** Identity fields that must agree between a resumed file / merged shards and the run. */
-const IDENTITY: Array<keyof ScoresFile> = ['data', 'zeroshot_data', 'limit', 'task', 'metric', 'seed', 'towers', 'granularity', 'ffn_group_size'];
+const IDENTITY: Array<keyof ScoresFile> = [
+  'data',
+  'zeroshot_data',
+  'limit',
+  'task',
+  'metric',
+  'seed',
+  'towers',
+  'granularity',
+  'ffn_group_size',
+];
 
 /** Throws ConfigError naming every identity field where a and b differ (aName / bName for the message). */
 export function checkCompatible(a: ScoresFile, b: ScoresFile, aName: string, bName: string, checkShard: boolean): void {
   const diffs: string[] = [];
   if (a.model.fingerprint !== b.model.fingerprint) {
-    diffs.push(`model (${a.model.path} fingerprint ${a.model.fingerprint} vs ${b.model.path} fingerprint ${b.model.fingerprint})`);
+    diffs.push(
+      `model (${a.model.path} fingerprint ${a.model.fingerprint} vs ${b.model.path} fingerprint ${b.model.fingerprint})`,
+    );
   }
   for (const f of IDENTITY) {
-    if (JSON.stringify(a[f]) !== JSON.stringify(b[f])) diffs.push(`${f} (${JSON.stringify(a[f])} vs ${JSON.stringify(b[f])})`);
+    if (JSON.stringify(a[f]) !== JSON.stringify(b[f]))
+      diffs.push(`${f} (${JSON.stringify(a[f])} vs ${JSON.stringify(b[f])})`);
   }
-  if (checkShard && JSON.stringify(a.shard) !== JSON.stringify(b.shard)) diffs.push(`shard (${JSON.stringify(a.shard)} vs ${JSON.stringify(b.shard)})`);
-  if (a.base && b.base && (Math.abs(a.base.z - b.base.z) > 1e-4 || Math.abs(a.base.loss - b.base.loss) > 1e-4 * (1 + Math.abs(a.base.loss)))) {
-    diffs.push(`base Z / loss (${a.base.z}, ${a.base.loss} vs ${b.base.z}, ${b.base.loss}: the calibration data differ)`);
+  if (checkShard && JSON.stringify(a.shard) !== JSON.stringify(b.shard))
+    diffs.push(`shard (${JSON.stringify(a.shard)} vs ${JSON.stringify(b.shard)})`);
+  if (
+    a.base &&
+    b.base &&
+    (Math.abs(a.base.z - b.base.z) > 1e-4 || Math.abs(a.base.loss - b.base.loss) > 1e-4 * (1 + Math.abs(a.base.loss)))
+  ) {
+    diffs.push(
+      `base Z / loss (${a.base.z}, ${a.base.loss} vs ${b.base.z}, ${b.base.loss}: the calibration data differ)`,
+    );
   }
   if (diffs.length > 0) {
     throw new ConfigError(`${aName} and ${bName} come from different score runs: they differ in ${diffs.join('; ')}.`);
@@ -117,26 +154,39 @@ export function readScoresFile(path: string): ScoresFile {
   try {
     j = JSON.parse(readFileSync(path, 'utf8')) as ScoresFile;
   } catch (e) {
-    throw new ConfigError(`${path}: not a valid scores file (JSON parse failed: ${(e as Error).message}); rerun mope-clip score`);
+    throw new ConfigError(
+      `${path}: not a valid scores file (JSON parse failed: ${(e as Error).message}); rerun mope-clip score`,
+    );
   }
   const bad = (what: string): never => {
     throw new ConfigError(`${path}: corrupt scores file: ${what}; rerun mope-clip score to recreate it`);
   };
   if (j === null || typeof j !== 'object' || j.format !== SCORES_FORMAT) bad(`"format" is not "${SCORES_FORMAT}"`);
   if (j.version !== SCORES_VERSION) bad(`version ${String(j.version)} is not ${SCORES_VERSION}`);
-  if (!j.model || typeof j.model.fingerprint !== 'string' || !j.model.geometry?.text || !j.model.geometry?.vision) bad('model identity missing');
+  if (!j.model || typeof j.model.fingerprint !== 'string' || !j.model.geometry?.text || !j.model.geometry?.vision)
+    bad('model identity missing');
   if (!Array.isArray(j.modules)) bad('"modules" is not a list');
-  if (!Array.isArray(j.towers) || !Array.isArray(j.granularity) || !isNum(j.ffn_group_size)) bad('towers / granularity / ffn_group_size missing');
+  if (!Array.isArray(j.towers) || !Array.isArray(j.granularity) || !isNum(j.ffn_group_size))
+    bad('towers / granularity / ffn_group_size missing');
   if (!j.cost || !isNum(j.cost.layer_forwards) || !isNum(j.cost.seconds)) bad('"cost" missing');
   const seen = new Set<string>();
   j.modules.forEach((m, i) => {
-    if (!m || (m.tower !== 'text' && m.tower !== 'vision') || !['head', 'ffn', 'layer'].includes(m.kind)) bad(`module ${i} has no valid tower / kind`);
+    if (!m || (m.tower !== 'text' && m.tower !== 'vision') || !['head', 'ffn', 'layer'].includes(m.kind))
+      bad(`module ${i} has no valid tower / kind`);
     const g = j.model.geometry[m.tower];
-    if (!Number.isInteger(m.layer) || m.layer < 0 || m.layer >= g.heads.length || !Number.isInteger(m.index) || m.index < 0) {
+    if (
+      !Number.isInteger(m.layer) ||
+      m.layer < 0 ||
+      m.layer >= g.heads.length ||
+      !Number.isInteger(m.index) ||
+      m.index < 0
+    ) {
       bad(`module ${i} (${moduleKey(m)}) is outside the recorded geometry`);
     }
-    if (m.kind === 'head' && m.index >= g.heads[m.layer]) bad(`module ${i} (${moduleKey(m)}): layer ${m.layer} has ${g.heads[m.layer]} heads`);
-    if (j.metric === 'mope' && (!isNum(m.mope) || !isNum(m.loss_increase))) bad(`module ${i} (${moduleKey(m)}) has no numeric mope / loss_increase`);
+    if (m.kind === 'head' && m.index >= g.heads[m.layer])
+      bad(`module ${i} (${moduleKey(m)}): layer ${m.layer} has ${g.heads[m.layer]} heads`);
+    if (j.metric === 'mope' && (!isNum(m.mope) || !isNum(m.loss_increase)))
+      bad(`module ${i} (${moduleKey(m)}) has no numeric mope / loss_increase`);
     if (j.metric === 'magnitude' && !isNum(m.magnitude)) bad(`module ${i} (${moduleKey(m)}) has no numeric magnitude`);
     if (j.metric === 'random' && !isNum(m.random)) bad(`module ${i} (${moduleKey(m)}) has no numeric random value`);
     if (j.metric === 'taylor' && !isNum(m.taylor)) bad(`module ${i} (${moduleKey(m)}) has no numeric taylor value`);
@@ -152,7 +202,10 @@ export class ScoresWriter {
   private keys: Set<string>;
   private costBefore: ScoreCostTotals;
 
-  constructor(readonly path: string, readonly file: ScoresFile) {
+  constructor(
+    readonly path: string,
+    readonly file: ScoresFile,
+  ) {
     this.keys = new Set(file.modules.map(moduleKey));
     this.costBefore = { ...file.cost };
   }
@@ -203,8 +256,10 @@ export function mergeScores(files: Array<{ name: string; file: ScoresFile }>): S
   const seenShards = new Map<number, string>();
   for (const { name, file } of files) {
     checkCompatible(first.file, file, first.name, name, false);
-    const c = file.shard?.count ?? 1, i = file.shard?.index ?? 1;
-    if (c !== count) throw new ConfigError(`${name} is shard ${i}/${c} but ${first.name} belongs to a run of ${count} shards`);
+    const c = file.shard?.count ?? 1,
+      i = file.shard?.index ?? 1;
+    if (c !== count)
+      throw new ConfigError(`${name} is shard ${i}/${c} but ${first.name} belongs to a run of ${count} shards`);
     const prev = seenShards.get(i);
     if (prev !== undefined) throw new ConfigError(`${name} and ${prev} are both shard ${i}/${count}`);
     seenShards.set(i, name);
@@ -214,7 +269,8 @@ export function mergeScores(files: Array<{ name: string; file: ScoresFile }>): S
     for (const e of file.modules) {
       const k = moduleKey(e);
       const prev = byKey.get(k);
-      if (prev && JSON.stringify(prev.e) !== JSON.stringify(e)) throw new ConfigError(`module ${k} has different scores in ${prev.from} and ${name}`);
+      if (prev && JSON.stringify(prev.e) !== JSON.stringify(e))
+        throw new ConfigError(`module ${k} has different scores in ${prev.from} and ${name}`);
       byKey.set(k, { e, from: name });
     }
   }

@@ -16,11 +16,13 @@ export function calibrationBatches(model: ClipModel, cal: Calibration, batch: nu
   const r = cal.retrieval;
   if (!r) throw new ConfigError('--metric taylor needs image-text pairs as calibration data (--data SPEC with pairs)');
   if (r.n < 2) throw new ConfigError(`--metric taylor needs at least 2 calibration pairs, found ${r.n}`);
-  const S = model.config.vision.imageSize, per = 3 * S * S;
+  const S = model.config.vision.imageSize,
+    per = 3 * S * S;
   const nb = Math.ceil(r.n / Math.max(2, batch));
   const out: TrainBatch[] = [];
   for (let b = 0; b < nb; b++) {
-    const a = Math.floor((b * r.n) / nb), e = Math.floor(((b + 1) * r.n) / nb);
+    const a = Math.floor((b * r.n) / nb),
+      e = Math.floor(((b + 1) * r.n) / nb);
     const { ids, attentionMask, T } = padTokens(r.captions.slice(a, e), model.config.text.eosTokenId);
     out.push({ B: e - a, T, ids, attentionMask, pixels: r.pixels.subarray(a * per, e * per) });
   }
@@ -28,7 +30,13 @@ export function calibrationBatches(model: ClipModel, cal: Calibration, batch: nu
 }
 
 /** Taylor score of each module (by moduleKey): mean over calibration batches of Σ|w·∂L_con/∂w|. */
-export function taylorScores(rt: Runtime, model: ClipModel, cal: Calibration, mods: ModuleRef[], o: { batch?: number; ffnGroupSize: number }): Map<string, number> {
+export function taylorScores(
+  rt: Runtime,
+  model: ClipModel,
+  cal: Calibration,
+  mods: ModuleRef[],
+  o: { batch?: number; ffnGroupSize: number },
+): Map<string, number> {
   const batches = calibrationBatches(model, cal, o.batch ?? 32);
   const grads = createGrads(model.config);
   const step = new TrainStep(rt, { student: model, grads, loss: { wCon: 1, wKd: 0, wEmb: 0, wHid: 0 } });
@@ -36,7 +44,8 @@ export function taylorScores(rt: Runtime, model: ClipModel, cal: Calibration, mo
   for (const b of batches) {
     zeroGrads(model.config, grads);
     step.forwardBackward(b);
-    for (const m of mods) out.set(moduleKey(m), out.get(moduleKey(m))! + taylor(model, grads, m, o.ffnGroupSize) / batches.length);
+    for (const m of mods)
+      out.set(moduleKey(m), out.get(moduleKey(m))! + taylor(model, grads, m, o.ffnGroupSize) / batches.length);
   }
   return out;
 }

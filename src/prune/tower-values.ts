@@ -17,7 +17,10 @@ export function towerValue(v: TowerValues | undefined, tower: TowerName): number
  * twice or an unknown tower is refused.
  */
 export function parseTowerValues(
-  s: string, flag: string, check: (n: number) => boolean, expected: string,
+  s: string,
+  flag: string,
+  check: (n: number) => boolean,
+  expected: string,
 ): TowerValues {
   const num = (t: string): number => {
     const n = Number(t.trim());
@@ -47,5 +50,7 @@ export const isPositiveInt = (n: number): boolean => Number.isInteger(n) && n >=
 export function fmtTowerValues(v: TowerValues | undefined): string {
   if (v === undefined) return '–';
   if (typeof v === 'number') return String(v);
-  return Object.entries(v).map(([k, x]) => `${k}=${x}`).join(',');
+  return Object.entries(v)
+    .map(([k, x]) => `${k}=${x}`)
+    .join(',');
 }

@@ -19,11 +19,23 @@ export interface Figure {
 export const TOWERS: TowerName[] = ['vision', 'text'];
 export const KINDS: ModuleKind[] = ['head', 'ffn', 'layer'];
 export const KIND_LABEL: Record<ModuleKind, string> = { head: 'heads', ffn: 'FFN groups', layer: 'layers' };
-export const METRIC_LABEL: Record<ScoresFile['metric'], string> = { mope: 'MoPE (ΔZ)', magnitude: 'magnitude (L1)', random: 'random', taylor: 'Taylor (Σ|w·g|)' };
+export const METRIC_LABEL: Record<ScoresFile['metric'], string> = {
+  mope: 'MoPE (ΔZ)',
+  magnitude: 'magnitude (L1)',
+  random: 'random',
+  taylor: 'Taylor (Σ|w·g|)',
+};
 
 /** The file's own score of a module: mope, magnitude or random, by the file's metric. */
 export function primaryValue(file: ScoresFile, e: ScoreEntry): number | null {
-  const v = file.metric === 'mope' ? e.mope : file.metric === 'magnitude' ? e.magnitude : file.metric === 'taylor' ? e.taylor : e.random;
+  const v =
+    file.metric === 'mope'
+      ? e.mope
+      : file.metric === 'magnitude'
+        ? e.magnitude
+        : file.metric === 'taylor'
+          ? e.taylor
+          : e.random;
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 

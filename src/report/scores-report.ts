@@ -5,8 +5,27 @@ import { basename } from 'node:path';
 import type { ModuleKind, TowerName } from '../prune/modules.ts';
 import type { ScoreEntry, ScoresFile } from '../prune/scores-file.ts';
 import { comparisonSection } from './compare.ts';
-import { FigureSink, KINDS, KIND_LABEL, METRIC_LABEL, TOWERS, primaryValue, type Figure, type ReportInput } from './figures.ts';
-import { PALETTE, barChart, escapeXml, fmt, heatmap, lineChart, scaleFor, type BarGroup, type HeatCell } from './svg.ts';
+import {
+  FigureSink,
+  KINDS,
+  KIND_LABEL,
+  METRIC_LABEL,
+  TOWERS,
+  primaryValue,
+  type Figure,
+  type ReportInput,
+} from './figures.ts';
+import {
+  PALETTE,
+  barChart,
+  escapeXml,
+  fmt,
+  heatmap,
+  lineChart,
+  scaleFor,
+  type BarGroup,
+  type HeatCell,
+} from './svg.ts';
 
 export type { Figure, ReportInput };
 
@@ -34,27 +53,61 @@ function describe(file: ScoresFile, e: ScoreEntry): string {
 }
 
 function cellData(file: ScoresFile, e: ScoreEntry, value: number | null): Record<string, string | number> {
-  const d: Record<string, string | number> = { tower: e.tower, kind: e.kind, layer: e.layer, index: e.index, value: value === null ? 'null' : String(value) };
+  const d: Record<string, string | number> = {
+    tower: e.tower,
+    kind: e.kind,
+    layer: e.layer,
+    index: e.index,
+    value: value === null ? 'null' : String(value),
+  };
   if (e.kind === 'head') d.head = e.index;
   if (file.metric === 'mope' && e.loss_increase !== null) d['loss-increase'] = String(e.loss_increase);
   return d;
 }
 
-function headHeatmap(sink: FigureSink, stem: string, file: ScoresFile, tower: TowerName, mods: ScoreEntry[], which: 'primary' | 'loss'): string {
+function headHeatmap(
+  sink: FigureSink,
+  stem: string,
+  file: ScoresFile,
+  tower: TowerName,
+  mods: ScoreEntry[],
+  which: 'primary' | 'loss',
+): string {
   const g = file.model.geometry[tower];
   const heads = mods.filter((m) => m.kind === 'head');
   const value = (e: ScoreEntry) => (which === 'loss' ? e.loss_increase : primaryValue(file, e));
   const label = which === 'loss' ? 'loss increase' : METRIC_LABEL[file.metric];
-  const cells: HeatCell[] = heads.map((e) => ({ row: e.layer, col: e.index, value: value(e), title: describe(file, e), data: cellData(file, e, value(e)) }));
+  const cells: HeatCell[] = heads.map((e) => ({
+    row: e.layer,
+    col: e.index,
+    value: value(e),
+    title: describe(file, e),
+    data: cellData(file, e, value(e)),
+  }));
   const vals = cells.map((c) => c.value).filter((v): v is number => v !== null);
   const title = `${tower} heads: ${label}`;
-  return sink.add(`${stem}-${tower}-heads${which === 'loss' ? '-loss' : ''}`, title, (id) => heatmap({
-    id, title, rows: g.heads.map((_, l) => layerLabel(file, tower, l)), cols: Array.from({ length: Math.max(0, ...g.heads) }, (_, h) => String(h)),
-    rowAxis: 'layer', colAxis: 'head', cells, scale: scaleFor(vals, label, file.metric === 'mope'),
-  }));
+  return sink.add(`${stem}-${tower}-heads${which === 'loss' ? '-loss' : ''}`, title, (id) =>
+    heatmap({
+      id,
+      title,
+      rows: g.heads.map((_, l) => layerLabel(file, tower, l)),
+      cols: Array.from({ length: Math.max(0, ...g.heads) }, (_, h) => String(h)),
+      rowAxis: 'layer',
+      colAxis: 'head',
+      cells,
+      scale: scaleFor(vals, label, file.metric === 'mope'),
+    }),
+  );
 }
 
-function kindBars(sink: FigureSink, stem: string, file: ScoresFile, tower: TowerName, mods: ScoreEntry[], kind: 'ffn' | 'layer'): string {
+function kindBars(
+  sink: FigureSink,
+  stem: string,
+  file: ScoresFile,
+  tower: TowerName,
+  mods: ScoreEntry[],
+  kind: 'ffn' | 'layer',
+): string {
   const L = file.model.geometry[tower].heads.length;
   const groups: BarGroup[] = [];
   for (let l = 0; l < L; l++) {
@@ -63,18 +116,27 @@ function kindBars(sink: FigureSink, stem: string, file: ScoresFile, tower: Tower
     groups.push({
       label: layerLabel(file, tower, l),
       bars: ms.map((e) => ({
-        value: primaryValue(file, e), title: describe(file, e), data: cellData(file, e, primaryValue(file, e)),
+        value: primaryValue(file, e),
+        title: describe(file, e),
+        data: cellData(file, e, primaryValue(file, e)),
         color: kind === 'ffn' ? PALETTE[l % 2 === 0 ? 1 : 7] : PALETTE[0],
       })),
     });
   }
-  const title = kind === 'ffn'
-    ? `${tower} FFN groups of ${file.ffn_group_size} neurons, per layer: ${METRIC_LABEL[file.metric]}`
-    : `${tower} whole layers: ${METRIC_LABEL[file.metric]}`;
-  return sink.add(`${stem}-${tower}-${kind === 'ffn' ? 'ffn' : 'layers'}`, title, (id) => barChart({
-    id, title, groups, xAxis: kind === 'ffn' ? 'layer (bars: FFN groups in neuron order)' : 'layer', yAxis: METRIC_LABEL[file.metric],
-    width: kind === 'ffn' ? 760 : 420,
-  }));
+  const title =
+    kind === 'ffn'
+      ? `${tower} FFN groups of ${file.ffn_group_size} neurons, per layer: ${METRIC_LABEL[file.metric]}`
+      : `${tower} whole layers: ${METRIC_LABEL[file.metric]}`;
+  return sink.add(`${stem}-${tower}-${kind === 'ffn' ? 'ffn' : 'layers'}`, title, (id) =>
+    barChart({
+      id,
+      title,
+      groups,
+      xAxis: kind === 'ffn' ? 'layer (bars: FFN groups in neuron order)' : 'layer',
+      yAxis: METRIC_LABEL[file.metric],
+      width: kind === 'ffn' ? 760 : 420,
+    }),
+  );
 }
 
 /** Module values of one kind sorted most important first (MoPE ties broken by loss increase). */
@@ -88,16 +150,30 @@ export function sortedValues(file: ScoresFile, mods: ScoreEntry[]): number[] {
 function sortedCurve(sink: FigureSink, stem: string, file: ScoresFile, tower: TowerName, mods: ScoreEntry[]): string {
   const scaled = file.metric !== 'mope';
   const series = KINDS.flatMap((kind, i) => {
-    const v = sortedValues(file, mods.filter((m) => m.kind === kind));
+    const v = sortedValues(
+      file,
+      mods.filter((m) => m.kind === kind),
+    );
     if (v.length === 0) return [];
     const m = scaled ? Math.max(...v.map(Math.abs)) || 1 : 1;
-    return [{ name: `${KIND_LABEL[kind]} (${v.length})`, color: PALETTE[i], points: v.map((y, r) => [v.length > 1 ? r / (v.length - 1) : 0, y / m] as [number, number]) }];
+    return [
+      {
+        name: `${KIND_LABEL[kind]} (${v.length})`,
+        color: PALETTE[i],
+        points: v.map((y, r) => [v.length > 1 ? r / (v.length - 1) : 0, y / m] as [number, number]),
+      },
+    ];
   });
   const title = `${tower}: sorted importance`;
-  return sink.add(`${stem}-${tower}-sorted`, title, (id) => lineChart({
-    id, title, series, xAxis: 'rank / (modules of the kind − 1), most important first',
-    yAxis: scaled ? `${METRIC_LABEL[file.metric]} / max` : METRIC_LABEL[file.metric],
-  }));
+  return sink.add(`${stem}-${tower}-sorted`, title, (id) =>
+    lineChart({
+      id,
+      title,
+      series,
+      xAxis: 'rank / (modules of the kind − 1), most important first',
+      yAxis: scaled ? `${METRIC_LABEL[file.metric]} / max` : METRIC_LABEL[file.metric],
+    }),
+  );
 }
 
 function towerSection(sink: FigureSink, stem: string, file: ScoresFile, tower: TowerName): string {
@@ -125,23 +201,38 @@ function widths(xs: number[]): string {
 function extremes(file: ScoresFile, mods: ScoreEntry[]): string {
   const scored = mods.filter((m) => primaryValue(file, m) !== null);
   if (scored.length < 2) return '';
-  const s = [...scored].sort((a, b) => primaryValue(file, a)! - primaryValue(file, b)! || (a.loss_increase ?? 0) - (b.loss_increase ?? 0));
+  const s = [...scored].sort(
+    (a, b) => primaryValue(file, a)! - primaryValue(file, b)! || (a.loss_increase ?? 0) - (b.loss_increase ?? 0),
+  );
   const k = Math.min(5, Math.floor(s.length / 2));
   const li = (e: ScoreEntry) => `<li>${escapeXml(describe(file, e))}</li>`;
-  return `<div class="extremes"><div><b>least important</b><ol>${s.slice(0, k).map(li).join('')}</ol></div>` +
-    `<div><b>most important</b><ol>${s.slice(-k).reverse().map(li).join('')}</ol></div></div>`;
+  return (
+    `<div class="extremes"><div><b>least important</b><ol>${s.slice(0, k).map(li).join('')}</ol></div>` +
+    `<div><b>most important</b><ol>${s.slice(-k).reverse().map(li).join('')}</ol></div></div>`
+  );
 }
 
 function summaryTable(inputs: ReportInput[]): string {
   const rows = inputs.map(({ name, file: f }) => {
-    const data = [f.data, f.zeroshot_data ? `zero-shot: ${f.zeroshot_data}` : null, f.limit !== null ? `limit ${f.limit}` : null].filter(Boolean).join('; ') || '–';
-    const speed = f.cost.layer_forwards > 0 && f.cost.naive_layer_forwards > 0 ? ` (naive ${f.cost.naive_layer_forwards}, ×${fmt(f.cost.naive_layer_forwards / f.cost.layer_forwards)})` : '';
+    const data =
+      [f.data, f.zeroshot_data ? `zero-shot: ${f.zeroshot_data}` : null, f.limit !== null ? `limit ${f.limit}` : null]
+        .filter(Boolean)
+        .join('; ') || '–';
+    const speed =
+      f.cost.layer_forwards > 0 && f.cost.naive_layer_forwards > 0
+        ? ` (naive ${f.cost.naive_layer_forwards}, ×${fmt(f.cost.naive_layer_forwards / f.cost.layer_forwards)})`
+        : '';
     const mods = `${f.modules.length}/${f.expected_modules}${f.complete ? '' : ' <b class="warn">incomplete</b>'}${f.shard ? ` shard ${f.shard.index}/${f.shard.count}` : ''}`;
     const cells = [
-      escapeXml(name), escapeXml(f.metric) + (f.metric === 'random' ? ` (seed ${f.seed})` : ''),
-      `${escapeXml(f.model.path)}<br/><code>${escapeXml(f.model.fingerprint)}</code>`, escapeXml(data), escapeXml(f.task ?? '–'),
-      f.base ? escapeXml(fmt(f.base.z)) : '–', f.base ? escapeXml(fmt(f.base.loss)) : '–',
-      `${escapeXml(f.towers.join(', '))}; ${escapeXml(f.granularity.join(', '))}; FFN group ${f.ffn_group_size}`, mods,
+      escapeXml(name),
+      escapeXml(f.metric) + (f.metric === 'random' ? ` (seed ${f.seed})` : ''),
+      `${escapeXml(f.model.path)}<br/><code>${escapeXml(f.model.fingerprint)}</code>`,
+      escapeXml(data),
+      escapeXml(f.task ?? '–'),
+      f.base ? escapeXml(fmt(f.base.z)) : '–',
+      f.base ? escapeXml(fmt(f.base.loss)) : '–',
+      `${escapeXml(f.towers.join(', '))}; ${escapeXml(f.granularity.join(', '))}; FFN group ${f.ffn_group_size}`,
+      mods,
       `${f.cost.layer_forwards} layer-forwards${escapeXml(speed)}, ${escapeXml(fmt(f.cost.seconds))} s`,
     ];
     return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
@@ -167,7 +258,8 @@ export function buildScoresReport(inputs: ReportInput[], opts: { title?: string 
   const sink = new FigureSink();
   const title = opts.title ?? `MoPE-CLIP scores report: ${inputs.map((i) => basename(i.name)).join(', ')}`;
   let body = `<h1>${escapeXml(title)}</h1>`;
-  body += `<p class="note">MoPE(θ) = Z(model) − Z(model with θ removed); higher = more important. Loss increase = calibration ` +
+  body +=
+    `<p class="note">MoPE(θ) = Z(model) − Z(model with θ removed); higher = more important. Loss increase = calibration ` +
     `contrastive loss with θ removed minus without; it breaks MoPE ties. Grey cells: not scored (or not in this layer).</p>`;
   const comparison = comparisonSection(sink, inputs);
   const nav = inputs.map(({ name }, i) => `<a href="#file-${i}">${escapeXml(basename(name))}</a>`);
@@ -180,9 +272,9 @@ export function buildScoresReport(inputs: ReportInput[], opts: { title?: string 
     for (const tower of TOWERS) body += towerSection(sink, stem, file, tower);
   });
   body += comparison;
-  const html = `<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/>` +
+  const html =
+    `<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/>` +
     `<meta name="viewport" content="width=device-width, initial-scale=1"/><title>${escapeXml(title)}</title><style>${CSS}</style></head>` +
     `<body>${body}<p class="note">Generated by mope-clip report.</p></body></html>\n`;
   return { html, figures: sink.figures };
 }
-

@@ -68,24 +68,36 @@ export function writeModelFolder(m: ModelFiles, dir: string, hook?: WriteHook): 
  * Writes checkpoint `state` into OUT/checkpoint. The previous checkpoint survives any failure before the swap; a
  * crash between the two renames leaves it in OUT/checkpoint.old, which readTrainCheckpoint falls back to.
  */
-export function writeTrainCheckpoint(out: string, m: ModelFiles, opt: Optimizer, state: TrainState, hook?: WriteHook): string {
-  const dir = join(out, CHECKPOINT_DIR), tmp = `${dir}.tmp`, old = `${dir}.old`;
+export function writeTrainCheckpoint(
+  out: string,
+  m: ModelFiles,
+  opt: Optimizer,
+  state: TrainState,
+  hook?: WriteHook,
+): string {
+  const dir = join(out, CHECKPOINT_DIR),
+    tmp = `${dir}.tmp`,
+    old = `${dir}.old`;
   try {
     replaceFolderAtomic(dir, (tmp) => writeCheckpointInto(tmp, m, opt, state, hook), { tmp, old });
   } catch (e) {
     const prev = existsSync(join(dir, TRAIN_STATE_FILE)) ? ` The previous checkpoint in ${dir} is intact.` : '';
-    throw new CheckpointError(`cannot write the step-${state.step} checkpoint into ${out}: ${(e as Error).message}.${prev}`);
+    throw new CheckpointError(
+      `cannot write the step-${state.step} checkpoint into ${out}: ${(e as Error).message}.${prev}`,
+    );
   }
   return dir;
 }
 
 function writeCheckpointInto(tmp: string, m: ModelFiles, opt: Optimizer, state: TrainState, hook?: WriteHook): void {
-    writeModelFolder(m, tmp, hook);
-    const tensors = [...opt.stateTensors()].map(([k, v]) => [k, { shape: [v.length], data: v }] as const);
-    writeSafetensors(join(tmp, OPTIMIZER_FILE), new Map(tensors), { metadata: { kind: 'mope-clip-optimizer', optimizer: opt.cfg.optimizer } });
-    hook?.(OPTIMIZER_FILE);
-    writeJsonAtomic(join(tmp, TRAIN_STATE_FILE), state);
-    hook?.(TRAIN_STATE_FILE);
+  writeModelFolder(m, tmp, hook);
+  const tensors = [...opt.stateTensors()].map(([k, v]) => [k, { shape: [v.length], data: v }] as const);
+  writeSafetensors(join(tmp, OPTIMIZER_FILE), new Map(tensors), {
+    metadata: { kind: 'mope-clip-optimizer', optimizer: opt.cfg.optimizer },
+  });
+  hook?.(OPTIMIZER_FILE);
+  writeJsonAtomic(join(tmp, TRAIN_STATE_FILE), state);
+  hook?.(TRAIN_STATE_FILE);
 }
 
 /** The checkpoint folder of OUT to resume from (OUT/checkpoint, else an interrupted swap's OUT/checkpoint.old), or null. */
@@ -104,7 +116,12 @@ export function readTrainState(dir: string): TrainState {
   } catch (e) {
     throw new CheckpointError(`${path}: cannot read the training state (${(e as Error).message}).`);
   }
-  if (j?.format !== TRAIN_STATE_FORMAT || !Number.isInteger(j.step) || j.step < 0 || typeof j.data?.epoch !== 'number') {
+  if (
+    j?.format !== TRAIN_STATE_FORMAT ||
+    !Number.isInteger(j.step) ||
+    j.step < 0 ||
+    typeof j.data?.epoch !== 'number'
+  ) {
     throw new CheckpointError(`${path}: not a mope-clip training state (format "${String(j?.format)}").`);
   }
   return j;

@@ -58,7 +58,10 @@ export function epochOrder(n: number, seed: number, epoch: number, shuffle: bool
 }
 
 /** Pads token rows to the longest one: ids (padded with padId) and a 1/0 attention mask, both [B,T]. */
-export function padTokens(rows: number[][], padId: number): { ids: Int32Array; attentionMask: Float32Array; T: number } {
+export function padTokens(
+  rows: number[][],
+  padId: number,
+): { ids: Int32Array; attentionMask: Float32Array; T: number } {
   const T = Math.max(2, ...rows.map((r) => r.length));
   const ids = new Int32Array(rows.length * T).fill(padId);
   const attentionMask = new Float32Array(rows.length * T);
@@ -85,12 +88,17 @@ export class PairBatcher {
   private stream: { gen: AsyncGenerator<ImageBatch>; epoch: number; index: number } | null = null;
 
   constructor(
-    readonly ds: Dataset, readonly tokenizer: Tokenizer, readonly preprocess: PreprocessorConfig, readonly o: BatcherOptions,
+    readonly ds: Dataset,
+    readonly tokenizer: Tokenizer,
+    readonly preprocess: PreprocessorConfig,
+    readonly o: BatcherOptions,
   ) {
     this.B = o.batch;
     this.K = o.accum ?? 1;
-    if (!Number.isInteger(this.B) || this.B < 2) throw new ConfigError(`--batch must be an integer ≥ 2 for contrastive training, found ${o.batch}.`);
-    if (!Number.isInteger(this.K) || this.K < 1) throw new ConfigError(`--accum must be a positive integer, found ${o.accum}.`);
+    if (!Number.isInteger(this.B) || this.B < 2)
+      throw new ConfigError(`--batch must be an integer ≥ 2 for contrastive training, found ${o.batch}.`);
+    if (!Number.isInteger(this.K) || this.K < 1)
+      throw new ConfigError(`--accum must be a positive integer, found ${o.accum}.`);
     this.stepsPerEpoch = Math.floor(ds.size / (this.B * this.K));
     if (this.stepsPerEpoch < 1) {
       throw new ConfigError(
@@ -100,7 +108,9 @@ export class PairBatcher {
     }
     const n = o.shard?.size ?? 1;
     if (this.B % n !== 0 || this.B / n < 1) {
-      throw new ConfigError(`--batch ${this.B} must be a multiple of the ${n} ranks (each rank takes an equal shard of every batch).`);
+      throw new ConfigError(
+        `--batch ${this.B} must be a multiple of the ${n} ranks (each rank takes an equal shard of every batch).`,
+      );
     }
     this.shuffle = o.shuffle ?? true;
     this.inMemory = ds.size > 0 && ds.get(0).image.kind === 'rgb';
@@ -138,7 +148,11 @@ export class PairBatcher {
   private async pixels(indices: number[], pos: DataPosition): Promise<ImageBatch> {
     const per = 3 * this.o.imageSize * this.o.imageSize;
     if (this.inMemory) {
-      const r = await decodeSources(indices.map((i) => this.ds.get(i).image), this.preprocess, per);
+      const r = await decodeSources(
+        indices.map((i) => this.ds.get(i).image),
+        this.preprocess,
+        per,
+      );
       if (r.errors.length === 0) return { indices, pixels: r.pixels };
       const failed = new Set<number>();
       for (const e of r.errors) {
@@ -160,8 +174,12 @@ export class PairBatcher {
       const mine: number[] = [];
       for (let i = pos.index; i < end; i += this.B) mine.push(...this.mine(order.slice(i, i + this.B)));
       const gen = imageBatches(this.ds, {
-        batch: this.mine(order.slice(0, this.B)).length, preprocess: this.preprocess, imageSize: this.o.imageSize,
-        workers: this.o.workers, indices: mine, bad: this.o.bad,
+        batch: this.mine(order.slice(0, this.B)).length,
+        preprocess: this.preprocess,
+        imageSize: this.o.imageSize,
+        workers: this.o.workers,
+        indices: mine,
+        bad: this.o.bad,
       });
       this.stream = { gen, epoch: pos.epoch, index: pos.index };
     }
@@ -190,13 +208,18 @@ export class PairBatcher {
       const caption = new Map(block.map((i) => [i, this.caption(i, rng)]));
       if ((this.o.shard?.size ?? 1) > 1) {
         if (img.indices.length === 0) {
-          throw new DataError(`step ${step}: every image of rank ${this.o.shard!.rank}'s shard was skipped as bad; no data to train on.`);
+          throw new DataError(
+            `step ${step}: every image of rank ${this.o.shard!.rank}'s shard was skipped as bad; no data to train on.`,
+          );
         }
       } else if (img.indices.length < 2) continue; // all but one undecodable (--skip-bad): nothing to contrast
       const captions = img.indices.map((i) => caption.get(i)!);
       const rows = captions.map((c) => this.tokenizer.encode(c));
       const long = rows.find((r) => r.length > this.o.maxTokens);
-      if (long) throw new ConfigError(`the tokenizer's context length (${long.length} tokens) exceeds the text tower's ${this.o.maxTokens} positions`);
+      if (long)
+        throw new ConfigError(
+          `the tokenizer's context length (${long.length} tokens) exceeds the text tower's ${this.o.maxTokens} positions`,
+        );
       const { ids, attentionMask, T } = padTokens(rows, this.tokenizer.padId);
       micro.push({ B: img.indices.length, T, ids, attentionMask, pixels: img.pixels });
       pairs += img.indices.length;

@@ -37,12 +37,20 @@ function nonEmpty(dir: string): boolean {
  * Writes a random model folder of `geometry` into `out`. Refuses an existing non-empty `out` unless `force`, in which
  * case the old folder is replaced only after the new one is complete.
  */
-export function initFolder(geometry: ClipGeometry, seed: number, out: string, opts: { force?: boolean } = {}): InitPlan {
-  if (!Number.isInteger(seed) || seed < 0) throw new ConfigError(`--seed must be a non-negative integer, found ${seed}.`);
+export function initFolder(
+  geometry: ClipGeometry,
+  seed: number,
+  out: string,
+  opts: { force?: boolean } = {},
+): InitPlan {
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new ConfigError(`--seed must be a non-negative integer, found ${seed}.`);
   const plan = planInit(geometry);
   const dir = resolve(out);
   if (nonEmpty(dir) && !opts.force) {
-    throw new ConfigError(`--out ${out} exists and is not empty; choose another folder, empty it, or pass --force to replace it.`);
+    throw new ConfigError(
+      `--out ${out} exists and is not empty; choose another folder, empty it, or pass --force to replace it.`,
+    );
   }
   replaceFolderAtomic(dir, (tmp) => writeModelFolder(initModelFiles(geometry, seed), tmp));
   return plan;

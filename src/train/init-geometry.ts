@@ -12,7 +12,9 @@ import type { ModelFiles } from './checkpoint.ts';
 export function readGeometry(spec: string, flag = '--init'): ClipGeometry {
   if (spec in GEOMETRIES) return structuredClone(GEOMETRIES[spec as GeometryName]);
   if (!existsSync(spec)) {
-    throw new ConfigError(`${flag} ${spec}: neither a geometry name (${Object.keys(GEOMETRIES).join(', ')}) nor an existing JSON file.`);
+    throw new ConfigError(
+      `${flag} ${spec}: neither a geometry name (${Object.keys(GEOMETRIES).join(', ')}) nor an existing JSON file.`,
+    );
   }
   let j: unknown;
   try {
@@ -20,14 +22,20 @@ export function readGeometry(spec: string, flag = '--init'): ClipGeometry {
   } catch (e) {
     throw new ConfigError(`${flag} ${spec}: not valid JSON (${(e as Error).message}).`);
   }
-  const g = (j && typeof j === 'object' && 'geometry' in j ? (j as { geometry: unknown }).geometry : j) as Partial<ClipGeometry> | null;
+  const g = (
+    j && typeof j === 'object' && 'geometry' in j ? (j as { geometry: unknown }).geometry : j
+  ) as Partial<ClipGeometry> | null;
   const tower = (t: unknown, name: string, extra: string[]) => {
-    if (!t || typeof t !== 'object') throw new ConfigError(`${flag} ${spec}: "${name}" must be an object with hidden, layers, heads, ffn${extra.map((x) => ', ' + x).join('')}.`);
+    if (!t || typeof t !== 'object')
+      throw new ConfigError(
+        `${flag} ${spec}: "${name}" must be an object with hidden, layers, heads, ffn${extra.map((x) => ', ' + x).join('')}.`,
+      );
     for (const k of ['hidden', 'layers', 'heads', 'ffn', ...extra]) {
       if (!(k in t)) throw new ConfigError(`${flag} ${spec}: "${name}.${k}" is missing.`);
     }
   };
-  if (!g || typeof g !== 'object') throw new ConfigError(`${flag} ${spec}: expected an object {text, vision, projectionDim}.`);
+  if (!g || typeof g !== 'object')
+    throw new ConfigError(`${flag} ${spec}: expected an object {text, vision, projectionDim}.`);
   tower(g.text, 'text', []);
   tower(g.vision, 'vision', ['imageSize', 'patchSize']);
   if (typeof g.projectionDim !== 'number') throw new ConfigError(`${flag} ${spec}: "projectionDim" must be a number.`);
@@ -39,7 +47,9 @@ export function initModelFiles(geometry: ClipGeometry, seed: number): ModelFiles
   const model = initClipModel(geometry, seed);
   const tokenizer = ClipTokenizer.fromBundledVocab({ contextLength: model.config.text.maxPositions });
   if (model.config.text.vocabSize < tokenizer.vocabSize) {
-    throw new ConfigError(`--init: text.vocabSize ${model.config.text.vocabSize} is smaller than the bundled CLIP tokenizer's ${tokenizer.vocabSize} tokens.`);
+    throw new ConfigError(
+      `--init: text.vocabSize ${model.config.text.vocabSize} is smaller than the bundled CLIP tokenizer's ${tokenizer.vocabSize} tokens.`,
+    );
   }
   return { model, tokenizer, preprocess: defaultPreprocessorConfig(model.config.vision.imageSize) };
 }

@@ -24,8 +24,16 @@ import { GradSync } from '../parallel/grads.ts';
 import { SINGLE_WORLD, type World } from '../parallel/world.ts';
 import type { TeacherCache } from './teacher-cache.ts';
 import {
-  CHECKPOINT_DIR, findTrainCheckpoint, loadOptimizerState, readTrainState, writeModelFolder, writeTrainCheckpoint, TRAIN_STATE_FORMAT,
-  type ModelFiles, type TrainState, type WriteHook,
+  CHECKPOINT_DIR,
+  findTrainCheckpoint,
+  loadOptimizerState,
+  readTrainState,
+  writeModelFolder,
+  writeTrainCheckpoint,
+  TRAIN_STATE_FORMAT,
+  type ModelFiles,
+  type TrainState,
+  type WriteHook,
 } from './checkpoint.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
@@ -134,20 +142,31 @@ export interface TrainResult {
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   s = Math.round(s);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60);
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
 function copyWeights(dst: ClipModel, src: ClipModel, where: string): void {
-  const a = toStateDict(dst), b = toStateDict(src);
+  const a = toStateDict(dst),
+    b = toStateDict(src);
   for (const [name, t] of a) {
     const s = b.get(name);
-    if (!s || s.data.length !== t.data.length) throw new CheckpointError(`${where}: tensor '${name}' missing or of another shape; the checkpoint is not of this model.`);
+    if (!s || s.data.length !== t.data.length)
+      throw new CheckpointError(
+        `${where}: tensor '${name}' missing or of another shape; the checkpoint is not of this model.`,
+      );
     t.data.set(s.data);
   }
 }
 
-async function runEvalOn(rt: Runtime, m: ModelFiles, spec: EvalSpec, step: number, workers?: number): Promise<EvalRecord> {
+async function runEvalOn(
+  rt: Runtime,
+  m: ModelFiles,
+  spec: EvalSpec,
+  step: number,
+  workers?: number,
+): Promise<EvalRecord> {
   const em: EvalModel = { rt, model: m.model, tokenizer: m.tokenizer, preprocess: m.preprocess };
   const o = { batch: spec.batch, workers, bad: spec.bad, progress: false };
   if (spec.data.kind === 'classification') {
@@ -161,10 +180,16 @@ async function runEvalOn(rt: Runtime, m: ModelFiles, spec: EvalSpec, step: numbe
 /** Keeps the metrics lines of steps ≤ step (a resumed run redoes the later ones). */
 function trimMetrics(path: string, step: number): void {
   if (!existsSync(path)) return;
-  const keep = readFileSync(path, 'utf8').split('\n').filter((l) => {
-    if (!l.trim()) return false;
-    try { return (JSON.parse(l) as { step?: number }).step! <= step; } catch { return false; }
-  });
+  const keep = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return (JSON.parse(l) as { step?: number }).step! <= step;
+      } catch {
+        return false;
+      }
+    });
   writeFileSync(path, keep.map((l) => l + '\n').join(''));
 }
 
@@ -172,31 +197,57 @@ function trimMetrics(path: string, step: number): void {
 export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<TrainResult> {
   const t0 = performance.now();
   const { student, out } = opts;
-  const model = student.model, cfg = model.config;
+  const model = student.model,
+    cfg = model.config;
   checkBatchMemory(cfg, opts.batch, '--batch', true);
   const seed = opts.seed ?? rt.seed;
-  const world = opts.world ?? SINGLE_WORLD, lead = world.rank === 0;
+  const world = opts.world ?? SINGLE_WORLD,
+    lead = world.rank === 0;
   const batcher = new PairBatcher(opts.data, student.tokenizer, student.preprocess, {
-    batch: opts.batch, accum: opts.accum, shuffle: opts.shuffle, seed, maxTokens: cfg.text.maxPositions,
-    imageSize: cfg.vision.imageSize, workers: opts.workers, bad: opts.bad,
+    batch: opts.batch,
+    accum: opts.accum,
+    shuffle: opts.shuffle,
+    seed,
+    maxTokens: cfg.text.maxPositions,
+    imageSize: cfg.vision.imageSize,
+    workers: opts.workers,
+    bad: opts.bad,
     shard: world.size > 1 ? { rank: world.rank, size: world.size } : undefined,
   });
-  if ((opts.steps === undefined) === (opts.epochs === undefined)) throw new ConfigError('give exactly one of --steps N or --epochs N.');
+  if ((opts.steps === undefined) === (opts.epochs === undefined))
+    throw new ConfigError('give exactly one of --steps N or --epochs N.');
   const total = opts.steps ?? opts.epochs! * batcher.stepsPerEpoch;
-  if (!Number.isInteger(total) || total < 1) throw new ConfigError(`the run must have at least one step, found ${total}.`);
-  const saveEvery = opts.saveEvery ?? 0, logEvery = opts.logEvery ?? 10;
+  if (!Number.isInteger(total) || total < 1)
+    throw new ConfigError(`the run must have at least one step, found ${total}.`);
+  const saveEvery = opts.saveEvery ?? 0,
+    logEvery = opts.logEvery ?? 10;
   // What decides the data order, the step and the optimiser: must not change across --resume.
   const settings: Record<string, unknown> = {
-    data: opts.data.spec, items: opts.data.size, batch: batcher.B, accum: batcher.K, seed, shuffle: opts.shuffle ?? true,
-    optim: { ...DEFAULT_OPTIM, ...opts.optim, totalSteps: undefined }, distill: Boolean(opts.teacher),
-    loss: opts.teacher ? { ...DEFAULT_LOSS_WEIGHTS, ...opts.loss } : null, freeze: opts.freeze ?? {}, freeze_logit_scale: Boolean(opts.freezeLogitScale),
+    data: opts.data.spec,
+    items: opts.data.size,
+    batch: batcher.B,
+    accum: batcher.K,
+    seed,
+    shuffle: opts.shuffle ?? true,
+    optim: { ...DEFAULT_OPTIM, ...opts.optim, totalSteps: undefined },
+    distill: Boolean(opts.teacher),
+    loss: opts.teacher ? { ...DEFAULT_LOSS_WEIGHTS, ...opts.loss } : null,
+    freeze: opts.freeze ?? {},
+    freeze_logit_scale: Boolean(opts.freezeLogitScale),
   };
   const flags: Record<string, unknown> = { ...opts.flags, steps: total, settings };
 
   const grads = createGrads(cfg);
   const setup = {
-    student: model, grads, teacher: opts.teacher ?? null, freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale, masks: opts.masks,
-    loss: opts.loss, world, teacherCache: opts.teacherCache,
+    student: model,
+    grads,
+    teacher: opts.teacher ?? null,
+    freeze: opts.freeze,
+    freezeLogitScale: opts.freezeLogitScale,
+    masks: opts.masks,
+    loss: opts.loss,
+    world,
+    teacherCache: opts.teacherCache,
   };
   const step = new TrainStep(rt, setup);
   const params = paramList(model, grads, { freeze: opts.freeze, freezeLogitScale: opts.freezeLogitScale });
@@ -209,19 +260,24 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
   const metricsPath = join(out, METRICS_FILE);
   const found = findTrainCheckpoint(out);
   if (found && !opts.resume) {
-    throw new ConfigError(`${out} already holds a training checkpoint (step ${readTrainState(found).step}); pass --resume to continue it, or choose another --out.`);
+    throw new ConfigError(
+      `${out} already holds a training checkpoint (step ${readTrainState(found).step}); pass --resume to continue it, or choose another --out.`,
+    );
   }
   if (found) {
     const st = readTrainState(found);
     const was = (st.flags.settings ?? {}) as Record<string, unknown>;
     const diff = Object.keys(settings).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(settings[k]));
     if (diff.length > 0) {
-      throw new ConfigError(`--resume: the run in ${out} was made with other settings: ${diff.map((k) => `${k} was ${JSON.stringify(was[k])}, now ${JSON.stringify(settings[k])}`).join('; ')}. ` +
-        'Resume with the settings of the interrupted run, or start a new --out.');
+      throw new ConfigError(
+        `--resume: the run in ${out} was made with other settings: ${diff.map((k) => `${k} was ${JSON.stringify(was[k])}, now ${JSON.stringify(settings[k])}`).join('; ')}. ` +
+          'Resume with the settings of the interrupted run, or start a new --out.',
+      );
     }
     copyWeights(model, loadCheckpoint(found), found);
     loadOptimizerState(found, opt);
-    if (opt.step !== st.step) throw new CheckpointError(`${found}: optimiser state is at step ${opt.step} but train_state.json at ${st.step}.`);
+    if (opt.step !== st.step)
+      throw new CheckpointError(`${found}: optimiser state is at step ${opt.step} but train_state.json at ${st.step}.`);
     pos = { epoch: st.data.epoch, index: st.data.index };
     lastSaved = st.step;
     if (lead) trimMetrics(metricsPath, st.step);
@@ -233,32 +289,46 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
   const startStep = opt.step;
 
   const state = (s: number, loss: LossParts | null): TrainState => ({
-    format: TRAIN_STATE_FORMAT, version: 1, step: s,
+    format: TRAIN_STATE_FORMAT,
+    version: 1,
+    step: s,
     data: { ...pos, permutation_seed: seed, shuffle: opts.shuffle ?? true, steps_per_epoch: batcher.stepsPerEpoch },
-    rng: { seed, scheme: 'per-step' }, flags, loss: loss ? { ...loss } : null, time: new Date().toISOString(),
+    rng: { seed, scheme: 'per-step' },
+    flags,
+    loss: loss ? { ...loss } : null,
+    time: new Date().toISOString(),
   });
   const save = (s: number, loss: LossParts | null): string => {
-    const dir = lead ? writeTrainCheckpoint(out, student, opt, state(s, loss), opts.writeHook) : join(out, CHECKPOINT_DIR);
+    const dir = lead
+      ? writeTrainCheckpoint(out, student, opt, state(s, loss), opts.writeHook)
+      : join(out, CHECKPOINT_DIR);
     lastSaved = s;
     return dir;
   };
-  const log = (o: Record<string, unknown>) => { if (lead) appendFileSync(metricsPath, JSON.stringify(o) + '\n'); };
+  const log = (o: Record<string, unknown>) => {
+    if (lead) appendFileSync(metricsPath, JSON.stringify(o) + '\n');
+  };
 
   const evals: EvalRecord[] = [];
   const doEval = async (s: number) => {
     const r = await runEvalOn(rt, student, opts.eval!, s, opts.workers);
     evals.push(r);
     log({ type: 'eval', step: s, score: r.score, ...r.result });
-    if (lead) rt.log.info(`eval at step ${s}: ${r.task === 'zeroshot' ? 'zero-shot top-1' : 'retrieval mean R@1'} ${(100 * r.score).toFixed(2)} %`);
+    if (lead)
+      rt.log.info(
+        `eval at step ${s}: ${r.task === 'zeroshot' ? 'zero-shot top-1' : 'retrieval mean R@1'} ${(100 * r.score).toFixed(2)} %`,
+      );
     return r;
   };
 
-  let firstLoss: LossParts | null = null, lastLoss: LossParts | null = null;
+  let firstLoss: LossParts | null = null,
+    lastLoss: LossParts | null = null;
   const recent: number[] = [];
   let pairsDone = 0;
   const tRun = performance.now();
   let checkpoint: string | null = found;
-  let stopped = false, empty = 0;
+  let stopped = false,
+    empty = 0;
   try {
     for (let s = startStep + 1; s <= total; s++) {
       const ts = performance.now();
@@ -266,7 +336,8 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
       pos = d.next;
       if (d.micro.length === 0) {
         // every image of the step was skipped as bad (--skip-bad): take the next items for the same step
-        if (++empty > batcher.stepsPerEpoch) throw new ConfigError(`${opts.data.spec}: no decodable images left to train on.`);
+        if (++empty > batcher.stepsPerEpoch)
+          throw new ConfigError(`${opts.data.spec}: no decodable images left to train on.`);
         s--;
         continue;
       }
@@ -276,8 +347,13 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
         r = accumulateStep(step, opt, d.micro, () => zeroGrads(cfg, grads), sync ? () => sync.sum() : undefined);
       } catch (e) {
         if (!(e instanceof NonFiniteLossError)) throw e;
-        const keep = lastSaved === null ? 'no checkpoint had been written yet' : `the last good checkpoint (step ${lastSaved}) is in ${join(out, 'checkpoint')}`;
-        throw new NonFiniteLossError(`step ${s}: ${e.message}; training stopped, ${keep}. Try a lower --lr or --grad-clip.`);
+        const keep =
+          lastSaved === null
+            ? 'no checkpoint had been written yet'
+            : `the last good checkpoint (step ${lastSaved}) is in ${join(out, 'checkpoint')}`;
+        throw new NonFiniteLossError(
+          `step ${s}: ${e.message}; training stopped, ${keep}. Try a lower --lr or --grad-clip.`,
+        );
       }
       pairsDone += d.pairs * world.size;
       firstLoss ??= r.loss;
@@ -287,18 +363,42 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
       const elapsed = (performance.now() - tRun) / 1000;
       const rate = pairsDone / Math.max(elapsed, 1e-9);
       const rec: StepRecord = {
-        step: s, totalSteps: total, epoch: pos.epoch, loss: r.loss, lr: r.info.lr, gradNorm: r.info.gradNorm, pairs: d.pairs * world.size, pairsPerSecond: rate,
+        step: s,
+        totalSteps: total,
+        epoch: pos.epoch,
+        loss: r.loss,
+        lr: r.info.lr,
+        gradNorm: r.info.gradNorm,
+        pairs: d.pairs * world.size,
+        pairsPerSecond: rate,
       };
-      log({ type: 'train', step: s, epoch: pos.epoch, ...r.loss, lr: r.info.lr, grad_norm: r.info.gradNorm, pairs_per_s: rate, step_s: (performance.now() - ts) / 1000 });
+      log({
+        type: 'train',
+        step: s,
+        epoch: pos.epoch,
+        ...r.loss,
+        lr: r.info.lr,
+        grad_norm: r.info.gradNorm,
+        pairs_per_s: rate,
+        step_s: (performance.now() - ts) / 1000,
+      });
       if (lead && (s === startStep + 1 || s === total || s % logEvery === 0)) {
-        const l = r.loss, eta = ((total - s) * elapsed) / (s - startStep);
-        const parts = setup.teacher ? ` (con ${l.con.toFixed(3)} kd ${l.kd.toFixed(3)} emb ${l.emb.toFixed(4)} hid ${l.hid.toFixed(4)})` : '';
-        rt.log.info(`step ${s}/${total}  loss ${l.total.toFixed(4)}${parts}  lr ${r.info.lr.toExponential(2)}  ${rate.toFixed(1)} pairs/s  ETA ${fmtTime(eta)}`);
+        const l = r.loss,
+          eta = ((total - s) * elapsed) / (s - startStep);
+        const parts = setup.teacher
+          ? ` (con ${l.con.toFixed(3)} kd ${l.kd.toFixed(3)} emb ${l.emb.toFixed(4)} hid ${l.hid.toFixed(4)})`
+          : '';
+        rt.log.info(
+          `step ${s}/${total}  loss ${l.total.toFixed(4)}${parts}  lr ${r.info.lr.toExponential(2)}  ${rate.toFixed(1)} pairs/s  ETA ${fmtTime(eta)}`,
+        );
       }
       opts.onStep?.(rec);
       if (opts.eval && opts.eval.every > 0 && s % opts.eval.every === 0) await doEval(s);
       if (saveEvery > 0 && s % saveEvery === 0 && s < total) checkpoint = save(s, r.loss);
-      if (opts.stopAfter !== undefined && s >= opts.stopAfter && s < total) { stopped = true; break; }
+      if (opts.stopAfter !== undefined && s >= opts.stopAfter && s < total) {
+        stopped = true;
+        break;
+      }
     }
     if (!stopped) {
       if (lastSaved !== total) checkpoint = save(total, lastLoss);
@@ -311,9 +411,21 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
   if (!stopped && opts.eval && finalEval?.step !== total) finalEval = await doEval(total);
   const seconds = (performance.now() - t0) / 1000;
   return {
-    out, checkpoint, startStep, steps: opt.step, totalSteps: total, epoch: pos.epoch, firstLoss, lastLoss,
+    out,
+    checkpoint,
+    startStep,
+    steps: opt.step,
+    totalSteps: total,
+    epoch: pos.epoch,
+    firstLoss,
+    lastLoss,
     recentLoss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : null,
-    evals, finalEval, seconds, pairsPerSecond: pairsDone / Math.max((performance.now() - tRun) / 1000, 1e-9), stopped,
-    worldSize: world.size, rankBatch: batcher.B / world.size,
+    evals,
+    finalEval,
+    seconds,
+    pairsPerSecond: pairsDone / Math.max((performance.now() - tRun) / 1000, 1e-9),
+    stopped,
+    worldSize: world.size,
+    rankBatch: batcher.B / world.size,
   };
 }

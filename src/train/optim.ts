@@ -32,8 +32,17 @@ export interface OptimConfig {
 
 /** CLIP's AdamW settings (β2 0.98, ε 1e-6; Radford et al. 2021), weight decay 0.1, no warmup or clipping. */
 export const DEFAULT_OPTIM: Readonly<OptimConfig> = Object.freeze({
-  optimizer: 'adamw', lr: 5e-5, weightDecay: 0.1, warmup: 0, totalSteps: 0, minLr: 0, gradClip: 0,
-  beta1: 0.9, beta2: 0.98, eps: 1e-6, momentum: 0,
+  optimizer: 'adamw',
+  lr: 5e-5,
+  weightDecay: 0.1,
+  warmup: 0,
+  totalSteps: 0,
+  minLr: 0,
+  gradClip: 0,
+  beta1: 0.9,
+  beta2: 0.98,
+  eps: 1e-6,
+  momentum: 0,
 });
 
 /**
@@ -85,13 +94,16 @@ export interface StepInfo {
 
 function validate(cfg: OptimConfig): void {
   const bad = (what: string, v: unknown) => new ConfigError(`optimiser: ${what}, got ${String(v)}`);
-  if (cfg.optimizer !== 'adamw' && cfg.optimizer !== 'sgd') throw bad("optimizer must be 'adamw' or 'sgd'", cfg.optimizer);
+  if (cfg.optimizer !== 'adamw' && cfg.optimizer !== 'sgd')
+    throw bad("optimizer must be 'adamw' or 'sgd'", cfg.optimizer);
   if (!(cfg.lr >= 0) || !Number.isFinite(cfg.lr)) throw bad('lr must be a finite number ≥ 0', cfg.lr);
   if (!(cfg.weightDecay >= 0)) throw bad('weight decay must be ≥ 0', cfg.weightDecay);
   if (!Number.isInteger(cfg.warmup) || cfg.warmup < 0) throw bad('warmup must be an integer ≥ 0', cfg.warmup);
-  if (!Number.isInteger(cfg.totalSteps) || cfg.totalSteps < 0) throw bad('total steps must be an integer ≥ 0', cfg.totalSteps);
+  if (!Number.isInteger(cfg.totalSteps) || cfg.totalSteps < 0)
+    throw bad('total steps must be an integer ≥ 0', cfg.totalSteps);
   if (!(cfg.gradClip >= 0)) throw bad('grad clip must be ≥ 0 (0 = off)', cfg.gradClip);
-  if (!(cfg.beta1 >= 0 && cfg.beta1 < 1) || !(cfg.beta2 >= 0 && cfg.beta2 < 1)) throw bad('betas must be in [0, 1)', `${cfg.beta1}, ${cfg.beta2}`);
+  if (!(cfg.beta1 >= 0 && cfg.beta1 < 1) || !(cfg.beta2 >= 0 && cfg.beta2 < 1))
+    throw bad('betas must be in [0, 1)', `${cfg.beta1}, ${cfg.beta2}`);
   if (!(cfg.eps > 0)) throw bad('eps must be > 0', cfg.eps);
   if (!(cfg.momentum >= 0 && cfg.momentum < 1)) throw bad('momentum must be in [0, 1)', cfg.momentum);
 }
@@ -107,7 +119,11 @@ export class Optimizer {
   private readonly m = new Map<string, Float32Array>();
   private readonly v = new Map<string, Float32Array>();
 
-  constructor(readonly rt: Runtime, readonly params: ParamRef[], cfg: Partial<OptimConfig> = {}) {
+  constructor(
+    readonly rt: Runtime,
+    readonly params: ParamRef[],
+    cfg: Partial<OptimConfig> = {},
+  ) {
     this.cfg = { ...DEFAULT_OPTIM, ...cfg };
     validate(this.cfg);
     const seen = new Set<string>();
@@ -121,12 +137,15 @@ export class Optimizer {
 
   /** One update from the current gradients. */
   stepOnce(): StepInfo {
-    const { rt, cfg } = this, k = rt.kernels;
+    const { rt, cfg } = this,
+      k = rt.kernels;
     const s = this.step + 1;
     const lr = learningRate(cfg, s);
     const norm = clipGradNorm(rt, this.params, cfg.gradClip);
     for (const p of this.params) {
-      const n = p.param.length, wd = p.decay ? cfg.weightDecay : 0, m = this.m.get(p.name)!;
+      const n = p.param.length,
+        wd = p.decay ? cfg.weightDecay : 0,
+        m = this.m.get(p.name)!;
       if (cfg.optimizer === 'adamw') {
         k.adamw(p.param, p.grad, m, this.v.get(p.name)!, n, lr, cfg.beta1, cfg.beta2, cfg.eps, wd, s);
       } else {
@@ -165,12 +184,16 @@ export class Optimizer {
   loadStateTensors(t: Map<string, Float32Array>): void {
     const need = (name: string, n: number): Float32Array => {
       const a = t.get(name);
-      if (a === undefined) throw new CheckpointError(`optimiser state: tensor '${name}' missing; was it saved with --optimizer ${this.cfg.optimizer} and the same frozen towers?`);
+      if (a === undefined)
+        throw new CheckpointError(
+          `optimiser state: tensor '${name}' missing; was it saved with --optimizer ${this.cfg.optimizer} and the same frozen towers?`,
+        );
       if (a.length !== n) throw new CheckpointError(`optimiser state: '${name}' has ${a.length} values, expected ${n}`);
       return a;
     };
     const step = need('optim.step', 1)[0]!;
-    if (!Number.isInteger(step) || step < 0) throw new CheckpointError(`optimiser state: optim.step is ${step}, not a step count`);
+    if (!Number.isInteger(step) || step < 0)
+      throw new CheckpointError(`optimiser state: optim.step is ${step}, not a step count`);
     const adam = this.cfg.optimizer === 'adamw';
     for (const p of this.params) {
       this.m.get(p.name)!.set(need(`optim.${adam ? 'exp_avg' : 'momentum'}.${p.name}`, p.param.length));

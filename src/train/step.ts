@@ -5,12 +5,27 @@ import type { Runtime } from '../engine/runtime.ts';
 import { ConfigError, MopeError } from '../errors.ts';
 import type { ClipModel, ClipWeights, TowerMasks } from '../model/types.ts';
 import type { Tower } from '../model/workspace.ts';
-import { runLayers, textEmbed, textForward, textHead, visionEmbed, visionForward, visionHead, visionTokens } from '../model/forward.ts';
+import {
+  runLayers,
+  textEmbed,
+  textForward,
+  textHead,
+  visionEmbed,
+  visionForward,
+  visionHead,
+  visionTokens,
+} from '../model/forward.ts';
 import { textForwardTrain, visionForwardTrain } from '../model/train-forward.ts';
 import { tapeHidden, type TextTape, type VisionTape } from '../model/tape.ts';
 import { textBackward, visionBackward } from '../model/backward.ts';
 import {
-  DEFAULT_LOSS_WEIGHTS, distillationLoss, mapLayers, type HiddenTower, type LossParts, type LossWeights, type PairEmbeddings,
+  DEFAULT_LOSS_WEIGHTS,
+  distillationLoss,
+  mapLayers,
+  type HiddenTower,
+  type LossParts,
+  type LossWeights,
+  type PairEmbeddings,
 } from '../distill/losses.ts';
 import { shardedLoss, type LossFn } from '../parallel/loss.ts';
 import type { World } from '../parallel/world.ts';
@@ -62,14 +77,19 @@ export class TrainStep {
   private readonly layerMap: Partial<Record<Tower, number[]>> = {};
   private readonly lossFn: LossFn;
 
-  constructor(readonly rt: Runtime, readonly setup: StepSetup) {
+  constructor(
+    readonly rt: Runtime,
+    readonly setup: StepSetup,
+  ) {
     this.weights = { ...DEFAULT_LOSS_WEIGHTS, ...setup.loss };
     this.lossFn = setup.world && setup.world.size > 1 ? shardedLoss(setup.world) : distillationLoss;
     const t = setup.teacher;
     if (t) {
       const E = setup.student.config.projectionDim;
       if (t.config.projectionDim !== E) {
-        throw new ConfigError(`distillation: teacher projection dim ${t.config.projectionDim} differs from the student's ${E}; the embeddings must be comparable`);
+        throw new ConfigError(
+          `distillation: teacher projection dim ${t.config.projectionDim} differs from the student's ${E}; the embeddings must be comparable`,
+        );
       }
       if (this.weights.wHid !== 0) {
         for (const tw of this.trainedTowers()) {
@@ -89,10 +109,14 @@ export class TrainStep {
    * when the loss is NaN or infinite.
    */
   forwardBackward(batch: TrainBatch, gradScale = 1): LossParts {
-    const { rt, setup } = this, { student, teacher } = setup;
-    const { B, T, ids, pixels } = batch, am = batch.attentionMask ?? null;
-    const E = student.config.projectionDim, frozen = setup.freeze ?? {};
-    const mT = setup.masks?.text, mV = setup.masks?.vision;
+    const { rt, setup } = this,
+      { student, teacher } = setup;
+    const { B, T, ids, pixels } = batch,
+      am = batch.attentionMask ?? null;
+    const E = student.config.projectionDim,
+      frozen = setup.freeze ?? {};
+    const mT = setup.masks?.text,
+      mV = setup.masks?.vision;
 
     let tText: Float32Array, tImage: Float32Array;
     if (frozen.text) tText = textForward(rt, student, ids, B, T, { masks: mT, attentionMask: am }).embeds;
@@ -116,47 +140,78 @@ export class TrainStep {
       if (to.textHidden && this.textTape) {
         const tp = this.textTape;
         hidden.push({
-          B, T, C: student.config.text.hidden, teacher: to.textHidden,
-          student: tp.layers.map((_, j) => tapeHidden(tp, j)), lengths: tp.poolIdx.map((p) => p + 1),
+          B,
+          T,
+          C: student.config.text.hidden,
+          teacher: to.textHidden,
+          student: tp.layers.map((_, j) => tapeHidden(tp, j)),
+          lengths: tp.poolIdx.map((p) => p + 1),
         });
         hiddenTowers.push('text');
       }
       if (to.visionHidden && this.visionTape) {
         const vp = this.visionTape;
-        hidden.push({ B, T: vp.T, C: student.config.vision.hidden, teacher: to.visionHidden, student: vp.layers.map((_, j) => tapeHidden(vp, j)) });
+        hidden.push({
+          B,
+          T: vp.T,
+          C: student.config.vision.hidden,
+          teacher: to.visionHidden,
+          student: vp.layers.map((_, j) => tapeHidden(vp, j)),
+        });
         hiddenTowers.push('vision');
       }
     }
 
-    const w = this.weights, g = gradScale;
+    const w = this.weights,
+      g = gradScale;
     const r = this.lossFn(rt, { student: st, teacher: te, hidden }, B, E, {
-      wCon: w.wCon * g, wKd: w.wKd * g, wEmb: w.wEmb * g, wHid: w.wHid * g, temperature: w.temperature,
+      wCon: w.wCon * g,
+      wKd: w.wKd * g,
+      wEmb: w.wEmb * g,
+      wHid: w.wHid * g,
+      temperature: w.temperature,
     });
     const parts: LossParts = {
-      con: r.con, kd: r.kd, emb: r.emb, hid: r.hid,
+      con: r.con,
+      kd: r.kd,
+      emb: r.emb,
+      hid: r.hid,
       total: w.wCon * r.con + (te ? w.wKd * r.kd + w.wEmb * r.emb + w.wHid * r.hid : 0),
     };
     if (!Number.isFinite(parts.total)) {
-      throw new NonFiniteLossError(`training loss is ${parts.total} (contrastive ${r.con}, kd ${r.kd}, emb ${r.emb}, hidden ${r.hid})`);
+      throw new NonFiniteLossError(
+        `training loss is ${parts.total} (contrastive ${r.con}, kd ${r.kd}, emb ${r.emb}, hidden ${r.hid})`,
+      );
     }
-    const dh = (tw: Tower) => { const i = hiddenTowers.indexOf(tw); return i < 0 ? undefined : r.dHidden[i]; };
-    if (!frozen.text && this.textTape) textBackward(rt, student, this.textTape, r.dText, setup.grads.text, { dHidden: dh('text') });
-    if (!frozen.vision && this.visionTape) visionBackward(rt, student, this.visionTape, r.dImage, setup.grads.vision, { dHidden: dh('vision') });
+    const dh = (tw: Tower) => {
+      const i = hiddenTowers.indexOf(tw);
+      return i < 0 ? undefined : r.dHidden[i];
+    };
+    if (!frozen.text && this.textTape)
+      textBackward(rt, student, this.textTape, r.dText, setup.grads.text, { dHidden: dh('text') });
+    if (!frozen.vision && this.visionTape)
+      visionBackward(rt, student, this.visionTape, r.dImage, setup.grads.vision, { dHidden: dh('vision') });
     if (!setup.freezeLogitScale) setup.grads.logitScale[0] += r.dLogitScale;
     return parts;
   }
 
   /** The teacher's outputs for batch: from setup.teacherCache where it has them, else computed. */
   private teacherOutputs(batch: TrainBatch): TeacherOutputs {
-    const teacher = this.setup.teacher!, tc = teacher.config, needs: LayerNeeds = {};
-    if (this.weights.wHid !== 0) for (const tw of ['text', 'vision'] as const) if (this.layerMap[tw]) needs[tw] = this.layerMap[tw];
+    const teacher = this.setup.teacher!,
+      tc = teacher.config,
+      needs: LayerNeeds = {};
+    if (this.weights.wHid !== 0)
+      for (const tw of ['text', 'vision'] as const) if (this.layerMap[tw]) needs[tw] = this.layerMap[tw];
     const compute = (b: TrainBatch): TeacherOutputs => {
       const th = needs.text ? this.teacherText(b, needs.text) : null;
       const vh = needs.vision ? this.teacherVision(b, needs.vision) : null;
       return {
-        text: th ? th.embeds : textForward(this.rt, teacher, b.ids, b.B, b.T, { attentionMask: b.attentionMask ?? null }).embeds,
+        text: th
+          ? th.embeds
+          : textForward(this.rt, teacher, b.ids, b.B, b.T, { attentionMask: b.attentionMask ?? null }).embeds,
         image: vh ? vh.embeds : visionForward(this.rt, teacher, b.pixels, b.B).embeds,
-        textHidden: th ? th.hidden : null, visionHidden: vh ? vh.hidden : null,
+        textHidden: th ? th.hidden : null,
+        visionHidden: vh ? vh.hidden : null,
       };
     };
     const c = this.setup.teacherCache;
@@ -167,18 +222,26 @@ export class TrainStep {
 
   /** Teacher text embeds plus copies of its streams after layers map[j]. */
   private teacherText(batch: TrainBatch, map: number[]): { embeds: Float32Array; hidden: Float32Array[] } {
-    const { rt } = this, teacher = this.setup.teacher!;
+    const { rt } = this,
+      teacher = this.setup.teacher!;
     const x0 = textEmbed(rt, teacher, batch.ids, batch.B, batch.T);
     const hidden = collect(map, (onLayer) =>
-      runLayers(rt, teacher, 'text', x0, batch.B, batch.T, { attentionMask: batch.attentionMask, inPlace: true, onLayer }));
+      runLayers(rt, teacher, 'text', x0, batch.B, batch.T, {
+        attentionMask: batch.attentionMask,
+        inPlace: true,
+        onLayer,
+      }),
+    );
     return { embeds: textHead(rt, teacher, x0, batch.ids, batch.B, batch.T), hidden };
   }
 
   private teacherVision(batch: TrainBatch, map: number[]): { embeds: Float32Array; hidden: Float32Array[] } {
-    const { rt } = this, teacher = this.setup.teacher!;
+    const { rt } = this,
+      teacher = this.setup.teacher!;
     const x0 = visionEmbed(rt, teacher, batch.pixels, batch.B);
     const hidden = collect(map, (onLayer) =>
-      runLayers(rt, teacher, 'vision', x0, batch.B, visionTokens(teacher), { inPlace: true, onLayer }));
+      runLayers(rt, teacher, 'vision', x0, batch.B, visionTokens(teacher), { inPlace: true, onLayer }),
+    );
     return { embeds: visionHead(rt, teacher, x0, batch.B), hidden };
   }
 }
@@ -187,7 +250,9 @@ export class TrainStep {
 function collect(map: number[], run: (onLayer: (l: number, x: Float32Array) => void) => void): Float32Array[] {
   const got = new Map<number, Float32Array>();
   const want = new Set(map);
-  run((l, x) => { if (want.has(l)) got.set(l, Float32Array.from(x)); });
+  run((l, x) => {
+    if (want.has(l)) got.set(l, Float32Array.from(x));
+  });
   return map.map((l) => got.get(l)!);
 }
 
@@ -204,7 +269,11 @@ export interface AccumulatedStep {
  * backward and the optimiser (the gradient all-reduce of a data-parallel run).
  */
 export function accumulateStep(
-  step: TrainStep, opt: Optimizer, micro: TrainBatch[], zero: () => void, beforeUpdate?: () => void,
+  step: TrainStep,
+  opt: Optimizer,
+  micro: TrainBatch[],
+  zero: () => void,
+  beforeUpdate?: () => void,
 ): AccumulatedStep {
   if (micro.length === 0) throw new ConfigError('accumulateStep: no micro-batches');
   zero();

@@ -98,8 +98,10 @@ function bytesOf(a: Float32Array | Int32Array): Uint8Array {
 
 /** Rows `idx` of batch as a new batch (same T). */
 export function subBatch(batch: TrainBatch, idx: number[]): TrainBatch {
-  const { T } = batch, P = batch.pixels.length / batch.B;
-  const ids = new Int32Array(idx.length * T), pixels = new Float32Array(idx.length * P);
+  const { T } = batch,
+    P = batch.pixels.length / batch.B;
+  const ids = new Int32Array(idx.length * T),
+    pixels = new Float32Array(idx.length * P);
   const am = batch.attentionMask ? new Float32Array(idx.length * T) : null;
   idx.forEach((b, i) => {
     ids.set(batch.ids.subarray(b * T, (b + 1) * T), i * T);
@@ -126,7 +128,8 @@ export class TeacherCache {
 
   /** Key of item b of batch. */
   itemKey(batch: TrainBatch, b: number): string {
-    const len = itemLength(batch, b), P = batch.pixels.length / batch.B;
+    const len = itemLength(batch, b),
+      P = batch.pixels.length / batch.B;
     const h = createHash('sha256');
     h.update(this.key);
     h.update(`${len}:${P}:`);
@@ -139,8 +142,14 @@ export class TeacherCache {
    * The teacher outputs of `batch`: cached items are read, the others computed by `compute` on a sub-batch of just
    * those items (one call) and stored. `needs` names the teacher layers whose streams are wanted (in map order).
    */
-  outputs(batch: TrainBatch, needs: LayerNeeds, E: number, C: Record<Tower, number>, Tv: number,
-    compute: (sub: TrainBatch) => TeacherOutputs): TeacherOutputs {
+  outputs(
+    batch: TrainBatch,
+    needs: LayerNeeds,
+    E: number,
+    C: Record<Tower, number>,
+    Tv: number,
+    compute: (sub: TrainBatch) => TeacherOutputs,
+  ): TeacherOutputs {
     const { B, T } = batch;
     const keys = Array.from({ length: B }, (_, b) => this.itemKey(batch, b));
     const entries: (Entry | null)[] = keys.map((k) => this.lookup(k, needs));
@@ -152,18 +161,24 @@ export class TeacherCache {
       missing.forEach((b, i) => {
         const len = itemLength(batch, b);
         const e: Entry = {
-          image: sub.image.slice(i * E, (i + 1) * E), text: sub.text.slice(i * E, (i + 1) * E),
-          hidden: { text: new Map(), vision: new Map() }, bytes: 0,
+          image: sub.image.slice(i * E, (i + 1) * E),
+          text: sub.text.slice(i * E, (i + 1) * E),
+          hidden: { text: new Map(), vision: new Map() },
+          bytes: 0,
         };
-        const ct = C.text, cv = C.vision;
+        const ct = C.text,
+          cv = C.vision;
         needs.text?.forEach((l, j) => e.hidden.text.set(l, sub.textHidden![j]!.slice(i * T * ct, (i * T + len) * ct)));
-        needs.vision?.forEach((l, j) => e.hidden.vision.set(l, sub.visionHidden![j]!.slice(i * Tv * cv, (i + 1) * Tv * cv)));
+        needs.vision?.forEach((l, j) =>
+          e.hidden.vision.set(l, sub.visionHidden![j]!.slice(i * Tv * cv, (i + 1) * Tv * cv)),
+        );
         entries[b] = e;
         this.store(keys[b]!, e);
       });
     }
     const out: TeacherOutputs = {
-      image: new Float32Array(B * E), text: new Float32Array(B * E),
+      image: new Float32Array(B * E),
+      text: new Float32Array(B * E),
       textHidden: needs.text ? needs.text.map(() => new Float32Array(B * T * C.text)) : null,
       visionHidden: needs.vision ? needs.vision.map(() => new Float32Array(B * Tv * C.vision)) : null,
     };
@@ -217,7 +232,10 @@ export class TeacherCache {
 
   private remember(k: string, e: Entry): void {
     const old = this.mem.get(k);
-    if (old) { this.bytes -= old.bytes; this.mem.delete(k); }
+    if (old) {
+      this.bytes -= old.bytes;
+      this.mem.delete(k);
+    }
     e.bytes = entryBytes(e);
     if (e.bytes > this.limit) return;
     this.mem.set(k, e);
@@ -238,7 +256,10 @@ function entryBytes(e: Entry): number {
 
 /** File: 4-byte header length, JSON header {format, parts: [[name, count]]}, then the float32 parts in order. */
 function encode(e: Entry): Uint8Array {
-  const parts: [string, Float32Array][] = [['image', e.image], ['text', e.text]];
+  const parts: [string, Float32Array][] = [
+    ['image', e.image],
+    ['text', e.text],
+  ];
   for (const tw of ['text', 'vision'] as const) for (const [l, s] of e.hidden[tw]) parts.push([`${tw}:${l}`, s]);
   const head = Buffer.from(JSON.stringify({ format: FORMAT, parts: parts.map(([n, a]) => [n, a.length]) }));
   const pad = (4 - ((4 + head.length) % 4)) % 4;
@@ -248,7 +269,10 @@ function encode(e: Entry): Uint8Array {
   buf.set(head, 4);
   buf.fill(0x20, 4 + head.length, 4 + head.length + pad);
   let at = 4 + head.length + pad;
-  for (const [, a] of parts) { buf.set(bytesOf(a), at); at += a.byteLength; }
+  for (const [, a] of parts) {
+    buf.set(bytesOf(a), at);
+    at += a.byteLength;
+  }
   return buf;
 }
 
@@ -260,7 +284,10 @@ function decode(buf: Buffer): Entry | null {
     if (head.format !== FORMAT) return null;
     const data = new Float32Array(buf.buffer.slice(buf.byteOffset + 4 + n, buf.byteOffset + buf.length));
     const e: Entry = {
-      image: new Float32Array(0), text: new Float32Array(0), hidden: { text: new Map(), vision: new Map() }, bytes: 0,
+      image: new Float32Array(0),
+      text: new Float32Array(0),
+      hidden: { text: new Map(), vision: new Map() },
+      bytes: 0,
     };
     let at = 0;
     for (const [name, count] of head.parts) {

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 /** Cosine of two equal-length vectors (in double); NaN when either holds a NaN or is all zero. */
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length, 'cosine: lengths differ');
-  let d = 0, na = 0, nb = 0;
+  let d = 0,
+    na = 0,
+    nb = 0;
   for (let i = 0; i < a.length; i++) {
     d += a[i]! * b[i]!;
     na += a[i]! * a[i]!;
@@ -55,7 +57,11 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * only through cancellation of larger terms). Every actual value must be finite.
  */
 export function assertClose(
-  actual: ArrayLike<number>, expected: ArrayLike<number>, label: string, rtol = 1e-5, atol = 0,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  label: string,
+  rtol = 1e-5,
+  atol = 0,
 ): void {
   assert.equal(actual.length, expected.length, `${label}: length`);
   let ss = 0;

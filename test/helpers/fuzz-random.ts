@@ -18,11 +18,42 @@ export function pick<T>(r: Rand, xs: readonly T[]): T {
 
 /** Hostile scalar values for a JSON field or a flag. */
 export const ODD_VALUES: readonly unknown[] = [
-  null, -1, 0, 1.5, 'abc', '', true, [], {}, 2 ** 31, -(2 ** 31), 1e308, 99999999999, [1, 2], { a: 1 }, '12', 3,
+  null,
+  -1,
+  0,
+  1.5,
+  'abc',
+  '',
+  true,
+  [],
+  {},
+  2 ** 31,
+  -(2 ** 31),
+  1e308,
+  99999999999,
+  [1, 2],
+  { a: 1 },
+  '12',
+  3,
 ];
 
 export const ODD_FLAG_VALUES: readonly string[] = [
-  '0', '-1', '1.5', 'abc', '', '99999999999', '1e3', 'NaN', 'Infinity', '0x10', ' 2', '100000', '2', '1', '-0', '1e308',
+  '0',
+  '-1',
+  '1.5',
+  'abc',
+  '',
+  '99999999999',
+  '1e3',
+  'NaN',
+  'Infinity',
+  '0x10',
+  ' 2',
+  '100000',
+  '2',
+  '1',
+  '-0',
+  '1e308',
 ];
 
 /** Flips, inserts, deletes or overwrites a few bytes of `buf` (never in place). */
@@ -32,23 +63,27 @@ export function mutateBytes(r: Rand, buf: Uint8Array, region?: [number, number])
   const op = int(r, 0, 4);
   const at = () => Math.min(out.length - 1, int(r, lo, Math.max(lo, hi - 1)));
   switch (op) {
-    case 0: { // bit flips
+    case 0: {
+      // bit flips
       for (let i = int(r, 1, 8); i > 0; i--) out[at()] ^= 1 << int(r, 0, 7);
       return out;
     }
     case 1: // truncate
       return out.subarray(0, int(r, 0, Math.max(0, hi - 1)));
-    case 2: { // overwrite a run with random bytes
+    case 2: {
+      // overwrite a run with random bytes
       const p = at();
       for (let i = 0; i < int(r, 1, 32) && p + i < out.length; i++) out[p + i] = int(r, 0, 255);
       return out;
     }
-    case 3: { // insert junk
+    case 3: {
+      // insert junk
       const p = at();
       const junk = Buffer.from(Array.from({ length: int(r, 1, 16) }, () => int(r, 0, 255)));
       return Buffer.concat([out.subarray(0, p), junk, out.subarray(p)]);
     }
-    default: { // delete a run
+    default: {
+      // delete a run
       const p = at();
       return Buffer.concat([out.subarray(0, p), out.subarray(Math.min(out.length, p + int(r, 1, 64)))]);
     }
@@ -56,7 +91,11 @@ export function mutateBytes(r: Rand, buf: Uint8Array, region?: [number, number])
 }
 
 /** Sets, deletes or retypes one field at a dotted path of a JSON object (returns a deep copy). */
-export function mutateJson(r: Rand, obj: Record<string, unknown>, paths: readonly string[]): { value: unknown; note: string } {
+export function mutateJson(
+  r: Rand,
+  obj: Record<string, unknown>,
+  paths: readonly string[],
+): { value: unknown; note: string } {
   const copy = structuredClone(obj) as Record<string, unknown>;
   const path = pick(r, paths);
   const keys = path.split('.');

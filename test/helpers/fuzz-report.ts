@@ -21,6 +21,9 @@ for (const c of cases) {
   const r = results.get(c.id)!;
   const o = classify(c, r);
   if (only) console.log(`${c.id} [${o}] ${c.note}: exit ${r.code} ${r.ms} ms ${r.stderr.trim().split('\n')[0]}`);
-  else if (!PASSING.has(o)) console.log(`\n${c.id} [${o}] ${c.note}: exit ${r.code}${r.signal ? ` signal ${r.signal}` : ''} ${r.ms} ms\n  ${r.stderr.trim().split('\n').slice(0, 3).join('\n  ')}`);
+  else if (!PASSING.has(o))
+    console.log(
+      `\n${c.id} [${o}] ${c.note}: exit ${r.code}${r.signal ? ` signal ${r.signal}` : ''} ${r.ms} ms\n  ${r.stderr.trim().split('\n').slice(0, 3).join('\n  ')}`,
+    );
 }
 rmSync(dir, { recursive: true, force: true });

@@ -30,7 +30,22 @@ export interface MpiJob {
   hangRank?: number;
 }
 
-const WORDS = ['red', 'shirt', 'blue', 'shoe', 'bag', 'on', 'a', 'white', 'table', 'small', 'dress', 'near', 'green', 'coat'];
+const WORDS = [
+  'red',
+  'shirt',
+  'blue',
+  'shoe',
+  'bag',
+  'on',
+  'a',
+  'white',
+  'table',
+  'small',
+  'dress',
+  'near',
+  'green',
+  'coat',
+];
 
 /** n seeded random 32×32 RGB images, captions of 2–9 words (every third item has two, so the caption draw matters). */
 export function syntheticPairs(n: number): PairsDataset {
@@ -49,16 +64,27 @@ export function syntheticPairs(n: number): PairsDataset {
 export function mpiJobOptions(job: MpiJob, world?: World): TrainLoopOptions {
   const data = syntheticPairs(2 * job.batch);
   return {
-    student: initModelFiles(GEOMETRIES.tiny, 0), teacher: job.distill ? initModelFiles(GEOMETRIES.tiny, 7).model : null,
-    data, batch: job.batch, steps: job.steps, seed: 3, out: job.out, saveEvery: job.saveEvery ?? 0, resume: job.resume,
-    optim: job.optimizer === 'sgd' ? { optimizer: 'sgd', lr: 0.5, weightDecay: 0 } : { optimizer: 'adamw', lr: 1e-4, weightDecay: 0.1 },
+    student: initModelFiles(GEOMETRIES.tiny, 0),
+    teacher: job.distill ? initModelFiles(GEOMETRIES.tiny, 7).model : null,
+    data,
+    batch: job.batch,
+    steps: job.steps,
+    seed: 3,
+    out: job.out,
+    saveEvery: job.saveEvery ?? 0,
+    resume: job.resume,
+    optim:
+      job.optimizer === 'sgd'
+        ? { optimizer: 'sgd', lr: 0.5, weightDecay: 0 }
+        : { optimizer: 'adamw', lr: 1e-4, weightDecay: 0.1 },
     // all four terms, with weights of similar effect on the tiny model
     loss: job.distill ? { wCon: 1, wKd: 1, wEmb: 1, wHid: 1 } : undefined,
     world,
     onStep: (r) => {
       if (world && world.rank === job.killRank && r.step === job.killAfter) process.kill(process.pid, 'SIGKILL');
       if (world && world.rank === job.hangRank) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
-      if (world && world.rank === job.failRank) throw new ConfigError(`injected failure on rank ${world.rank} at step ${r.step}`);
+      if (world && world.rank === job.failRank)
+        throw new ConfigError(`injected failure on rank ${world.rank} at step ${r.step}`);
     },
   };
 }
@@ -75,7 +101,10 @@ if (process.argv[1]?.endsWith('mpi-worker.ts')) {
     const rt = rankRuntime(workerRuntime(), world);
     for (const job of jobs) {
       const r = await trainLoop(rt, mpiJobOptions(job, world));
-      if (world.rank === 0) process.stdout.write(JSON.stringify({ out: job.out, steps: r.steps, world_size: r.worldSize, batch_per_rank: r.rankBatch }) + '\n');
+      if (world.rank === 0)
+        process.stdout.write(
+          JSON.stringify({ out: job.out, steps: r.steps, world_size: r.worldSize, batch_per_rank: r.rankBatch }) + '\n',
+        );
     }
   });
 }

@@ -10,7 +10,9 @@ import type { Calibration } from '../../src/prune/mope.ts';
 import type { Task } from '../../src/prune/objective.ts';
 
 export const rt: Runtime = { kernels: referenceKernels, threads: 1, seed: 0, log: silentLogger };
-export const V = 100, BOS = 98, EOS = 99;
+export const V = 100,
+  BOS = 98,
+  EOS = 99;
 
 export function tinyModel(seed = 7): ClipModel {
   const c = configFromGeometry({
@@ -38,7 +40,11 @@ export function randomPixels(n: number, seed: number): Float32Array {
 
 export function randomIds(n: number, seed: number, maxLen = 10): number[][] {
   const r = lcg(seed);
-  return Array.from({ length: n }, () => [BOS, ...Array.from({ length: 1 + Math.floor(r() * (maxLen - 2)) }, () => Math.floor(r() * 97)), EOS]);
+  return Array.from({ length: n }, () => [
+    BOS,
+    ...Array.from({ length: 1 + Math.floor(r() * (maxLen - 2)) }, () => Math.floor(r() * 97)),
+    EOS,
+  ]);
 }
 
 export function calibration(task: Task, n = 10, nz = 6, K = 3): Calibration {
@@ -46,7 +52,9 @@ export function calibration(task: Task, n = 10, nz = 6, K = 3): Calibration {
   if (task !== 'zeroshot') cal.retrieval = { pixels: randomPixels(n, 1), n, captions: randomIds(n, 2) };
   if (task !== 'retrieval') {
     cal.zeroshot = {
-      pixels: randomPixels(nz, 3), n: nz, labels: Array.from({ length: nz }, (_, i) => i % K),
+      pixels: randomPixels(nz, 3),
+      n: nz,
+      labels: Array.from({ length: nz }, (_, i) => i % K),
       prompts: Array.from({ length: K }, (_, k) => randomIds(1 + (k % 2), 10 + k, 6)),
     };
   }

@@ -95,8 +95,10 @@ export function toOpenAiStateDict(model: ClipModel, linearTextProjection = false
   if (linearTextProjection) out.set('text_projection.weight', sd.get('text_projection.weight')!);
   else out.set('text_projection', transpose('text_projection.weight'));
   out.set('visual.proj', transpose('visual_projection.weight'));
-  const towers = [['transformer.resblocks', model.weights.text.layers, model.config.text, 'text_model'],
-    ['visual.transformer.resblocks', model.weights.vision.layers, model.config.vision, 'vision_model']] as const;
+  const towers = [
+    ['transformer.resblocks', model.weights.text.layers, model.config.text, 'text_model'],
+    ['visual.transformer.resblocks', model.weights.vision.layers, model.config.vision, 'vision_model'],
+  ] as const;
   for (const [prefix, layers, tc, hfPrefix] of towers) {
     layers.forEach((L, l) => {
       const p = `${prefix}.${l}.`;
@@ -105,11 +107,16 @@ export function toOpenAiStateDict(model: ClipModel, linearTextProjection = false
       out.set(`${p}attn.in_proj_weight`, { shape: [3 * A, tc.hidden], data: L.qkvW });
       out.set(`${p}attn.in_proj_bias`, { shape: [3 * A], data: L.qkvB });
       const pairs: [string, string][] = [
-        ['attn.out_proj.weight', 'self_attn.out_proj.weight'], ['attn.out_proj.bias', 'self_attn.out_proj.bias'],
-        ['ln_1.weight', 'layer_norm1.weight'], ['ln_1.bias', 'layer_norm1.bias'],
-        ['ln_2.weight', 'layer_norm2.weight'], ['ln_2.bias', 'layer_norm2.bias'],
-        ['mlp.c_fc.weight', 'mlp.fc1.weight'], ['mlp.c_fc.bias', 'mlp.fc1.bias'],
-        ['mlp.c_proj.weight', 'mlp.fc2.weight'], ['mlp.c_proj.bias', 'mlp.fc2.bias'],
+        ['attn.out_proj.weight', 'self_attn.out_proj.weight'],
+        ['attn.out_proj.bias', 'self_attn.out_proj.bias'],
+        ['ln_1.weight', 'layer_norm1.weight'],
+        ['ln_1.bias', 'layer_norm1.bias'],
+        ['ln_2.weight', 'layer_norm2.weight'],
+        ['ln_2.bias', 'layer_norm2.bias'],
+        ['mlp.c_fc.weight', 'mlp.fc1.weight'],
+        ['mlp.c_fc.bias', 'mlp.fc1.bias'],
+        ['mlp.c_proj.weight', 'mlp.fc2.weight'],
+        ['mlp.c_proj.bias', 'mlp.fc2.bias'],
       ];
       for (const [oa, hf] of pairs) out.set(p + oa, sd.get(h + hf)!);
     });
@@ -166,7 +173,10 @@ export function writeTinyCheckpoint(dir: string, opts: TinyOptions = {}): ClipMo
       });
       writeSafetensors(join(dir, file), part, { dtype });
     }
-    writeJsonAtomic(join(dir, 'model.safetensors.index.json'), { metadata: { total_size: total }, weight_map: weightMap });
+    writeJsonAtomic(join(dir, 'model.safetensors.index.json'), {
+      metadata: { total_size: total },
+      weight_map: weightMap,
+    });
   }
   if (opts.withConfig ?? true) {
     const cfg = serializeClipConfig(model.config);

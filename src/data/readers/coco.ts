@@ -11,7 +11,15 @@ export function readCoco(path: string, split: string | undefined, spec: string, 
   const doc = readJsonBounded(path, 'data file', LIMITS.dataBytes, DataError, 'Karpathy-style {"images": [...]}');
   const images = (doc as { images?: unknown })?.images;
   if (!Array.isArray(images)) {
-    throw new DataError(`${path}: expected a Karpathy-style JSON object with an "images" array; found ${Array.isArray(doc) ? 'an array' : typeof doc}${doc && typeof doc === 'object' && !Array.isArray(doc) ? ` with keys ${Object.keys(doc as object).slice(0, 8).join(', ')}` : ''}.`);
+    throw new DataError(
+      `${path}: expected a Karpathy-style JSON object with an "images" array; found ${Array.isArray(doc) ? 'an array' : typeof doc}${
+        doc && typeof doc === 'object' && !Array.isArray(doc)
+          ? ` with keys ${Object.keys(doc as object)
+              .slice(0, 8)
+              .join(', ')}`
+          : ''
+      }.`,
+    );
   }
   const wanted = split === undefined ? null : new Set(split.split('+'));
   const base = imageBase(path, opts);
@@ -19,25 +27,48 @@ export function readCoco(path: string, split: string | undefined, spec: string, 
   const seenSplits = new Set<string>();
   images.forEach((entry: unknown, k: number) => {
     const ref = `${path}: images[${k}]`;
-    if (entry === null || typeof entry !== 'object') { opts.bad.report(ref, 'expected an object'); return; }
+    if (entry === null || typeof entry !== 'object') {
+      opts.bad.report(ref, 'expected an object');
+      return;
+    }
     const e = entry as Record<string, unknown>;
     if (typeof e.split === 'string') seenSplits.add(e.split);
     if (wanted && !(typeof e.split === 'string' && wanted.has(e.split))) return;
-    if (typeof e.filename !== 'string' || e.filename === '') { opts.bad.report(ref, 'missing "filename"'); return; }
+    if (typeof e.filename !== 'string' || e.filename === '') {
+      opts.bad.report(ref, 'missing "filename"');
+      return;
+    }
     const rel = typeof e.filepath === 'string' && e.filepath !== '' ? join(e.filepath, e.filename) : e.filename;
-    if (!Array.isArray(e.sentences) || e.sentences.length === 0) { opts.bad.report(ref, 'missing or empty "sentences"'); return; }
+    if (!Array.isArray(e.sentences) || e.sentences.length === 0) {
+      opts.bad.report(ref, 'missing or empty "sentences"');
+      return;
+    }
     const caps: string[] = [];
     for (const s of e.sentences as unknown[]) {
       const so = s as { raw?: unknown; tokens?: unknown };
-      const raw = typeof so?.raw === 'string' ? so.raw : Array.isArray(so?.tokens) ? (so.tokens as unknown[]).join(' ') : undefined;
-      if (isBlank(raw)) { caps.length = 0; break; }
+      const raw =
+        typeof so?.raw === 'string'
+          ? so.raw
+          : Array.isArray(so?.tokens)
+            ? (so.tokens as unknown[]).join(' ')
+            : undefined;
+      if (isBlank(raw)) {
+        caps.length = 0;
+        break;
+      }
       caps.push((raw as string).trim());
     }
-    if (caps.length === 0) { opts.bad.report(ref, 'a sentence has no "raw" text (empty caption)'); return; }
+    if (caps.length === 0) {
+      opts.bad.report(ref, 'a sentence has no "raw" text (empty caption)');
+      return;
+    }
     const full = resolveImage(base, rel);
     if (opts.checkFiles !== false) {
       const why = missingReason(full);
-      if (why) { opts.bad.report(ref, why); return; }
+      if (why) {
+        opts.bad.report(ref, why);
+        return;
+      }
     }
     items.push({ image: { kind: 'file', path: full }, captions: caps, ref });
   });

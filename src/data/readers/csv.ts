@@ -43,11 +43,17 @@ export function parseDelimited(text: string, sep: string, file: string): CsvReco
     const ch = text[i];
     if (quoted) {
       if (ch === '"') {
-        if (text[i + 1] === '"') { field += '"'; i += 2; continue; }
+        if (text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
         quoted = false;
         i++;
         if (i < text.length && text[i] !== sep && text[i] !== '\n' && text[i] !== '\r') {
-          throw new DataError(`${file}:${line}: unexpected character after a closing quote; expected the separator or a line end.`);
+          throw new DataError(
+            `${file}:${line}: unexpected character after a closing quote; expected the separator or a line end.`,
+          );
         }
         continue;
       }
@@ -56,8 +62,17 @@ export function parseDelimited(text: string, sep: string, file: string): CsvReco
       i++;
       continue;
     }
-    if (ch === '"' && field === '') { quoted = true; i++; continue; }
-    if (ch === sep) { fields.push(field); field = ''; i++; continue; }
+    if (ch === '"' && field === '') {
+      quoted = true;
+      i++;
+      continue;
+    }
+    if (ch === sep) {
+      fields.push(field);
+      field = '';
+      i++;
+      continue;
+    }
     if (ch === '\r' || ch === '\n') {
       if (ch === '\r' && text[i + 1] === '\n') i++;
       i++;
@@ -78,7 +93,8 @@ export function readCsv(path: string, sep: ',' | '\t', spec: string, opts: CsvOp
   const text = readRegularText(path, 'data file', LIMITS.dataBytes, DataError);
   checkLineLengths(text, path);
   const records = parseDelimited(text, sep, path);
-  if (records.length === 0) throw new DataError(`${path}: the file is empty; expected a header row naming the image and caption columns.`);
+  if (records.length === 0)
+    throw new DataError(`${path}: the file is empty; expected a header row naming the image and caption columns.`);
   const header = records[0].fields.map((h) => h.trim());
   const imageKey = opts.imageKey ?? 'filepath';
   const captionKey = opts.captionKey ?? 'title';
@@ -88,7 +104,7 @@ export function readCsv(path: string, sep: ',' | '\t', spec: string, opts: CsvOp
     const missing = [ic < 0 ? `"${imageKey}"` : '', cc < 0 ? `"${captionKey}"` : ''].filter(Boolean).join(' and ');
     throw new DataError(
       `${path}:${records[0].line}: the header has no column ${missing}; found columns ${header.map((h) => `"${h}"`).join(', ')}. ` +
-      `Choose the columns with --image-key and --caption-key.`,
+        `Choose the columns with --image-key and --caption-key.`,
     );
   }
   const base = imageBase(path, opts);
@@ -102,12 +118,21 @@ export function readCsv(path: string, sep: ',' | '\t', spec: string, opts: CsvOp
     }
     const img = fields[ic].trim();
     const cap = fields[cc];
-    if (img === '') { opts.bad.report(ref, `empty image path in column "${imageKey}"`); continue; }
-    if (isBlank(cap)) { opts.bad.report(ref, `empty caption in column "${captionKey}"`); continue; }
+    if (img === '') {
+      opts.bad.report(ref, `empty image path in column "${imageKey}"`);
+      continue;
+    }
+    if (isBlank(cap)) {
+      opts.bad.report(ref, `empty caption in column "${captionKey}"`);
+      continue;
+    }
     const full = resolveImage(base, img);
     if (opts.checkFiles !== false) {
       const why = missingReason(full);
-      if (why) { opts.bad.report(ref, why); continue; }
+      if (why) {
+        opts.bad.report(ref, why);
+        continue;
+      }
     }
     group.add(full, [cap.trim()], ref);
   }

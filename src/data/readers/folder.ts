@@ -35,17 +35,20 @@ export function readFolder(root: string, spec: string, opts: FolderOptions): Cla
   try {
     entries = readdirSync(dir);
   } catch (e) {
-    throw new DataError(`Cannot read the image folder ${dir}: ${(e as Error).message}. Expected one sub-folder per class.`);
+    throw new DataError(
+      `Cannot read the image folder ${dir}: ${(e as Error).message}. Expected one sub-folder per class.`,
+    );
   }
   const classDirs = entries.filter((n) => !n.startsWith('.') && statSync(join(dir, n)).isDirectory()).sort(byName);
-  if (classDirs.length === 0) throw new DataError(`${dir}: no class sub-folders found; expected one sub-folder of images per class.`);
+  if (classDirs.length === 0)
+    throw new DataError(`${dir}: no class sub-folders found; expected one sub-folder of images per class.`);
   let classnames = classDirs.map((n) => n.replace(/_/g, ' '));
   if (opts.classnames !== undefined) {
     const names = readClassnamesFile(opts.classnames);
     if (names.length !== classDirs.length) {
       throw new DataError(
         `${opts.classnames}: has ${names.length} class names but ${dir} has ${classDirs.length} class folders ` +
-        `(${classDirs.slice(0, 6).join(', ')}${classDirs.length > 6 ? ', …' : ''}); expected one name per line for each folder, in sorted folder order.`,
+          `(${classDirs.slice(0, 6).join(', ')}${classDirs.length > 6 ? ', …' : ''}); expected one name per line for each folder, in sorted folder order.`,
       );
     }
     classnames = names;

@@ -47,9 +47,12 @@ export function readJsonl(path: string, spec: string, opts: JsonlOptions): Pairs
     if (typeof val === 'string') caps = [val];
     else if (Array.isArray(val) && val.every((v) => typeof v === 'string')) caps = val as string[];
     else {
-      opts.bad.report(ref, opts.captionKey
-        ? `missing "${key}" (expected a caption string or an array of strings)`
-        : `missing "caption" (a string) or "captions" (an array of strings)`);
+      opts.bad.report(
+        ref,
+        opts.captionKey
+          ? `missing "${key}" (expected a caption string or an array of strings)`
+          : `missing "caption" (a string) or "captions" (an array of strings)`,
+      );
       continue;
     }
     if (caps.length === 0 || caps.some(isBlank)) {
@@ -59,9 +62,16 @@ export function readJsonl(path: string, spec: string, opts: JsonlOptions): Pairs
     const full = resolveImage(base, img.trim());
     if (opts.checkFiles !== false) {
       const why = missingReason(full);
-      if (why) { opts.bad.report(ref, why); continue; }
+      if (why) {
+        opts.bad.report(ref, why);
+        continue;
+      }
     }
-    group.add(full, caps.map((c) => c.trim()), ref);
+    group.add(
+      full,
+      caps.map((c) => c.trim()),
+      ref,
+    );
   }
   const items = group.items();
   if (items.length === 0) throw new DataError(`${path}: no usable image-caption lines.`);
