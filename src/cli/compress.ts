@@ -9,7 +9,7 @@ import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
 import { parseScope } from '../prune/plan.ts';
 import { isFraction, isPositiveInt, parseTowerValues } from '../prune/tower-values.ts';
-import { addLossFlags, parseLossFlags } from './loss-flags.ts';
+import { addLossFlags } from './loss-flags.ts';
 import { rankRuntime, withWorld } from '../parallel/launch.ts';
 import type { World } from '../parallel/world.ts';
 import {
@@ -23,15 +23,10 @@ import {
   specPath,
 } from './common.ts';
 import { processIO, type CliIO } from './io.ts';
+import { parseDistillBudget, parseMin } from './distill-budget-flags.ts';
 import { addTeacherCacheFlags, parseTeacherCacheFlags } from './teacher-cache-flags.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
-
-function num(v: unknown, flag: string, min = 0): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new ConfigError(`${flag} expects a number ≥ ${min}, found "${String(v)}".`);
-  return n;
-}
 
 async function compressAction(io: CliIO, o: Flags, world: World): Promise<void> {
   for (const f of ['model', 'data', 'out'] as const)
@@ -54,7 +49,6 @@ async function compressAction(io: CliIO, o: Flags, world: World): Promise<void> 
     world,
   );
   const fractions = (v: unknown, flag: string) => parseTowerValues(String(v), flag, isFraction, 'a number in (0, 1]');
-  const optSteps = (v: unknown, flag: string) => (v === undefined ? undefined : parseNonNegativeInt(String(v), flag));
   const s = await compress(rt, {
     world,
     model: String(o.model),
@@ -63,7 +57,7 @@ async function compressAction(io: CliIO, o: Flags, world: World): Promise<void> 
     calib: o.calib === undefined ? null : String(o.calib),
     calibZeroshot: o.calibZeroshot === undefined ? null : String(o.calibZeroshot),
     calibZeroshotWeight:
-      o.calibZeroshotWeight === undefined ? undefined : num(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
+      o.calibZeroshotWeight === undefined ? undefined : parseMin(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
     calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'),
     stage,
     tower,
@@ -76,17 +70,7 @@ async function compressAction(io: CliIO, o: Flags, world: World): Promise<void> 
     scope: parseScope(String(o.scope)),
     criterion: parseCriterion(String(o.criterion)),
     ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'),
-    distill: {
-      steps: parseNonNegativeInt(String(o.steps), '--steps'),
-      widthSteps: optSteps(o.widthSteps, '--width-steps'),
-      finalSteps: optSteps(o.finalSteps, '--final-steps'),
-      batch: parseBatch(String(o.batch)),
-      lr: num(o.lr, '--lr'),
-      weightDecay: num(o.weightDecay, '--weight-decay'),
-      warmup: parseNonNegativeInt(String(o.warmup), '--warmup'),
-      gradClip: num(o.gradClip, '--grad-clip'),
-      loss: parseLossFlags(o),
-    },
+    distill: parseDistillBudget(o),
     eval: (o.eval as string[] | undefined) ?? [],
     evalLimit: o.evalLimit === undefined ? undefined : parsePositiveInt(String(o.evalLimit), '--eval-limit'),
     templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)),

@@ -10,9 +10,10 @@ import { parseCriterion } from '../pipeline/prune-steps.ts';
 import { markdownStudyTable } from '../pipeline/study-report.ts';
 import { formatStudyTable, parseTarget, runStudy } from '../pipeline/study.ts';
 import { parseScope } from '../prune/plan.ts';
-import { addLossFlags, parseLossFlags } from './loss-flags.ts';
-import { collect, makeRuntime, parseBatch, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
+import { addLossFlags } from './loss-flags.ts';
+import { collect, makeRuntime, PRECISION_HELP, parseNonNegativeInt, parsePositiveInt } from './common.ts';
 import { processIO, type CliIO } from './io.ts';
+import { parseDistillBudget, parseMin } from './distill-budget-flags.ts';
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
 
@@ -21,12 +22,6 @@ const list = (v: unknown) =>
     .split(',')
     .map((x) => x.trim())
     .filter((x) => x !== '');
-
-function num(v: unknown, flag: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${flag} expects a number ≥ 0, found "${String(v)}".`);
-  return n;
-}
 
 /** Seeds as a count "3" (= 0,1,2) or a list "0,4" ("4," = seed 4 alone). */
 export function parseSeeds(s: string): number[] {
@@ -52,7 +47,6 @@ async function studyAction(io: CliIO, o: Flags): Promise<void> {
   }
   const str = (v: unknown) => (v === undefined ? undefined : String(v));
   const rt = makeRuntime({ threads: str(o.threads), seed: 0, precision: str(o.precision) });
-  const optSteps = (v: unknown, flag: string) => (v === undefined ? undefined : parseNonNegativeInt(String(v), flag));
   const out = String(o.out);
   const f = await runStudy(rt, {
     model: String(o.model),
@@ -61,7 +55,7 @@ async function studyAction(io: CliIO, o: Flags): Promise<void> {
     calib: str(o.calib) ?? null,
     calibZeroshot: str(o.calibZeroshot) ?? null,
     calibZeroshotWeight:
-      o.calibZeroshotWeight === undefined ? undefined : num(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
+      o.calibZeroshotWeight === undefined ? undefined : parseMin(o.calibZeroshotWeight, '--calib-zeroshot-weight'),
     calibLimit: parsePositiveInt(String(o.calibLimit), '--calib-limit'),
     stage,
     tower,
@@ -70,17 +64,7 @@ async function studyAction(io: CliIO, o: Flags): Promise<void> {
     seeds: parseSeeds(String(o.seeds)),
     ffnGroupSize: parsePositiveInt(String(o.ffnGroupSize), '--ffn-group-size'),
     scope: parseScope(String(o.scope)),
-    distill: {
-      steps: parseNonNegativeInt(String(o.steps), '--steps'),
-      widthSteps: optSteps(o.widthSteps, '--width-steps'),
-      finalSteps: optSteps(o.finalSteps, '--final-steps'),
-      batch: parseBatch(String(o.batch)),
-      lr: num(o.lr, '--lr'),
-      weightDecay: num(o.weightDecay, '--weight-decay'),
-      warmup: parseNonNegativeInt(String(o.warmup), '--warmup'),
-      gradClip: num(o.gradClip, '--grad-clip'),
-      loss: parseLossFlags(o),
-    },
+    distill: parseDistillBudget(o),
     eval: (o.eval as string[] | undefined) ?? [],
     evalLimit: o.evalLimit === undefined ? undefined : parsePositiveInt(String(o.evalLimit), '--eval-limit'),
     templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)),
