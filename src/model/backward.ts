@@ -1,5 +1,5 @@
 // Backward pass of a pre-LN transformer block and of both CLIP towers, from the tape of a training forward
-// (src/model/train-forward.ts). Gradient contract (DESIGN.md): parameter gradients accumulate (+=) into a
+// (src/model/train-forward.ts). Gradient contract (docs/design.md): parameter gradients accumulate (+=) into a
 // ClipWeights-shaped container (src/model/grads.ts); activation gradients overwrite. A masked head / FFN neuron /
 // layer gets exactly zero gradient. Dims: B batch, T tokens, N = B·T, C width, NH_l heads, HS head size,
 // D_l = NH_l·HS, F_l FFN width, E projection dim, G patches, K = ch·P·P.
