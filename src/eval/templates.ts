@@ -113,7 +113,7 @@ export function resolveTemplates(value?: string): string[] {
  * Blank lines and lines starting with "#" are skipped; surrounding whitespace is trimmed.
  */
 export function readTemplateFile(path: string): string[] {
-  const text = readRegularText(path, 'template file', LIMITS.dataBytes, DataError);
+  const text = readRegularText(path, 'template file', LIMITS.textBytes, DataError);
   checkLineLengths(text, path);
   return parseTemplates(text, path);
 }

@@ -14,9 +14,14 @@ export const LIMITS = {
   imageBytes: 256 * MiB,
   /** Decoded pixels of one image (width × height), checked from the header before decoding, vector formats included. */
   imagePixels: 89_478_485,
-  /** A data file (csv, tsv, jsonl, coco json), a texts file or a templates file. */
-  dataBytes: 512 * MiB,
-  /** One line of a text data file (csv/tsv record, jsonl object, texts/templates line). */
+  /**
+   * A data file (csv, tsv, jsonl, coco json). These are streamed (src/io/read-stream.ts): memory holds one chunk and
+   * the parsed items, never the file; the limit only catches a wrong file (a disk image, a dump) early.
+   */
+  dataBytes: 16 * 1024 * MiB,
+  /** A texts, templates or class-names file, read whole (one text per line; the largest real ones are a few MB). */
+  textBytes: 64 * MiB,
+  /** One line of a text data file (csv/tsv record, jsonl object, coco images[] entry, texts/templates line). */
   lineBytes: 1 * MiB,
   /** Nesting depth of any JSON file. */
   jsonDepth: 1000,

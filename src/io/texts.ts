@@ -4,7 +4,7 @@ import { LIMITS } from './limits.ts';
 import { DataError } from '../errors.ts';
 
 export function readTextsFile(path: string): string[] {
-  const raw = readRegularText(path, 'texts file', LIMITS.dataBytes, DataError);
+  const raw = readRegularText(path, 'texts file', LIMITS.textBytes, DataError);
   if (path.toLowerCase().endsWith('.json')) {
     const v = parseJsonBounded(raw, path, DataError, 'a JSON array of strings');
     if (!Array.isArray(v))

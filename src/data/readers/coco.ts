@@ -1,6 +1,7 @@
 // coco:PATH[:SPLIT] reader: Karpathy-style JSON ({"images": [{filepath?, filename, split, sentences: [{raw}]}]}),
 // several captions per image, optionally filtered by split ("test", "val", "train", "restval", or "train+restval").
-import { readJsonBounded } from '../../io/read-bounded.ts';
+import { JsonObjectStream } from '../../io/json-stream.ts';
+import { readTextChunks } from '../../io/read-stream.ts';
 import { LIMITS } from '../../io/limits.ts';
 import { join } from 'node:path';
 import { DataError } from '../../errors.ts';
@@ -8,24 +9,11 @@ import { pairsFromArray, type PairItem, type PairsDataset } from '../dataset.ts'
 import { imageBase, isBlank, missingReason, resolveImage, type ReaderOptions } from './common.ts';
 
 export function readCoco(path: string, split: string | undefined, spec: string, opts: ReaderOptions): PairsDataset {
-  const doc = readJsonBounded(path, 'data file', LIMITS.dataBytes, DataError, 'Karpathy-style {"images": [...]}');
-  const images = (doc as { images?: unknown })?.images;
-  if (!Array.isArray(images)) {
-    throw new DataError(
-      `${path}: expected a Karpathy-style JSON object with an "images" array; found ${Array.isArray(doc) ? 'an array' : typeof doc}${
-        doc && typeof doc === 'object' && !Array.isArray(doc)
-          ? ` with keys ${Object.keys(doc as object)
-              .slice(0, 8)
-              .join(', ')}`
-          : ''
-      }.`,
-    );
-  }
   const wanted = split === undefined ? null : new Set(split.split('+'));
   const base = imageBase(path, opts);
   const items: PairItem[] = [];
   const seenSplits = new Set<string>();
-  images.forEach((entry: unknown, k: number) => {
+  const onEntry = (entry: unknown, k: number) => {
     const ref = `${path}: images[${k}]`;
     if (entry === null || typeof entry !== 'object') {
       opts.bad.report(ref, 'expected an object');
@@ -71,7 +59,20 @@ export function readCoco(path: string, split: string | undefined, spec: string, 
       }
     }
     items.push({ image: { kind: 'file', path: full }, captions: caps, ref });
+  };
+  // Streamed: each entry of "images" is parsed and turned into an item on its own; the document is never held whole.
+  const expected = 'a Karpathy-style JSON object with an "images" array';
+  const stream = new JsonObjectStream(path, 'images', expected, {
+    item: onEntry,
+    other: (key, value) => {
+      if (key === 'images') {
+        const found = value === null ? 'null' : typeof value;
+        throw new DataError(`${path}: "images" must be an array of image entries; found ${found}.`);
+      }
+    },
   });
+  for (const chunk of readTextChunks(path, 'data file', LIMITS.dataBytes, DataError)) stream.push(chunk);
+  if (!stream.end()) throw new DataError(`${path}: expected ${expected}; the object has no "images" key.`);
   if (items.length === 0) {
     const splits = seenSplits.size ? `; the file has splits ${[...seenSplits].sort().join(', ')}` : '';
     throw new DataError(`${path}: no usable images${split ? ` in split "${split}"` : ''}${splits}.`);

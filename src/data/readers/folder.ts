@@ -19,7 +19,7 @@ export interface FolderOptions extends ReaderOptions {
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export function readClassnamesFile(path: string): string[] {
-  let text = readRegularText(path, 'class-names file', LIMITS.dataBytes, DataError);
+  let text = readRegularText(path, 'class-names file', LIMITS.textBytes, DataError);
   checkLineLengths(text, path);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const names = text.split(/\r?\n/).map((s) => s.trim());

@@ -1,5 +1,5 @@
 // jsonl:PATH reader: one JSON object per line, {"image": path, "caption": "…"} or {"image": path, "captions": […]}.
-import { checkLineLengths, readRegularText } from '../../io/read-bounded.ts';
+import { readLines } from '../../io/read-stream.ts';
 import { LIMITS } from '../../io/limits.ts';
 import { DataError } from '../../errors.ts';
 import { pairsFromArray, type PairsDataset } from '../dataset.ts';
@@ -13,17 +13,14 @@ export interface JsonlOptions extends ReaderOptions {
 }
 
 export function readJsonl(path: string, spec: string, opts: JsonlOptions): PairsDataset {
-  let text = readRegularText(path, 'data file', LIMITS.dataBytes, DataError);
-  checkLineLengths(text, path);
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const imageKey = opts.imageKey ?? 'image';
   const base = imageBase(path, opts);
   const group = new PairGrouper();
-  const lines = text.split('\n');
-  for (let n = 0; n < lines.length; n++) {
-    const raw = lines[n].trim();
+  // Streamed line by line: only the grouped items stay in memory.
+  for (const { text, line } of readLines(path, 'data file', LIMITS.dataBytes, DataError)) {
+    const raw = text.trim();
     if (raw === '') continue;
-    const ref = `${path}:${n + 1}`;
+    const ref = `${path}:${line}`;
     let obj: unknown;
     try {
       obj = JSON.parse(raw);
