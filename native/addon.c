@@ -432,6 +432,26 @@ static napi_value js_sum_squares(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* diffSquares(g, a, b, coef, N) */
+static napi_value js_diff_squares(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(&c, env, info, "diffSquares", 5)) return NULL;
+  F32 g = arg_f32(&c, 0, "g", 0);
+  F32 a = arg_f32(&c, 1, "a", 0);
+  F32 b = arg_f32(&c, 2, "b", 0);
+  float coef = (float)arg_num(&c, 3, "coef");
+  int64_t N = arg_dim(&c, 4, "N");
+  need(&c, g, "g", N, "N");
+  need(&c, a, "a", N, "N");
+  need(&c, b, "b", N, "N");
+  no_overlap(&c, g, N, "g", a, N, "a");
+  no_overlap(&c, g, N, "g", b, N, "b");
+  if (c.failed) return NULL;
+  napi_value r;
+  napi_create_double(env, mope_diff_squares(g.data, a.data, b.data, coef, N), &r);
+  return r;
+}
+
 /* scale(x, s, N) */
 static napi_value js_scale(napi_env env, napi_callback_info info) {
   Call c;
@@ -466,6 +486,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"im2patchBackward", NULL, js_im2patch_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adamw", NULL, js_adamw, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquares", NULL, js_sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"diffSquares", NULL, js_diff_squares, NULL, NULL, NULL, napi_enumerable, NULL},
       {"scale", NULL, js_scale, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gemmDnnl", NULL, js_gemm_dnnl, NULL, NULL, NULL, napi_enumerable, NULL},
       {"packWeight", NULL, js_pack_weight, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -84,6 +84,8 @@ void mope_adamw(float *param, const float *grad, float *m, float *v, int64_t N, 
                 double eps, double weightDecay, int step);
 /* Σ x² in double; the same result for any thread count. */
 double mope_sum_squares(const float *x, int64_t N);
+/* g = coef·(a − b) elementwise; returns Σ(a − b)² in double (fixed partition). g may not overlap a or b. */
+double mope_diff_squares(float *g, const float *a, const float *b, float coef, int64_t N);
 void mope_scale(float *x, float s, int64_t N);
 
 /* ---- threads (threads.c) ---- */

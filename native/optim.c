@@ -1,4 +1,5 @@
-/* optim.c — AdamW step and gradient utilities (Σx² for norm clipping, in-place scale), OpenMP over
+/* optim.c — AdamW step and gradient utilities (Σx² for norm clipping, Σ(a−b)² with its gradient for the
+ * hidden-state loss, in-place scale), OpenMP over
  * elements. Dims: N parameters (elements). Results do not depend on the thread count. */
 #include <math.h>
 #include <stddef.h>
@@ -38,6 +39,27 @@ double mope_sum_squares(const float *x, int64_t N) {
     double s = 0.0;
 #pragma omp simd reduction(+ : s)
     for (int64_t i = lo; i < hi; i++) s += (double)x[i] * x[i];
+    part[c] = s;
+  }
+  double s = 0.0;
+  for (int c = 0; c < SS_PARTS; c++) s += part[c];
+  return s;
+}
+
+double mope_diff_squares(float *g, const float *a, const float *b, float coef, int64_t N) {
+  /* the same fixed partition as mope_sum_squares: the sum does not depend on the thread count */
+  double part[SS_PARTS];
+  const int64_t chunk = (N + SS_PARTS - 1) / SS_PARTS;
+#pragma omp parallel for schedule(static) if (N > PAR_MIN_WORK)
+  for (int c = 0; c < SS_PARTS; c++) {
+    const int64_t lo = c * chunk < N ? c * chunk : N, hi = lo + chunk < N ? lo + chunk : N;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = lo; i < hi; i++) {
+      const float d = a[i] - b[i];
+      g[i] = coef * d;
+      s += (double)d * d;
+    }
     part[c] = s;
   }
   double s = 0.0;

@@ -420,6 +420,39 @@ test('sumSquares and scale: sizes, double accumulation', () => {
   assert.equal(nat.sumSquares(big, big.length), (1 + 2 ** -12) ** 2 * big.length);
 });
 
+test('diffSquares (hidden-state loss): gradient equal to the twin, sum in double, thread-count independent', () => {
+  for (const N of [0, 1, 17, 130, 100003, 1_000_003]) {
+    const a = rand(N, 2),
+      b = rand(N, 2);
+    const gn = new Float32Array(N),
+      gr = new Float32Array(N);
+    const sn = nat.diffSquares(gn, a, b, 0.37, N);
+    const sr = ref.diffSquares(gr, a, b, 0.37, N);
+    assert.ok(Math.abs(sn - sr) <= 1e-12 * Math.max(1, sr), `diffSquares N=${N}: ${sn} vs ${sr}`);
+    assert.deepEqual(gn, gr, `diffSquares gradient N=${N}`);
+  }
+  const before = nat.getThreads();
+  const a = rand(300_001),
+    b = rand(300_001),
+    g = new Float32Array(a.length);
+  nat.setThreads(1);
+  const s1 = nat.diffSquares(g, a, b, 1, a.length);
+  nat.setThreads(2);
+  const s2 = nat.diffSquares(g, a, b, 1, a.length);
+  nat.setThreads(before);
+  assert.equal(s1, s2);
+  // a prefix view: only the first N elements are read and written
+  const g3 = Float32Array.of(9, 9, 9, 9);
+  assert.equal(nat.diffSquares(g3, Float32Array.of(1, 2, 3, 4), Float32Array.of(0, 0, 1, 0), 2, 3), 1 + 4 + 4);
+  assert.deepEqual([...g3], [2, 4, 4, 9]);
+  const f = (n: number) => new Float32Array(n);
+  const refuses = (fn: () => void, re: RegExp) =>
+    assert.throws(fn, (e: unknown) => e instanceof RangeError && re.test(e.message), `${re}`);
+  refuses(() => nat.diffSquares(f(3), f(4), f(4), 1, 4), /^diffSquares: g has 3 elements, expected N = 4/);
+  const x = f(8);
+  refuses(() => nat.diffSquares(x.subarray(0, 4), x.subarray(2, 6), f(4), 1, 4), /^diffSquares: g overlaps a/);
+});
+
 test('backward kernels: 1 and 2 threads give bitwise identical results', () => {
   const before = nat.getThreads();
   const run = (threads: number) => {

@@ -1,5 +1,5 @@
-// Kernel breakdown of a ViT-B/32 forward (inference, both towers) and of a training forward+backward (contrastive,
-// both towers, plus the optimiser step), at fp32 and/or bf16: every Kernels call is timed by name, so linear
+// Kernel breakdown of a ViT-B/32 forward (inference, both towers), of a training forward+backward (contrastive,
+// both towers, plus the optimiser step) and of the distillation step bench --mode train times, at fp32 and/or bf16: every Kernels call is timed by name, so linear
 // (GEMM; in bf16 with its fp32→bf16 conversion of the activations), attention, layernorm, activation and the
 // rest each get their share of the wall time. A tool for finding bottlenecks, not a test.
 // Usage: node --import tsx src/bench/profile.ts [--batch 8] [--threads 2] [--precision fp32,bf16] [--geometry vit-b-32]
@@ -12,7 +12,7 @@ import { initClipModel, type GeometryName } from '../model/init.ts';
 import { textForward, visionForward } from '../model/forward.ts';
 import { Optimizer } from '../train/optim.ts';
 import { TrainStep, accumulateStep } from '../train/step.ts';
-import { randomBatch } from './train.ts';
+import { halfWidthB32, randomBatch } from './train.ts';
 
 export interface KernelTimes {
   /** Wall seconds, CPU seconds (user + system, all threads) and calls per kernel name. */
@@ -99,6 +99,14 @@ function profile(p: Precision, geometry: GeometryName, B: number, threads: numbe
   const opt = new Optimizer(rt, paramList(model, grads), { lr: 1e-5 });
   run('training step (forward + backward of both towers, contrastive loss, AdamW)', () => {
     accumulateStep(step, opt, [batch], () => zeroGrads(model.config, grads));
+  });
+  // The distillation step `bench --mode train` times: half-width student, full frozen teacher, all four losses.
+  const student = initClipModel(halfWidthB32(), 2);
+  const sGrads = createGrads(student.config);
+  const dStep = new TrainStep(rt, { student, grads: sGrads, teacher: model });
+  const dOpt = new Optimizer(rt, paramList(student, sGrads), { lr: 1e-5 });
+  run('distillation step (half-width student forward + backward, full teacher forward, AdamW)', () => {
+    accumulateStep(dStep, dOpt, [batch], () => zeroGrads(student.config, sGrads));
   });
 }
 

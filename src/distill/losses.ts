@@ -17,6 +17,8 @@
 // L_hid is a mean over matched layer pairs (and towers), so its size does not grow with depth. Softmax /
 // log-sum-exp over the B×B matrices run in double.
 import type { Runtime } from '../engine/runtime.ts';
+import type { Kernels } from '../engine/kernels.ts';
+import { referenceKernels } from '../engine/reference.ts';
 import { ConfigError, ShapeError } from '../errors.ts';
 import type { TowerConfig } from '../model/types.ts';
 
@@ -273,8 +275,15 @@ export interface HiddenLossResult {
   dHidden: Float32Array[][];
 }
 
-/** L_hid over the given towers, with gradients scaled by w. */
-export function hiddenLoss(towers: HiddenTower[], w = 1): HiddenLossResult {
+/**
+ * L_hid over the given towers, with gradients scaled by w. The elementwise work (difference, its square, the
+ * gradient) runs in `k.diffSquares`: the native kernel from distillationLoss, the TypeScript twin by default.
+ */
+export function hiddenLoss(
+  towers: HiddenTower[],
+  w = 1,
+  k: Pick<Kernels, 'diffSquares'> = referenceKernels,
+): HiddenLossResult {
   let value = 0;
   const dHidden: Float32Array[][] = [];
   const nT = towers.length;
@@ -286,6 +295,7 @@ export function hiddenLoss(towers: HiddenTower[], w = 1): HiddenLossResult {
     let count = 0;
     for (let b = 0; b < B; b++) count += t.lengths ? Math.min(T, t.lengths[b]!) : T;
     const norm = 1 / (count * C * L * nT);
+    const coef = 2 * w * norm;
     const grads: Float32Array[] = [];
     for (let j = 0; j < L; j++) {
       const s = t.student[j]!,
@@ -297,12 +307,13 @@ export function hiddenLoss(towers: HiddenTower[], w = 1): HiddenLossResult {
       }
       const g = new Float32Array(B * T * C);
       let acc = 0;
-      for (let b = 0; b < B; b++) {
-        const len = t.lengths ? Math.min(T, t.lengths[b]!) : T;
-        for (let i = b * T * C, end = (b * T + len) * C; i < end; i++) {
-          const d = s[i]! - te[i]!;
-          acc += d * d;
-          g[i] = 2 * w * norm * d;
+      if (!t.lengths) acc = k.diffSquares(g, s, te, coef, B * T * C);
+      else {
+        // Text: only positions 0..len−1 of each row count; the rest keep a zero gradient.
+        for (let b = 0; b < B; b++) {
+          const lo = b * T * C,
+            n = Math.min(T, t.lengths[b]!) * C;
+          acc += k.diffSquares(g.subarray(lo, lo + n), s.subarray(lo, lo + n), te.subarray(lo, lo + n), coef, n);
         }
       }
       value += acc * norm;
@@ -381,7 +392,7 @@ export function distillationLoss(
     kd = addKd(st, te, w.temperature, w.wKd);
     emb = addEmb(st, te, w.wEmb);
     if (inputs.hidden !== undefined && inputs.hidden.length > 0) {
-      const h = hiddenLoss(inputs.hidden, w.wHid);
+      const h = hiddenLoss(inputs.hidden, w.wHid, rt.kernels);
       hid = h.value;
       dHidden = h.dHidden;
     }

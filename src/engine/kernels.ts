@@ -175,6 +175,9 @@ export interface Kernels {
   /** Σ x² over N elements, accumulated in double (for gradient-norm clipping). */
   sumSquares(x: F32, N: number): number;
 
+  /** g ← coef·(a − b) over N elements; returns Σ (a − b)² accumulated in double (the hidden-state loss). */
+  diffSquares(g: F32, a: F32, b: F32, coef: number, N: number): number;
+
   /** x ← s·x over N elements. */
   scale(x: F32, s: number, N: number): void;
 }

@@ -342,6 +342,17 @@ export const referenceKernels: Kernels = {
     return s;
   },
 
+  diffSquares(g, a, b, coef, N): number {
+    const c = Math.fround(coef); // the native kernel's float coefficient
+    let s = 0;
+    for (let i = 0; i < N; i++) {
+      const d = Math.fround(a[i] - b[i]);
+      g[i] = c * d;
+      s += d * d;
+    }
+    return s;
+  },
+
   scale(x, s, N): void {
     for (let i = 0; i < N; i++) x[i] *= s;
   },

@@ -247,7 +247,7 @@ export function runLayers(
     if (allOnes) keyMask = null;
   }
 
-  const out = opts.inPlace ? x : Float32Array.from(x);
+  const out = opts.inPlace ? x : x.slice();
   const m = opts.masks;
   const causal = tower === 'text';
   const tapes = opts.tapes;
@@ -389,12 +389,12 @@ export function textForward(
   opts: TextForwardOptions = {},
 ): TowerOutput {
   const x0 = textEmbed(rt, model, ids, B, T);
-  const hidden = opts.returnHidden ? [Float32Array.from(x0)] : undefined;
+  const hidden = opts.returnHidden ? [x0.slice()] : undefined;
   const x = runLayers(rt, model, 'text', x0, B, T, {
     masks: opts.masks,
     attentionMask: opts.attentionMask,
     inPlace: true,
-    onLayer: hidden ? (_l, s) => hidden.push(Float32Array.from(s)) : undefined,
+    onLayer: hidden ? (_l, s) => hidden.push(s.slice()) : undefined,
   });
   return { embeds: textHead(rt, model, x, ids, B, T), hidden };
 }
@@ -409,11 +409,11 @@ export function visionForward(
 ): TowerOutput {
   const T = visionTokens(model);
   const x0 = visionEmbed(rt, model, pixels, B);
-  const hidden = opts.returnHidden ? [Float32Array.from(x0)] : undefined;
+  const hidden = opts.returnHidden ? [x0.slice()] : undefined;
   const x = runLayers(rt, model, 'vision', x0, B, T, {
     masks: opts.masks,
     inPlace: true,
-    onLayer: hidden ? (_l, s) => hidden.push(Float32Array.from(s)) : undefined,
+    onLayer: hidden ? (_l, s) => hidden.push(s.slice()) : undefined,
   });
   return { embeds: visionHead(rt, model, x, B), hidden };
 }

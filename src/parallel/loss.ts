@@ -42,7 +42,7 @@ export function shardedLoss(world: World): LossFn {
     const useHidden = teacher !== null && towers.length > 0;
 
     // Local L_hid per tower (unit weight, local normalisation), rescaled below once the global counts are known.
-    const local = useHidden ? towers.map((t) => hiddenLoss([t], 1)) : [];
+    const local = useHidden ? towers.map((t) => hiddenLoss([t], 1, rt.kernels)) : [];
     const counts = towers.map((t) => {
       let c = 0;
       for (let b = 0; b < t.B; b++) c += t.lengths ? Math.min(t.T, t.lengths[b]!) : t.T;

@@ -152,14 +152,14 @@ function captureLayer(
   keyMask: Float32Array | null,
 ): Capture {
   const R = B * T;
-  const xIn = Float32Array.from(x);
-  const att = L.D > 0 ? Float32Array.from(attentionCore(L, x, B, T, causal, keyMask)) : null;
+  const xIn = x.slice();
+  const att = L.D > 0 ? attentionCore(L, x, B, T, causal, keyMask).slice() : null;
   attentionOut(L, x, xIn, att, R);
-  const xMid = Float32Array.from(x);
+  const xMid = x.slice();
   const pre = L.F > 0 ? new Float32Array(R * L.F) : null;
   if (pre) ffnPre(L, pre, x, R);
   ffnOut(L, x, xMid, pre, null, R);
-  return { R, xIn, att, xMid, pre, xOut: Float32Array.from(x) };
+  return { R, xIn, att, xMid, pre, xOut: x.slice() };
 }
 
 /** Copies rows idx of a [.,W] array. */
@@ -191,7 +191,7 @@ function maskedOutput(L: Layer, cap: Capture, m: ModuleRef, ffnGroupSize: number
   } else if (m.kind === 'ffn') {
     ffnGroupRemoved(L, out, cap, ffnGroupRange(L.F, ffnGroupSize, m.index));
   } else {
-    const att = Float32Array.from(cap.att!),
+    const att = cap.att!.slice(),
       HS = L.cfg.headDim;
     for (let r = 0; r < R; r++) att.fill(0, r * L.D + m.index * HS, r * L.D + (m.index + 1) * HS);
     attentionOut(L, out, cap.xIn, att, R);

@@ -251,7 +251,7 @@ function collect(map: number[], run: (onLayer: (l: number, x: Float32Array) => v
   const got = new Map<number, Float32Array>();
   const want = new Set(map);
   run((l, x) => {
-    if (want.has(l)) got.set(l, Float32Array.from(x));
+    if (want.has(l)) got.set(l, x.slice());
   });
   return map.map((l) => got.get(l)!);
 }
