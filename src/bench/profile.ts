@@ -1,7 +1,8 @@
 // Kernel breakdown of a ViT-B/32 forward (inference, both towers), of a training forward+backward (contrastive,
-// both towers, plus the optimiser step) and of the distillation step bench --mode train times, at fp32 and/or bf16: every Kernels call is timed by name, so linear
-// (GEMM; in bf16 with its fp32→bf16 conversion of the activations), attention, layernorm, activation and the
-// rest each get their share of the wall time. A tool for finding bottlenecks, not a test.
+// both towers, plus the optimiser step) and of the distillation step `bench --mode train` times, at fp32 and/or
+// bf16: every Kernels call is timed by name, so linear (GEMM; in bf16 with its fp32→bf16 conversion of the
+// activations), attention, layernorm, activation and the rest each get their share of the wall time. A tool for
+// finding bottlenecks, not a test.
 // Usage: node --import tsx src/bench/profile.ts [--batch 8] [--threads 2] [--precision fp32,bf16] [--geometry vit-b-32]
 import { loadKernels, loadNativeKernels } from '../engine/native.ts';
 import type { Kernels } from '../engine/kernels.ts';
