@@ -58,8 +58,13 @@ test('study: killed, resumes without redoing finished runs; table = mean ± std 
   const firstDir = partial.runs[0]!.dir;
   const mtime = statSync(join(firstDir, 'summary.json')).mtimeMs;
   logs.length = 0;
-  const f = await runStudy(rt, o);
+  // Resumed with a teacher-output cache shared by the runs: later runs of a seed find the teacher's outputs.
+  const f = await runStudy(rt, { ...o, teacherCache: { memoryBytes: 1 << 26 } });
   assert.equal(f.runs.length, 8);
+  const hits = logs.map((l) => /teacher cache: .*"hits":(\d+)/.exec(l)).filter((m) => m !== null);
+  assert.equal(hits.length, 5, 'every distillation of the resumed runs used the cache');
+  assert.equal(Number(hits[0]![1]), 0, 'the first run computed its teacher outputs');
+  assert.ok(Number(hits[hits.length - 1]![1]) > 0, 'a later run of the same seed reused them');
   assert.equal(logs.filter((l) => /finished earlier, skipped/.test(l)).length, 3);
   assert.equal(statSync(join(firstDir, 'summary.json')).mtimeMs, mtime, 'a finished run is not redone');
   // The mope run of the depth target reused the width scores of the width target (same criterion, seed, width).

@@ -165,3 +165,19 @@ test('the memory bound evicts the oldest entries', () => {
   run(teacher, student, cache, batch(4)); // the evicted items are computed again
   assert.ok(cache.stats.misses > 4, JSON.stringify(cache.stats));
 });
+
+test('TeacherCache.open shares one cache per teacher and precision through opts.shared', () => {
+  const a = tinyModel(3),
+    b = tinyModel(4);
+  const shared = new Map<string, TeacherCache>();
+  const c1 = TeacherCache.open(a, { shared });
+  assert.equal(TeacherCache.open(a, { shared }), c1, 'same teacher: the same cache');
+  assert.notEqual(TeacherCache.open(a, { shared }, 'bf16'), c1, 'another precision: another cache');
+  assert.notEqual(TeacherCache.open(b, { shared }), c1, 'another teacher: another cache');
+  assert.equal(shared.size, 3);
+  assert.notEqual(TeacherCache.open(a), TeacherCache.open(a), 'without a shared map every open is new');
+  run(a, tinyModel(5), c1, batch(4));
+  const before = c1.stats.hits;
+  run(a, tinyModel(6), TeacherCache.open(a, { shared }), batch(4)); // another student, the same items
+  assert.equal(c1.stats.hits, before + 4);
+});

@@ -1,5 +1,6 @@
 // `mope-clip study`: a resumable grid of compress runs (src/pipeline/study.ts) — criteria × targets × seeds, one
 // budget — printing the table of mean ± std per target and criterion; OUT/study.json, OUT/table.md, OUT/report.html.
+import { addTeacherCacheFlags, parseTeacherCacheFlags } from './teacher-cache-flags.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../distill/losses.ts';
@@ -70,6 +71,7 @@ async function studyAction(io: CliIO, o: Flags): Promise<void> {
     templates: o.templates === undefined ? undefined : resolveTemplates(String(o.templates)),
     out,
     collectOnly: Boolean(o.collect),
+    teacherCache: parseTeacherCacheFlags(o),
   });
   writeFileAtomic(`${out}/table.md`, markdownStudyTable(f.table, f.teacher) + '\n');
   io.out.write(
@@ -124,4 +126,5 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--precision <p>', PRECISION_HELP)
     .action(async (o: Flags) => studyAction(io, o));
   addLossFlags(cmd, DEFAULT_LOSS_WEIGHTS);
+  addTeacherCacheFlags(cmd);
 }

@@ -1,14 +1,8 @@
 // The --teacher-cache DIR and --teacher-cache-memory MiB flags of `distill` and `compress`: teacher outputs are kept
 // per training item in memory by default (bounded), with DIR also on disk, reused across epochs, stages and runs.
 import type { Command } from 'commander';
-import { totalmem } from 'node:os';
-import type { TeacherCacheOptions } from '../train/teacher-cache.ts';
+import { defaultTeacherCacheBytes, type TeacherCacheOptions } from '../train/teacher-cache.ts';
 import { parseNonNegativeInt } from './common.ts';
-
-/** Default in-memory bound: an eighth of the machine's memory, at most 4 GiB. */
-export function defaultTeacherCacheBytes(): number {
-  return Math.min(4 * 2 ** 30, Math.floor(totalmem() / 8));
-}
 
 export function addTeacherCacheFlags(cmd: Command): Command {
   return cmd

@@ -5,6 +5,7 @@
 // re-initialised), each distilled with one budget, over several seeds. Prints the table of mean ± std; OUT/study.json,
 // OUT/table.md, OUT/report.html. Resumable: a rerun skips finished runs; more --seeds extend the grid.
 // Dims: see teacher.ts.
+import { defaultTeacherCacheBytes } from '../train/teacher-cache.ts';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.ts';
@@ -97,6 +98,8 @@ export async function runDemo(rt: Runtime, o: DemoOptions): Promise<StudyFile> {
     out: o.out,
     logEvery: 20,
     collectOnly: o.collectOnly,
+    // The runs of a seed distil on the same items: the teacher's outputs are computed by the first and reused.
+    teacherCache: { memoryBytes: defaultTeacherCacheBytes() },
   });
   writeFileAtomic(join(o.out, 'table.md'), markdownStudyTable(f.table, f.teacher) + '\n');
   return f;

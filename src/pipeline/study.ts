@@ -19,6 +19,7 @@ import { needsCalibration, type Criterion } from './prune-steps.ts';
 import { studyTable, writeStudyReport, type StudyRun } from './study-report.ts';
 import { loadEvalModel } from '../eval/run.ts';
 import type { ClipTokenizer } from '../io/tokenizer.ts';
+import type { TeacherCache, TeacherCacheOptions } from '../train/teacher-cache.ts';
 export { studyTable, formatStudyTable, type StudyCell, type StudyRun } from './study-report.ts';
 
 export const STUDY_FILE = 'study.json';
@@ -68,6 +69,11 @@ export interface StudyOptions {
   out: string;
   logEvery?: number;
   /**
+   * Teacher outputs kept per training item and shared by all runs (one in-memory cache for the teacher: runs of the
+   * same seed distil on the same items, so after the first they find the teacher's outputs); null = none.
+   */
+  teacherCache?: TeacherCacheOptions | null;
+  /**
    * Only gather the finished runs into study.json / report.html, run nothing (e.g. after several processes ran
    * disjoint seeds into the same folder).
    */
@@ -116,6 +122,7 @@ export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile>
     throw new ConfigError('study needs at least one criterion, target and seed');
   }
   const towers = parseTowers(o.tower);
+  const sharedCache = o.teacherCache ? { ...o.teacherCache, shared: new Map<string, TeacherCache>() } : null;
   if (o.criteria.some(needsCalibration) && o.calib === null) {
     throw new ConfigError('study: criteria mope and taylor need --calib SPEC');
   }
@@ -233,6 +240,7 @@ export async function runStudy(rt: Runtime, o: StudyOptions): Promise<StudyFile>
           out: dir,
           teacherEval,
           logEvery: o.logEvery,
+          teacherCache: sharedCache,
         });
         const r = toRun(s, target.name, seed, dir, teacherEval);
         runs.push(r);

@@ -13,6 +13,7 @@
 // file per item under a subfolder named by the teacher's key), so evicted entries and later processes read it back.
 // A text stream is stored for the item's own rows only (rows past its length are padding, which the hidden-state
 // loss does not read); when assembled into a batch those rows are zero.
+import { totalmem } from 'node:os';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,11 +57,22 @@ interface Entry {
   bytes: number;
 }
 
+/** Default in-memory bound of the CLI and the demo: an eighth of the machine's memory, at most 4 GiB. */
+export function defaultTeacherCacheBytes(): number {
+  return Math.min(4 * 2 ** 30, Math.floor(totalmem() / 8));
+}
+
 export interface TeacherCacheOptions {
   /** Folder for the disk copy (null = memory only). */
   dir?: string | null;
   /** In-memory bound in bytes (default 1 GiB). */
   memoryBytes?: number;
+  /**
+   * Caches already open, by teacher key: TeacherCache.open returns the one for the same teacher and precision
+   * instead of a new one, so its in-memory entries serve every run that shares the map (a study's runs distil from
+   * one teacher on the same items).
+   */
+  shared?: Map<string, TeacherCache>;
 }
 
 export interface TeacherCacheStats {
@@ -120,8 +132,18 @@ export class TeacherCache {
   private bytes = 0;
   readonly stats: TeacherCacheStats = { hits: 0, diskHits: 0, misses: 0, memoryBytes: 0, entries: 0 };
 
-  constructor(teacher: ClipModel, opts: TeacherCacheOptions = {}, precision = 'fp32') {
-    this.key = teacherKey(teacher, precision);
+  /** The cache of opts.shared for this teacher and precision, or a new one (added to opts.shared). */
+  static open(teacher: ClipModel, opts: TeacherCacheOptions = {}, precision = 'fp32'): TeacherCache {
+    const key = teacherKey(teacher, precision);
+    const hit = opts.shared?.get(key);
+    if (hit) return hit;
+    const c = new TeacherCache(teacher, opts, precision, key);
+    opts.shared?.set(key, c);
+    return c;
+  }
+
+  constructor(teacher: ClipModel, opts: TeacherCacheOptions = {}, precision = 'fp32', key?: string) {
+    this.key = key ?? teacherKey(teacher, precision);
     this.dir = opts.dir ? join(opts.dir, this.key) : null;
     this.limit = opts.memoryBytes ?? 1 << 30;
   }
