@@ -323,7 +323,9 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   let cache: TeacherCache | null | undefined;
   const distil = async (name: string, from: string, dir: string, steps: number) =>
     stages.all(name, async () => {
-      cache ??= o.teacherCache ? TeacherCache.open(teacher.model, o.teacherCache, String(rt.precision ?? 'fp32')) : null;
+      cache ??= o.teacherCache
+        ? TeacherCache.open(teacher.model, o.teacherCache, String(rt.precision ?? 'fp32'))
+        : null;
       const student = await loadFiles(rt, from);
       const freeze = finetune ? { text: !towers.includes('text'), vision: !towers.includes('vision') } : undefined;
       checkDistillable(tc, student.model.config, {
