@@ -30,15 +30,26 @@ void mope_adamw(float *param, const float *grad, float *m, float *v, int64_t N, 
   }
 }
 
-double mope_sum_squares(const float *x, int64_t N) {
+/* Σ x² (b == NULL) or Σ (x − b)² with g = coef·(x − b), over SS_PARTS fixed ranges added in a fixed order: the sum
+ * does not depend on the thread count. */
+static double partitioned_squares(float *g, const float *x, const float *b, float coef, int64_t N) {
   double part[SS_PARTS];
   const int64_t chunk = (N + SS_PARTS - 1) / SS_PARTS;
 #pragma omp parallel for schedule(static) if (N > PAR_MIN_WORK)
   for (int c = 0; c < SS_PARTS; c++) {
     const int64_t lo = c * chunk < N ? c * chunk : N, hi = lo + chunk < N ? lo + chunk : N;
     double s = 0.0;
+    if (b) {
 #pragma omp simd reduction(+ : s)
-    for (int64_t i = lo; i < hi; i++) s += (double)x[i] * x[i];
+      for (int64_t i = lo; i < hi; i++) {
+        const float d = x[i] - b[i];
+        g[i] = coef * d;
+        s += (double)d * d;
+      }
+    } else {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = lo; i < hi; i++) s += (double)x[i] * x[i];
+    }
     part[c] = s;
   }
   double s = 0.0;
@@ -46,25 +57,12 @@ double mope_sum_squares(const float *x, int64_t N) {
   return s;
 }
 
+double mope_sum_squares(const float *x, int64_t N) {
+  return partitioned_squares(NULL, x, NULL, 0.0f, N);
+}
+
 double mope_diff_squares(float *g, const float *a, const float *b, float coef, int64_t N) {
-  /* the same fixed partition as mope_sum_squares: the sum does not depend on the thread count */
-  double part[SS_PARTS];
-  const int64_t chunk = (N + SS_PARTS - 1) / SS_PARTS;
-#pragma omp parallel for schedule(static) if (N > PAR_MIN_WORK)
-  for (int c = 0; c < SS_PARTS; c++) {
-    const int64_t lo = c * chunk < N ? c * chunk : N, hi = lo + chunk < N ? lo + chunk : N;
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = lo; i < hi; i++) {
-      const float d = a[i] - b[i];
-      g[i] = coef * d;
-      s += (double)d * d;
-    }
-    part[c] = s;
-  }
-  double s = 0.0;
-  for (int c = 0; c < SS_PARTS; c++) s += part[c];
-  return s;
+  return partitioned_squares(g, a, b, coef, N);
 }
 
 void mope_scale(float *x, float s, int64_t N) {
