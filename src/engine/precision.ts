@@ -104,25 +104,53 @@ export function bf16Kernels(base: Kernels & DnnlKernels, bf16 = true): Kernels &
     if (scratch.length < n) scratch = new Uint16Array(Math.max(n, Math.ceil(scratch.length * 1.25)));
     return scratch;
   };
+  // Packed weights by the memory they were packed from. A kernel may update a view of a weight (the optimiser
+  // steps q, k and v as three views of one fused qkv buffer) or a buffer holding several weights, so staleness is
+  // decided by overlapping byte ranges of the same ArrayBuffer, never by the identity of the array object.
+  let packedIn = new WeakMap<ArrayBufferLike, Set<F32>>();
+  const overlaps = (w: F32, lo: number, hi: number) => w.byteOffset < hi && lo < w.byteOffset + w.byteLength;
   const entry = (w: F32): Packs => {
     let e = packs.get(w);
-    if (!e) packs.set(w, (e = {}));
+    if (!e) {
+      packs.set(w, (e = {}));
+      let set = packedIn.get(w.buffer);
+      if (!set) packedIn.set(w.buffer, (set = new Set()));
+      set.add(w);
+    }
     return e;
+  };
+  /** Forgets the packs of every weight overlapping x's memory. */
+  const unpack = (x: F32): void => {
+    const set = packedIn.get(x.buffer);
+    if (!set) return;
+    const lo = x.byteOffset,
+      hi = lo + x.byteLength;
+    for (const w of set) {
+      if (overlaps(w, lo, hi)) {
+        packs.delete(w);
+        set.delete(w);
+      }
+    }
   };
   // Weights an optimiser updates in place are not packed: oneDNN's reorder into its blocked layout costs
   // about 11 ns per element on Zen 4 (oneDNN 2.6), a third of a training step when redone after every
   // update, while the matmul's own copy of a plain bf16 operand is cheap. They go in unpacked, rounded to bf16
-  // in their own layout each call.
-  const changing = new WeakSet<F32>();
+  // in their own layout each call. `changing` holds the byte ranges updated in place, per buffer.
+  const changing = new WeakMap<ArrayBufferLike, [number, number][]>();
+  const isChanging = (w: F32): boolean => (changing.get(w.buffer) ?? []).some(([lo, hi]) => overlaps(w, lo, hi));
   const drop = (x: F32): void => {
-    packs.delete(x);
-    changing.add(x);
+    unpack(x);
+    const lo = x.byteOffset,
+      hi = lo + x.byteLength;
+    let ranges = changing.get(x.buffer);
+    if (!ranges) changing.set(x.buffer, (ranges = []));
+    if (!ranges.some(([a, b]) => a <= lo && hi <= b)) ranges.push([lo, hi]);
   };
   return {
     ...base,
     linear(out, inp, weight, bias, N, IC, OC) {
       if (N === 0 || OC === 0) return;
-      if (changing.has(weight)) {
+      if (isChanging(weight)) {
         base.gemmDnnl(out, inp, weight, null, bias, scr(N * IC + IC * OC), N, OC, IC, false, true, 0, bf16);
         return;
       }
@@ -132,7 +160,7 @@ export function bf16Kernels(base: Kernels & DnnlKernels, bf16 = true): Kernels &
     },
     linearBackward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC) {
       if (N > 0 && IC > 0 && OC > 0) {
-        if (dinp && changing.has(weight)) {
+        if (dinp && isChanging(weight)) {
           base.gemmDnnl(dinp, dout, weight, null, null, scr(N * OC + OC * IC), N, IC, OC, false, false, 0, bf16);
         } else if (dinp) {
           const e = entry(weight);
@@ -161,8 +189,11 @@ export function bf16Kernels(base: Kernels & DnnlKernels, bf16 = true): Kernels &
       drop(out);
     },
     dropPacked(x?: F32) {
-      if (x) packs.delete(x);
-      else packs = new WeakMap();
+      if (x) unpack(x);
+      else {
+        packs = new WeakMap();
+        packedIn = new WeakMap();
+      }
     },
   };
 }
