@@ -88,6 +88,7 @@ test('compress finetune: all stages, run folder, resume skips completed stages, 
   assert.deepEqual(final.config.text.heads, teacher.config.text.heads, 'the text tower is untouched');
   assert.ok(s.evals.final!.params < s.evals.teacher!.params);
   assert.ok(s.evals.final!.gflops_image < s.evals.teacher!.gflops_image);
+  assert.equal(s.batch_per_rank, 4, 'one process: the whole batch, as the distil stages reported it');
   assert.ok(s.evals.width!.zeroshot !== null && s.evals.width!.retrieval !== null);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(html, /<table>/);

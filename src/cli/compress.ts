@@ -16,7 +16,6 @@ import {
   collect,
   emitJson,
   makeRuntime,
-  parseBatch,
   PRECISION_HELP,
   parseNonNegativeInt,
   parsePositiveInt,
@@ -87,7 +86,7 @@ async function compressAction(io: CliIO, o: Flags, world: World): Promise<void> 
       evals: s.evals,
       seconds: s.seconds,
       world_size: world.size,
-      batch_per_rank: Math.floor(parseBatch(String(o.batch)) / world.size),
+      batch_per_rank: s.batch_per_rank,
     });
   }
 }

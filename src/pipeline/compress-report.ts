@@ -22,6 +22,8 @@ export interface CompressSummary {
   /** Figures by stage name: teacher, width (pruned, not retrained), width-distilled, depth, final. */
   evals: Record<string, ModelEval>;
   depth: unknown[];
+  /** Distillation pairs per process per step (the batch over the MPI world size); null when nothing was distilled. */
+  batch_per_rank: number | null;
   seconds: number;
 }
 

@@ -321,8 +321,9 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
   ev.width = (await evalStage('eval-width', widthDir)).eval as ModelEval;
 
   let cache: TeacherCache | null | undefined;
-  const distil = async (name: string, from: string, dir: string, steps: number) =>
-    stages.all(name, async () => {
+  let batchPerRank: number | null = null;
+  const distil = async (name: string, from: string, dir: string, steps: number) => {
+    const done = await stages.all(name, async () => {
       cache ??= o.teacherCache
         ? TeacherCache.open(teacher.model, o.teacherCache, String(rt.precision ?? 'fp32'))
         : null;
@@ -364,6 +365,8 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
         batch_per_rank: r.rankBatch,
       };
     });
+    batchPerRank = done.batch_per_rank;
+  };
 
   let current = widthDir;
   if (plan.includes('distill-width')) {
@@ -399,6 +402,7 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
     final_model: current,
     evals: ev,
     depth: depthSteps,
+    batch_per_rank: batchPerRank,
     seconds: 0,
   };
   await stages.lead('report', async () => {
