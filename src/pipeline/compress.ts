@@ -40,6 +40,7 @@ export type { CompressSummary } from './compress-report.ts';
 import { StageLedger } from './stages.ts';
 import { RankedStages } from './ranked-stages.ts';
 import { SINGLE_WORLD, type World } from '../parallel/world.ts';
+import { progressCallback } from '../ui/progress.ts';
 
 export interface DistillSettings {
   /** Steps of each distil stage unless widthSteps / finalSteps say otherwise. */
@@ -276,6 +277,8 @@ export async function compress(rt: Runtime, o: CompressOptions): Promise<Compres
     calibSpec: pairs,
     calibZeroshotSpec: cls,
     calibLimit: o.calibLimit,
+    // one bar per scoring run (width, then each depth step): on a TTY redrawn, in a log a line a minute
+    onProgress: progressCallback('  score modules'),
   };
 
   const teacherEval = await stages.lead('eval-teacher', async () => {
