@@ -13,7 +13,7 @@ import { clearExistsCache } from '../src/data/readers/common.ts';
 import { fashionSplitRefs, FASHION_CLASSNAMES, splitRange } from '../src/data/fashion.ts';
 import { renderScene, SCENE_COUNTS, sceneLayout, SCENE_SIZE } from '../src/data/scenes.ts';
 import { exportDataset } from '../src/data/export.ts';
-import { imageBatches } from '../src/data/loader.ts';
+import { defaultDecodeWorkers, imageBatches } from '../src/data/loader.ts';
 import { Progress } from '../src/ui/progress.ts';
 import { cacheKey, cachedEmbeddings, readCache } from '../src/data/cache.ts';
 import { defaultPreprocessorConfig, preprocessImage, preprocessRgb } from '../src/io/preprocess.ts';
@@ -486,4 +486,19 @@ test('embedding cache: key from parts, write then hit, damaged entry is a miss',
   assert.deepEqual(b.indices, [0, 2]);
   writeFileSync(join(dir, `${k1}.bin`), Buffer.alloc(5));
   assert.equal(readCache(dir, k1), null);
+});
+
+test('defaultDecodeWorkers: no worker takes a core from the compute threads', () => {
+  // without the compute threads: 1 up to 4 CPUs, then a quarter (max 4)
+  assert.deepEqual(
+    [1, 2, 4, 8, 16, 64].map((c) => defaultDecodeWorkers(c)),
+    [1, 1, 1, 2, 4, 4],
+  );
+  // compute threads on every CPU → decode between forwards; free CPUs bound the workers
+  assert.equal(defaultDecodeWorkers(2, 2), 0);
+  assert.equal(defaultDecodeWorkers(2, 1), 1);
+  assert.equal(defaultDecodeWorkers(16, 16), 0);
+  assert.equal(defaultDecodeWorkers(16, 14), 2);
+  assert.equal(defaultDecodeWorkers(16, 8), 4);
+  assert.equal(defaultDecodeWorkers(4, 8), 0, 'more compute threads than CPUs');
 });

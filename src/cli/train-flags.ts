@@ -45,7 +45,10 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--save-every <n>', 'checkpoint every N steps (0 = only at the end)', '0')
     .option('--resume', 'continue the run in --out from its checkpoint')
     .option('--log-every <n>', 'progress line every N steps', '10')
-    .option('--workers <n>', 'image decode worker threads')
+    .option(
+      '--workers <n>',
+      'image decode worker threads (0 = decode between forwards; default: 1 on up to 4 CPUs, 0 when the compute threads take every CPU)',
+    )
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
     .option('--precision <p>', PRECISION_HELP);
   return addDataFlags(cmd);

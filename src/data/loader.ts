@@ -14,8 +14,10 @@ export interface LoaderOptions {
   preprocess: PreprocessorConfig;
   /** Side S of the square model input; every preprocessed image must be [3,S,S]. */
   imageSize: number;
-  /** Decode worker threads; 0 decodes in the calling thread. Default: defaultDecodeWorkers(). */
+  /** Decode worker threads; 0 decodes in the calling thread. Default: defaultDecodeWorkers(cpus, computeThreads). */
   workers?: number;
+  /** Compute threads of the model the batches feed (for the default number of decode workers). */
+  computeThreads?: number;
   /** Batches decoded ahead of the one being consumed (default 2). Memory ≈ (prefetch+1)·batch·3·S·S·4 bytes. */
   prefetch?: number;
   /** Which data set indices to load, in order (default: all). */
@@ -33,9 +35,19 @@ export interface ImageBatch {
   pixels: Float32Array;
 }
 
-/** Decode threads beside the model's compute threads: 1 up to 4 CPUs, then a quarter of them (max 4). */
-export function defaultDecodeWorkers(cpus = availableParallelism()): number {
-  return cpus <= 4 ? 1 : Math.min(4, Math.floor(cpus / 4));
+/**
+ * Decode threads beside the model's compute threads: 1 up to 4 CPUs, then a quarter of them (max 4), but never more
+ * than the CPUs the compute threads leave free. When the compute threads take every CPU (the default: --threads =
+ * all CPUs) the answer is 0, and images are decoded in the calling thread between two forwards: a worker could only
+ * run by taking a core from a compute thread, and since the GEMM threads wait for each other, that stalls the whole
+ * forward for as long as the worker runs, and the worker's own start (loading its modules, ≈ 0.8 CPU-seconds) is
+ * paid on top. Measured in docs/scale.md (eval on 2 cores, 2 compute threads: with one worker 0.85 of the raw
+ * forward's images/s, decoding in the calling thread more).
+ */
+export function defaultDecodeWorkers(cpus = availableParallelism(), computeThreads?: number): number {
+  const byCpus = cpus <= 4 ? 1 : Math.min(4, Math.floor(cpus / 4));
+  if (computeThreads === undefined) return byCpus;
+  return Math.max(0, Math.min(byCpus, cpus - computeThreads));
 }
 
 /** A fixed pool of decode workers; each request goes to the least busy worker. */
@@ -110,7 +122,7 @@ export async function* imageBatches(ds: Dataset, opts: LoaderOptions): AsyncGene
   const indices = opts.indices ?? Array.from({ length: ds.size }, (_, i) => i);
   const chunks: number[][] = [];
   for (let s = 0; s < indices.length; s += B) chunks.push(indices.slice(s, s + B));
-  const nWorkers = Math.max(0, opts.workers ?? defaultDecodeWorkers());
+  const nWorkers = Math.max(0, opts.workers ?? defaultDecodeWorkers(availableParallelism(), opts.computeThreads));
   const prefetch = Math.max(1, opts.prefetch ?? 2);
   const pool = nWorkers > 0 && chunks.length > 0 ? new DecodePool(nWorkers) : null;
 

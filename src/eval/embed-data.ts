@@ -25,7 +25,7 @@ export interface EvalModel {
 export interface EvalOptions {
   /** Images / texts per forward pass (default 32). --batch */
   batch?: number;
-  /** Decode worker threads (default: defaultDecodeWorkers()). --workers */
+  /** Decode worker threads (default: defaultDecodeWorkers() for the runtime's compute threads). --workers */
   workers?: number;
   /** Embedding cache folder. --cache */
   cacheDir?: string;
@@ -95,6 +95,7 @@ export async function embedDatasetImages(m: EvalModel, ds: Dataset, opts: EvalOp
       preprocess: m.preprocess,
       imageSize: S,
       workers: opts.workers,
+      computeThreads: m.rt.threads,
       bad: opts.bad,
       progress,
     })) {

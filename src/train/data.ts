@@ -30,8 +30,10 @@ export interface BatcherOptions {
   /** Context length cap (the text tower's max positions). */
   maxTokens: number;
   imageSize: number;
-  /** Decode worker threads for image files (default: the loader's default). */
+  /** Decode worker threads for image files (default: the loader's default for computeThreads). */
   workers?: number;
+  /** The training's compute threads (the loader decodes in this thread when they take every CPU). */
+  computeThreads?: number;
   bad?: BadItemLog;
   /** Prompts for classification sets (default OpenAI's 7 simple templates). */
   templates?: readonly string[];
@@ -178,6 +180,7 @@ export class PairBatcher {
         preprocess: this.preprocess,
         imageSize: this.o.imageSize,
         workers: this.o.workers,
+        computeThreads: this.o.computeThreads,
         indices: mine,
         bad: this.o.bad,
       });

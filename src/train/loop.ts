@@ -211,6 +211,7 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
     maxTokens: cfg.text.maxPositions,
     imageSize: cfg.vision.imageSize,
     workers: opts.workers,
+    computeThreads: rt.threads,
     bad: opts.bad,
     shard: world.size > 1 ? { rank: world.rank, size: world.size } : undefined,
   });
