@@ -9,6 +9,7 @@
         "native/kernels_fwd.c",
         "native/kernels_bwd.c",
         "native/optim.c",
+        "native/image.c",
         "native/threads.c"
       ],
       "include_dirs": [

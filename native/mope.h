@@ -92,4 +92,10 @@ void mope_scale(float *x, float s, int64_t N);
 void mope_set_threads(int n);
 int mope_get_threads(void);
 
+/* ---- image resampling (image.c): Pillow's 8-bit separable resize passes; see src/engine/kernels.ts ---- */
+void mope_resample_rows_u8(uint8_t *out, const uint8_t *src, int srcW, int rowOffset, int rows, int outW, int ch,
+                           int ksize, const int32_t *start, const int32_t *count, const int32_t *k);
+void mope_resample_cols_u8(uint8_t *out, const uint8_t *src, int width, int outH, int ch, int ksize,
+                           const int32_t *start, const int32_t *count, const int32_t *k, int rowShift);
+
 #endif

@@ -2,12 +2,13 @@
 // next to the raw forward images/s of the same model on the same number of images (after a warm-up; the mean of a
 // forward before and one after the eval). Dims: N images, E projection.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.ts';
 import type { ClipModel } from '../model/types.ts';
 import { exportDataset } from '../data/export.ts';
 import { openDataset } from '../data/spec.ts';
+import { defaultDecodeWorkers } from '../data/loader.ts';
 import { embedDatasetImages } from '../eval/embed-data.ts';
 import { defaultPreprocessorConfig } from '../io/preprocess.ts';
 import { ClipTokenizer } from '../io/tokenizer.ts';
@@ -15,12 +16,20 @@ import { encodeImages } from '../model/encode.ts';
 
 export interface EvalBench {
   n: number;
+  /** Decode worker threads used (0 = decoded in the calling thread between forwards). */
+  workers: number;
   eval_images_per_s: number;
   forward_images_per_s: number;
   ratio: number;
 }
 
-export async function benchEval(rt: Runtime, model: ClipModel, n: number, batch: number): Promise<EvalBench> {
+export async function benchEval(
+  rt: Runtime,
+  model: ClipModel,
+  n: number,
+  batch: number,
+  workers = defaultDecodeWorkers(availableParallelism(), rt.threads),
+): Promise<EvalBench> {
   const dir = mkdtempSync(join(tmpdir(), 'mope-bench-eval-'));
   try {
     // Real files: fashion-scenes exported as 96×96 PNGs, so decoding and the bicubic resize are part of the cost.
@@ -43,10 +52,10 @@ export async function benchEval(rt: Runtime, model: ClipModel, n: number, batch:
     // forward, eval, forward: the eval is compared with the mean of the forwards around it (drift cancels)
     const f1 = forward();
     const t0 = performance.now();
-    await embedDatasetImages(m, dataset, { batch, progress: false });
+    await embedDatasetImages(m, dataset, { batch, progress: false, workers });
     const evalS = (performance.now() - t0) / 1000;
     const fwdS = (f1 + forward()) / 2;
-    return { n, eval_images_per_s: n / evalS, forward_images_per_s: n / fwdS, ratio: fwdS / evalS };
+    return { n, workers, eval_images_per_s: n / evalS, forward_images_per_s: n / fwdS, ratio: fwdS / evalS };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

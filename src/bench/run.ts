@@ -1,7 +1,7 @@
 // `npm run bench`: our figures next to PyTorch's (Debian python3-torch, same geometry, batch and threads), in fp32
 // and in bf16 (ours: oneDNN bf16 GEMMs; PyTorch: torch.autocast("cpu", torch.bfloat16)), all in one run, as ratios.
 // Usage: npm run bench -- [--geometry vit-b-32] [--batch 32] [--threads 2] [--iters 2]
-//                         [--only infer,eval,score,train] [--precision fp32,bf16]
+//                         [--only infer,eval,score,train] [--precision fp32,bf16] [--workers N (eval)]
 // Default: all four sections (train: one distillation step, src/bench/train.ts vs src/bench/torch_train_bench.py).
 // The PyTorch twins' Debian packages are installed first when missing (scripts/setup-bench.sh).
 import { spawnSync } from 'node:child_process';
@@ -150,9 +150,14 @@ async function main(): Promise<void> {
   const rt32 = rtOf('fp32');
   if (only.has('eval')) {
     process.stderr.write(`bench eval: ${geometry}, ${4 * batch} PNG images …\n`);
-    const r = await benchEval(rt32, initClipModel(geometry, 0), 4 * batch, batch);
+    const w = arg('workers', '');
+    const workers = w === '' ? undefined : Number(w);
+    if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0 && workers <= 64))
+      throw new Error(`bench: --workers expects an integer in [0, 64], found "${w}"`);
+    const r = await benchEval(rt32, initClipModel(geometry, 0), 4 * batch, batch, workers);
     console.log(
-      `eval images/s (decode+preprocess+forward, fp32) ${r.eval_images_per_s.toFixed(2)}   raw forward ` +
+      `eval images/s (decode+preprocess+forward, fp32, ${r.workers} decode workers) ` +
+        `${r.eval_images_per_s.toFixed(2)}   raw forward ` +
         `${r.forward_images_per_s.toFixed(2)}   eval/forward ${r.ratio.toFixed(2)}`,
     );
     results.eval = r;

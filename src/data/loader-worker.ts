@@ -3,6 +3,7 @@
 import { parentPort } from 'node:worker_threads';
 import { preprocessImage, preprocessRgb, type PreprocessorConfig } from '../io/preprocess.ts';
 import type { ImageSource } from './dataset.ts';
+import type { ResampleKernels } from '../engine/kernels.ts';
 
 export interface DecodeRequest {
   id: number;
@@ -19,11 +20,15 @@ export interface DecodeReply {
   errors: Array<{ k: number; message: string }>;
 }
 
-/** Decodes the sources into one buffer; shared by the workers and the in-process path. */
+/**
+ * Decodes the sources into one buffer; shared by the workers and the in-process path. `kernels` run the resize
+ * (a Runtime's native kernels in the calling thread; the workers use the TypeScript twin, same bytes).
+ */
 export async function decodeSources(
   sources: ImageSource[],
   cfg: PreprocessorConfig,
   per: number,
+  kernels?: ResampleKernels,
 ): Promise<Omit<DecodeReply, 'id'>> {
   const pixels = new Float32Array(sources.length * per);
   const errors: Array<{ k: number; message: string }> = [];
@@ -31,8 +36,8 @@ export async function decodeSources(
     const src = sources[k];
     const out = pixels.subarray(k * per, (k + 1) * per);
     try {
-      if (src.kind === 'file') await preprocessImage(src.path, cfg, out);
-      else preprocessRgb(src.data, src.width, src.height, cfg, out);
+      if (src.kind === 'file') await preprocessImage(src.path, cfg, out, kernels);
+      else preprocessRgb(src.data, src.width, src.height, cfg, out, kernels);
     } catch (e) {
       errors.push({ k, message: (e as Error).message ?? String(e) });
     }

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DataError } from '../errors.ts';
 import type { PreprocessorConfig } from '../io/preprocess.ts';
+import type { ResampleKernels } from '../engine/kernels.ts';
 import type { BadItemLog, Dataset, ImageSource } from './dataset.ts';
 import { decodeSources, type DecodeReply, type DecodeRequest } from './loader-worker.ts';
 import type { Progress } from '../ui/progress.ts';
@@ -18,6 +19,8 @@ export interface LoaderOptions {
   workers?: number;
   /** Compute threads of the model the batches feed (for the default number of decode workers). */
   computeThreads?: number;
+  /** Resize kernels for images decoded in the calling thread (a Runtime's kernels; default the TypeScript twin). */
+  kernels?: ResampleKernels;
   /** Batches decoded ahead of the one being consumed (default 2). Memory ≈ (prefetch+1)·batch·3·S·S·4 bytes. */
   prefetch?: number;
   /** Which data set indices to load, in order (default: all). */
@@ -138,7 +141,7 @@ export async function* imageBatches(ds: Dataset, opts: LoaderOptions): AsyncGene
     const items = chunk.map((i) => ds.get(i));
     const sources = items.map((it) => it.image);
     const refs = items.map((it) => it.ref);
-    if (!pool || here) return { chunk, refs, ...(await decodeSources(sources, opts.preprocess, per)) };
+    if (!pool || here) return { chunk, refs, ...(await decodeSources(sources, opts.preprocess, per, opts.kernels)) };
     const parts = Math.min(pool.size, sources.length);
     const step = Math.ceil(sources.length / parts);
     const replies = await Promise.all(

@@ -10,7 +10,42 @@ export type F32 = Float32Array;
 /** 0 = quick_gelu x·σ(1.702x), 1 = exact erf gelu. */
 export type ActKind = 0 | 1;
 
-export interface Kernels {
+/**
+ * The two passes of Pillow's 8-bit separable resize (image preprocessing), exact integer arithmetic: every
+ * implementation gives the same bytes. Coefficients per output pixel i: `count[i]` inputs from `start[i]` with
+ * fixed-point weights k[i·ksize …] (22 fraction bits), as src/io/resize.ts computes them. Single-threaded.
+ */
+export interface ResampleKernels {
+  /** Horizontal: `rows` source rows from `rowOffset` of src [·, srcW, channels] → out [rows, outW, channels]. */
+  resampleRows(
+    out: Uint8Array,
+    src: Uint8Array,
+    srcW: number,
+    rowOffset: number,
+    rows: number,
+    outW: number,
+    channels: number,
+    ksize: number,
+    start: Int32Array,
+    count: Int32Array,
+    k: Int32Array,
+  ): void;
+  /** Vertical: out row i reads src rows start[i] − rowShift … of src [·, width, channels] → out [outH, width, channels]. */
+  resampleCols(
+    out: Uint8Array,
+    src: Uint8Array,
+    width: number,
+    outH: number,
+    channels: number,
+    ksize: number,
+    start: Int32Array,
+    count: Int32Array,
+    k: Int32Array,
+    rowShift: number,
+  ): void;
+}
+
+export interface Kernels extends ResampleKernels {
   /** Threads used by the kernels and by OpenBLAS. */
   setThreads(n: number): void;
   getThreads(): number;

@@ -2,6 +2,7 @@
 // order), written to be obviously correct rather than fast: plain loops, double accumulation.
 // Dims: M N K (GEMM), N rows, C width, IC/OC, F, B T NH HS (attention), ch H W P (images).
 import type { ActKind, F32, Kernels } from './kernels.ts';
+import { resampleColsU8, resampleRowsU8 } from './resample.ts';
 
 /** erf in double: erf(x) = 2/√π·e^(−x²)·Σ 2ⁿx^(2n+1)/(1·3·…·(2n+1)), a series of positive terms. */
 export function erf(x: number): number {
@@ -55,6 +56,8 @@ function gemm(
 }
 
 export const referenceKernels: Kernels = {
+  resampleRows: resampleRowsU8,
+  resampleCols: resampleColsU8,
   setThreads(n: number): void {
     threads = n;
   },

@@ -96,6 +96,7 @@ export async function embedDatasetImages(m: EvalModel, ds: Dataset, opts: EvalOp
       imageSize: S,
       workers: opts.workers,
       computeThreads: m.rt.threads,
+      kernels: m.rt.kernels,
       bad: opts.bad,
       progress,
     })) {

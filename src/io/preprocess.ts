@@ -11,6 +11,7 @@ import { LIMITS } from './limits.ts';
 import { join } from 'node:path';
 import { ConfigError, DataError } from '../errors.ts';
 import { decodeImage, toRgb } from './image.ts';
+import type { ResampleKernels } from '../engine/kernels.ts';
 import { PIL_BICUBIC, PIL_BILINEAR, type PilFilter, resizeU8 } from './resize.ts';
 
 export const OPENAI_CLIP_MEAN: readonly [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
@@ -257,6 +258,7 @@ export function preprocessRgb(
   height: number,
   cfg: PreprocessorConfig,
   out?: Float32Array,
+  kernels?: ResampleKernels,
 ): Float32Array {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new DataError(`preprocess: image size must be positive integers, found ${width}x${height}`);
@@ -289,6 +291,7 @@ export function preprocessRgb(
       : resizeU8({ width, height, channels: 3, data: rgb }, rw, rh, {
           filter: cfg.resample,
           region: [x0, y0, x1 - x0, y1 - y0],
+          kernels,
         });
 
   // Per-channel lookup of the final float for each byte value: the arithmetic is exactly HF's
@@ -336,9 +339,10 @@ export async function preprocessImage(
   input: string | Uint8Array,
   cfg: PreprocessorConfig,
   out?: Float32Array,
+  kernels?: ResampleKernels,
 ): Promise<Float32Array> {
   const img = await decodeImage(input);
-  return preprocessRgb(img.data, img.width, img.height, cfg, out);
+  return preprocessRgb(img.data, img.width, img.height, cfg, out, kernels);
 }
 
 /** Interleaved pixels with 1-4 channels (grey, grey+alpha, RGB, RGBA) → pipeline, converting like PIL's convert('RGB'). */

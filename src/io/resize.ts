@@ -8,6 +8,11 @@
 // changes pixels by ±1, which is why this is not a generic resampler.
 
 import { ShapeError } from '../errors.ts';
+import type { ResampleKernels } from '../engine/kernels.ts';
+import { RESAMPLE_PRECISION_BITS, resampleColsU8, resampleRowsU8 } from '../engine/resample.ts';
+
+/** The TypeScript passes (src/engine/resample.ts); the native ones are in a Runtime's kernels. */
+export const JS_RESAMPLE: ResampleKernels = { resampleRows: resampleRowsU8, resampleCols: resampleColsU8 };
 
 /** PIL resampling filter codes (Image.Resampling). Only these two are reproduced exactly. */
 export const PIL_BILINEAR = 2;
@@ -33,11 +38,11 @@ export interface ResizeOptions {
    * depends only on its own coefficients; a center crop thus skips the pixels it would discard.
    */
   region?: readonly [number, number, number, number];
+  /** Who runs the two passes: a Runtime's kernels (native, bit-identical) or, by default, the TypeScript twin. */
+  kernels?: ResampleKernels;
 }
 
-const PRECISION_BITS = 32 - 8 - 2;
-const ONE = 1 << PRECISION_BITS;
-const HALF = 1 << (PRECISION_BITS - 1);
+const ONE = 1 << RESAMPLE_PRECISION_BITS;
 
 function bicubicFilter(x: number): number {
   // a = -0.5 (Keys); the operation order follows Pillow so the doubles round identically.
@@ -110,90 +115,6 @@ function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: num
   return { ksize, start, count, k };
 }
 
-// Sums stay int32 (`| 0`) as in Pillow's C: they cannot overflow for 8-bit inputs, and V8 keeps them in integer registers.
-function clip8(ss: number): number {
-  const v = ss >> PRECISION_BITS;
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-function horizontalPass(
-  out: Uint8Array,
-  src: Uint8Array,
-  srcW: number,
-  rowOffset: number,
-  rows: number,
-  outW: number,
-  channels: number,
-  c: Coeffs,
-): void {
-  const { ksize, start, count, k } = c;
-  const srcStride = srcW * channels;
-  const outStride = outW * channels;
-  if (channels === 3) {
-    for (let y = 0; y < rows; y++) {
-      const srow = (y + rowOffset) * srcStride;
-      const orow = y * outStride;
-      for (let xx = 0; xx < outW; xx++) {
-        const n = count[xx]!;
-        const kb = xx * ksize;
-        let p = srow + start[xx]! * 3;
-        let s0 = HALF,
-          s1 = HALF,
-          s2 = HALF;
-        for (let x = 0; x < n; x++, p += 3) {
-          const w = k[kb + x]!;
-          s0 = (s0 + src[p]! * w) | 0;
-          s1 = (s1 + src[p + 1]! * w) | 0;
-          s2 = (s2 + src[p + 2]! * w) | 0;
-        }
-        const o = orow + xx * 3;
-        out[o] = clip8(s0);
-        out[o + 1] = clip8(s1);
-        out[o + 2] = clip8(s2);
-      }
-    }
-    return;
-  }
-  for (let y = 0; y < rows; y++) {
-    const srow = (y + rowOffset) * srcStride;
-    const orow = y * outStride;
-    for (let xx = 0; xx < outW; xx++) {
-      const n = count[xx]!;
-      const kb = xx * ksize;
-      const p0 = srow + start[xx]! * channels;
-      for (let ch = 0; ch < channels; ch++) {
-        let s = HALF;
-        for (let x = 0, p = p0 + ch; x < n; x++, p += channels) s = (s + src[p]! * k[kb + x]!) | 0;
-        out[orow + xx * channels + ch] = clip8(s);
-      }
-    }
-  }
-}
-
-function verticalPass(
-  out: Uint8Array,
-  src: Uint8Array,
-  width: number,
-  outH: number,
-  channels: number,
-  c: Coeffs,
-  rowShift: number,
-): void {
-  const { ksize, start, count, k } = c;
-  const stride = width * channels;
-  for (let yy = 0; yy < outH; yy++) {
-    const n = count[yy]!;
-    const kb = yy * ksize;
-    const r0 = (start[yy]! - rowShift) * stride;
-    const orow = yy * stride;
-    for (let i = 0; i < stride; i++) {
-      let s = HALF;
-      for (let y = 0, p = r0 + i; y < n; y++, p += stride) s = (s + src[p]! * k[kb + y]!) | 0;
-      out[orow + i] = clip8(s);
-    }
-  }
-}
-
 /**
  * Resize like PIL's `Image.resize((outW, outH), filter, box)` on an 8-bit image with 1-4 channels
  * (PIL does not premultiply RGB, so for RGB input the result is byte-identical to PIL's).
@@ -211,6 +132,7 @@ export function resizeU8(img: U8Image, outW: number, outH: number, opts: ResizeO
     throw new ShapeError(`resize: output size must be positive integers, found ${outW}x${outH}`);
   }
   const filter = filterFor(opts.filter ?? PIL_BICUBIC);
+  const kern = opts.kernels ?? JS_RESAMPLE;
   const box = opts.box ?? [0, 0, W, H];
   const [bx0, by0, bx1, by1] = box;
   if (!(bx0 >= 0 && by0 >= 0 && bx1 <= W && by1 <= H && bx1 - bx0 >= 0 && by1 - by0 >= 0)) {
@@ -253,14 +175,14 @@ export function resizeU8(img: U8Image, outW: number, outH: number, opts: ResizeO
     const last = cv.start[rh - 1]! + cv.count[rh - 1]!;
     const rows = Math.max(0, last - first);
     const tmp = new Uint8Array(rw * rows * C);
-    horizontalPass(tmp, data, W, first, rows, rw, C, ch);
+    kern.resampleRows(tmp, data, W, first, rows, rw, C, ch.ksize, ch.start, ch.count, ch.k);
     cur = tmp;
     curW = rw;
     rowShift = first;
   }
   if (needV) {
     const out = new Uint8Array(curW * rh * C);
-    verticalPass(out, cur, curW, rh, C, cv, rowShift);
+    kern.resampleCols(out, cur, curW, rh, C, cv.ksize, cv.start, cv.count, cv.k, rowShift);
     return { width: curW, height: rh, channels: C, data: out };
   }
   return {

@@ -7,6 +7,7 @@ import { ConfigError, DataError } from '../errors.ts';
 import type { BadItemLog, Dataset } from '../data/dataset.ts';
 import { imageBatches, type ImageBatch } from '../data/loader.ts';
 import { decodeSources } from '../data/loader-worker.ts';
+import type { ResampleKernels } from '../engine/kernels.ts';
 import { fillTemplate, OPENAI_SIMPLE_TEMPLATES } from '../eval/templates.ts';
 import type { PreprocessorConfig } from '../io/preprocess.ts';
 import { Rng } from '../model/rng.ts';
@@ -34,6 +35,8 @@ export interface BatcherOptions {
   workers?: number;
   /** The training's compute threads (the loader decodes in this thread when they take every CPU). */
   computeThreads?: number;
+  /** Resize kernels for images preprocessed in this thread (a Runtime's kernels; default the TypeScript twin). */
+  kernels?: ResampleKernels;
   bad?: BadItemLog;
   /** Prompts for classification sets (default OpenAI's 7 simple templates). */
   templates?: readonly string[];
@@ -154,6 +157,7 @@ export class PairBatcher {
         indices.map((i) => this.ds.get(i).image),
         this.preprocess,
         per,
+        this.o.kernels,
       );
       if (r.errors.length === 0) return { indices, pixels: r.pixels };
       const failed = new Set<number>();
@@ -181,6 +185,7 @@ export class PairBatcher {
         imageSize: this.o.imageSize,
         workers: this.o.workers,
         computeThreads: this.o.computeThreads,
+        kernels: this.o.kernels,
         indices: mine,
         bad: this.o.bad,
       });

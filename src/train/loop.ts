@@ -212,6 +212,7 @@ export async function trainLoop(rt: Runtime, opts: TrainLoopOptions): Promise<Tr
     imageSize: cfg.vision.imageSize,
     workers: opts.workers,
     computeThreads: rt.threads,
+    kernels: rt.kernels,
     bad: opts.bad,
     shard: world.size > 1 ? { rank: world.rank, size: world.size } : undefined,
   });
