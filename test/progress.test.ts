@@ -1,7 +1,7 @@
 // Progress output: a redrawn bar on a TTY, timed lines in a log (stderr a file or pipe), one bar per scoring run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Progress, progressCallback, progressLineSeconds } from '../src/ui/progress.ts';
+import { fmtRate, Progress, progressCallback, progressLineSeconds } from '../src/ui/progress.ts';
 
 function sink(isTTY: boolean): { stream: NodeJS.WriteStream; text: () => string } {
   let out = '';
@@ -92,4 +92,12 @@ test('progressCallback: one bar per run, finished when done reaches total', asyn
     ['1/3', '3/3', '2/2'],
     s.text(),
   );
+});
+
+test('fmtRate: per second, then per minute and per hour for slow work', () => {
+  assert.equal(fmtRate(12.34), '12.3/s');
+  assert.equal(fmtRate(0.1), '0.1/s');
+  assert.equal(fmtRate(0.05), '3.0/min');
+  assert.equal(fmtRate(0.0005), '1.8/h');
+  assert.equal(fmtRate(0), '0.0/s');
 });

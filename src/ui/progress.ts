@@ -12,6 +12,13 @@ function fmtDuration(s: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
+/** Items per second, or per minute / per hour when fewer than 0.1 a second (slow modules of a large model). */
+export function fmtRate(perS: number): string {
+  if (perS >= 0.1 || perS === 0) return `${perS.toFixed(1)}/s`;
+  if (perS * 60 >= 0.1) return `${(perS * 60).toFixed(1)}/min`;
+  return `${(perS * 3600).toFixed(1)}/h`;
+}
+
 /** Seconds between progress lines when stderr is not a TTY: MOPE_PROGRESS_SECONDS (default 60; 0 = none). */
 export function progressLineSeconds(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.MOPE_PROGRESS_SECONDS;
@@ -84,7 +91,7 @@ export class Progress {
     const width = 20;
     const fill = Math.round(frac * width);
     const eta = rate > 0 ? (this.total - this.done) / rate : Infinity;
-    return `${this.label} [${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${this.done}/${this.total} ${rate.toFixed(1)}/s ETA ${fmtDuration(eta)}`;
+    return `${this.label} [${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${this.done}/${this.total} ${fmtRate(rate)} ETA ${fmtDuration(eta)}`;
   }
 
   /** Ends the line (only if something was drawn). */
