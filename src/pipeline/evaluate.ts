@@ -61,11 +61,12 @@ export async function evaluateModel(
   rt: Runtime,
   files: ModelFiles,
   sets: EvalSet[],
-  opts: { batch?: number; templates?: readonly string[] } = {},
+  opts: { batch?: number; templates?: readonly string[]; progress?: boolean } = {},
 ): Promise<ModelEval> {
   const t0 = performance.now();
   const m = { rt, model: files.model, tokenizer: files.tokenizer, preprocess: files.preprocess };
-  const eo = { batch: opts.batch ?? 64, progress: false, workers: 0 };
+  // progress: a bar on a TTY after 1.5 s, a line a minute in a log (a real-size eval takes minutes)
+  const eo = { batch: opts.batch ?? 64, progress: opts.progress ?? true, workers: 0 };
   const out: ModelEval = { ...modelCost(files), zeroshot: null, retrieval: null, sets: {}, seconds: 0 };
   for (const s of sets) {
     if (s.data.kind === 'classification') {
