@@ -13,7 +13,8 @@ import { configFromGeometry, initFromConfig } from '../src/model/init.ts';
 import type { ClipModel } from '../src/model/types.ts';
 import { createGrads, gradsByName } from '../src/model/grads.ts';
 import { TrainStep, type TrainBatch } from '../src/train/step.ts';
-import { TeacherCache, subBatch } from '../src/train/teacher-cache.ts';
+import { TeacherCache, defaultTeacherCacheBytes, subBatch } from '../src/train/teacher-cache.ts';
+import { parseTeacherCacheFlags } from '../src/cli/teacher-cache-flags.ts';
 import type { LossParts } from '../src/distill/losses.ts';
 import { Rng } from '../src/model/rng.ts';
 
@@ -180,4 +181,21 @@ test('TeacherCache.open shares one cache per teacher and precision through opts.
   const before = c1.stats.hits;
   run(a, tinyModel(6), TeacherCache.open(a, { shared }), batch(4)); // another student, the same items
   assert.equal(c1.stats.hits, before + 4);
+});
+
+test('memory bound defaults: an eighth (≤ 4 GiB) alone, a thirty-second (≤ 512 MiB) beside a disk folder', () => {
+  const GiB = 2 ** 30;
+  assert.equal(defaultTeacherCacheBytes(false, 24 * GiB), 3 * GiB);
+  assert.equal(defaultTeacherCacheBytes(false, 64 * GiB), 4 * GiB);
+  assert.equal(defaultTeacherCacheBytes(true, 8 * GiB), 256 * 2 ** 20);
+  assert.equal(defaultTeacherCacheBytes(true, 64 * GiB), 512 * 2 ** 20);
+  // the flags: DIR picks the small default, an explicit --teacher-cache-memory wins, 0 without DIR = no cache
+  assert.equal(parseTeacherCacheFlags({ teacherCache: '/tmp/tc' })!.memoryBytes, defaultTeacherCacheBytes(true));
+  assert.equal(parseTeacherCacheFlags({})!.memoryBytes, defaultTeacherCacheBytes(false));
+  assert.equal(parseTeacherCacheFlags({ teacherCache: '/tmp/tc', teacherCacheMemory: '2048' })!.memoryBytes, 2 * GiB);
+  assert.equal(parseTeacherCacheFlags({ teacherCacheMemory: '0' }), null);
+  assert.deepEqual(parseTeacherCacheFlags({ teacherCache: '/tmp/tc', teacherCacheMemory: '0' }), {
+    dir: '/tmp/tc',
+    memoryBytes: 0,
+  });
 });

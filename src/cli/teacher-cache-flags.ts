@@ -13,7 +13,8 @@ export function addTeacherCacheFlags(cmd: Command): Command {
     .option(
       '--teacher-cache-memory <MiB>',
       'in-memory bound of the teacher-output cache (0 = no in-memory copy; ' +
-        'default: an eighth of the machine memory, at most 4096)',
+        'default: an eighth of the machine memory, at most 4096; with --teacher-cache DIR a thirty-second, ' +
+        'at most 512, as the system page cache keeps recent entry files in memory)',
     );
 }
 
@@ -23,8 +24,8 @@ export function parseTeacherCacheFlags(o: Record<string, unknown>): TeacherCache
     o.teacherCacheMemory === undefined
       ? null
       : parseNonNegativeInt(String(o.teacherCacheMemory), '--teacher-cache-memory');
-  const memoryBytes = mib === null ? defaultTeacherCacheBytes() : mib * 2 ** 20;
   const dir = o.teacherCache === undefined ? null : String(o.teacherCache);
+  const memoryBytes = mib === null ? defaultTeacherCacheBytes(dir !== null) : mib * 2 ** 20;
   if (memoryBytes === 0 && dir === null) return null;
   return { dir, memoryBytes };
 }
