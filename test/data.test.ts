@@ -494,11 +494,14 @@ test('defaultDecodeWorkers: no worker takes a core from the compute threads', ()
     [1, 2, 4, 8, 16, 64].map((c) => defaultDecodeWorkers(c)),
     [1, 1, 1, 2, 4, 4],
   );
-  // compute threads on every CPU → decode between forwards; free CPUs bound the workers
+  // compute threads on every CPU of a small machine → decode between forwards; free CPUs bound the workers
   assert.equal(defaultDecodeWorkers(2, 2), 0);
+  assert.equal(defaultDecodeWorkers(4, 4), 0);
   assert.equal(defaultDecodeWorkers(2, 1), 1);
-  assert.equal(defaultDecodeWorkers(16, 16), 0);
+  assert.equal(defaultDecodeWorkers(4, 8), 0, 'more compute threads than CPUs');
   assert.equal(defaultDecodeWorkers(16, 14), 2);
   assert.equal(defaultDecodeWorkers(16, 8), 4);
-  assert.equal(defaultDecodeWorkers(4, 8), 0, 'more compute threads than CPUs');
+  // more than 4 CPUs, all taken by compute threads: the workers fill the forward's single-threaded stretches
+  assert.equal(defaultDecodeWorkers(16, 16), 4);
+  assert.equal(defaultDecodeWorkers(8, 8), 2);
 });

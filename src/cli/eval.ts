@@ -25,7 +25,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--batch <n>', 'images / texts per forward pass', '32')
     .option(
       '--workers <n>',
-      'image decode worker threads (0 = decode between forwards; default: 1 on up to 4 CPUs, 0 when the compute threads take every CPU)',
+      'image decode worker threads (0 = decode between forwards; default: 0 when the compute threads take every CPU of a machine of at most 4, else 1 up to 4 CPUs and a quarter of them above, within the CPUs left free)',
     )
     .option('--cache <dir>', 'cache embeddings here, keyed by model weights, data and preprocessing')
     .option('--no-progress', 'no progress bar (it shows only when stderr is a terminal anyway)')

@@ -47,7 +47,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--log-every <n>', 'progress line every N steps', '10')
     .option(
       '--workers <n>',
-      'image decode worker threads (0 = decode between forwards; default: 1 on up to 4 CPUs, 0 when the compute threads take every CPU)',
+      'image decode worker threads (0 = decode between forwards; default: 0 when the compute threads take every CPU of a machine of at most 4, else 1 up to 4 CPUs and a quarter of them above, within the CPUs left free)',
     )
     .option('--threads <n>', 'compute threads (default: MOPE_THREADS or all cores)')
     .option('--precision <p>', PRECISION_HELP);

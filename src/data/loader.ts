@@ -39,18 +39,22 @@ export interface ImageBatch {
 }
 
 /**
- * Decode threads beside the model's compute threads: 1 up to 4 CPUs, then a quarter of them (max 4), but never more
- * than the CPUs the compute threads leave free. When the compute threads take every CPU (the default: --threads =
- * all CPUs) the answer is 0, and images are decoded in the calling thread between two forwards: a worker could only
- * run by taking a core from a compute thread, and since the GEMM threads wait for each other, that stalls the whole
- * forward for as long as the worker runs, and the worker's own start (loading its modules, ≈ 0.8 CPU-seconds) is
- * paid on top. Measured in docs/scale.md (eval on 2 cores, 2 compute threads: with one worker 0.85 of the raw
- * forward's images/s, decoding in the calling thread more).
+ * Decode threads beside the model's compute threads: 1 up to 4 CPUs, then a quarter of them (max 4), and never more
+ * than the CPUs the compute threads leave free when some are free. When the compute threads take every CPU (the
+ * default: --threads = all CPUs) on a machine of at most 4 CPUs, the answer is 0 and images are decoded in the
+ * calling thread between two forwards: a worker could only run by taking a core from a compute thread, and since the
+ * GEMM threads wait for each other, that stalls the whole forward for as long as it runs, with the worker's own start
+ * (loading its modules, ≈ 0.8 CPU-seconds) on top — measured in docs/scale.md (2 cores, 2 compute threads: 0.88–0.89
+ * of the raw forward's images/s with one worker, 0.96–1.00 without). On more CPUs the rule above stands even then:
+ * the forward's single-threaded stretches leave cores idle that the workers fill, and a serial decode would weigh
+ * more against a faster forward (not measured here: no such machine).
  */
 export function defaultDecodeWorkers(cpus = availableParallelism(), computeThreads?: number): number {
   const byCpus = cpus <= 4 ? 1 : Math.min(4, Math.floor(cpus / 4));
   if (computeThreads === undefined) return byCpus;
-  return Math.max(0, Math.min(byCpus, cpus - computeThreads));
+  const free = cpus - computeThreads;
+  if (free >= 1) return Math.min(byCpus, free);
+  return cpus <= 4 ? 0 : byCpus;
 }
 
 /** A fixed pool of decode workers; each request goes to the least busy worker. */
