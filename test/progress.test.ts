@@ -45,7 +45,7 @@ test('not a TTY: whole lines at the interval, none before it, a last one at fini
 
 test('not a TTY with lineSeconds 0: silent; a short job prints nothing', async () => {
   const quiet = sink(false);
-  const p = new Progress(3, 'x', quiet.stream, { lineSeconds: 0 });
+  const p = new Progress(3, 'x', quiet.stream, { lineSeconds: 0, enabled: true });
   p.tick(3);
   p.finish();
   assert.equal(quiet.text(), '');

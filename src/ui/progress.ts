@@ -54,7 +54,8 @@ export class Progress {
     this.done = this.base = opts.done ?? 0;
     this.tty = Boolean(stream.isTTY);
     const lineMs = (opts.lineSeconds ?? progressLineSeconds()) * 1000;
-    this.enabled = opts.enabled ?? (this.tty || lineMs > 0);
+    // off when asked, or in a log with lines turned off (MOPE_PROGRESS_SECONDS=0: never a line per tick)
+    this.enabled = (opts.enabled ?? true) && (this.tty || lineMs > 0);
     this.delayMs = this.tty ? (opts.delayMs ?? 1500) : lineMs;
     this.lastDraw = this.tty ? 0 : this.t0;
   }
