@@ -12,6 +12,8 @@
 
 #include "addon_args.h"
 #include "addon_dnnl.h"
+#include "addon_image.h"
+#include "addon_optim.h"
 
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   Call c;
@@ -229,69 +231,6 @@ static napi_value js_im2patch(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-/* Coefficient tables of n output pixels: start/count [n], k [n*ksize]; every window inside [lo, hi) of the input. */
-static void check_coeffs(Call *c, Ints start, Ints count, Ints k, int n, int ksize, int64_t lo, int64_t hi) {
-  if (c->failed) return;
-  if ((int64_t)start.len < n || (int64_t)count.len < n)
-    throw_fmt(c, 1, "start and count need %d elements, have %zu and %zu", n, start.len, count.len);
-  else if ((int64_t)k.len < (int64_t)n * ksize)
-    throw_fmt(c, 1, "k has %zu elements, expected n*ksize = %lld", k.len, (long long)n * ksize);
-  const int32_t *s = start.data, *m = count.data;
-  for (int i = 0; i < n && !c->failed; i++)
-    if (m[i] < 0 || m[i] > ksize || s[i] < lo || (int64_t)s[i] + m[i] > hi)
-      throw_fmt(c, 1, "window %d (start %d, count %d) must lie in [%lld, %lld) with count <= ksize = %d", i, s[i], m[i],
-                (long long)lo, (long long)hi, ksize);
-}
-
-static void u8_disjoint(Call *c, Ints a, const char *an, Ints b, const char *bn) {
-  if (c->failed) return;
-  const uint8_t *a0 = a.data, *b0 = b.data;
-  if (a0 < b0 + b.len && b0 < a0 + a.len) throw_fmt(c, 1, "%s overlaps %s in memory; use separate buffers", an, bn);
-}
-
-/* resampleRows(out, src, srcW, rowOffset, rows, outW, channels, ksize, start, count, k) */
-static napi_value js_resample_rows(napi_env env, napi_callback_info info) {
-  Call c;
-  if (!begin(&c, env, info, "resampleRows", 11)) return NULL;
-  Ints out = arg_u8(&c, 0, "out"), src = arg_u8(&c, 1, "src");
-  int srcW = arg_dim(&c, 2, "srcW"), off = arg_dim(&c, 3, "rowOffset"), rows = arg_dim(&c, 4, "rows"),
-      outW = arg_dim(&c, 5, "outW"), ch = arg_dim(&c, 6, "channels"), ksize = arg_dim(&c, 7, "ksize");
-  Ints start = arg_i32(&c, 8, "start"), count = arg_i32(&c, 9, "count"), k = arg_i32(&c, 10, "k");
-  if (!c.failed && (ch < 1 || ch > 4)) throw_fmt(&c, 1, "channels must be 1 to 4, got %d", ch);
-  int64_t nsrc = P3(&c, (int64_t)off + rows, srcW, ch), nout = P3(&c, rows, outW, ch);
-  if (!c.failed && (int64_t)src.len < nsrc)
-    throw_fmt(&c, 1, "src has %zu bytes, expected (rowOffset+rows)*srcW*channels = %lld", src.len, (long long)nsrc);
-  if (!c.failed && (int64_t)out.len < nout)
-    throw_fmt(&c, 1, "out has %zu bytes, expected rows*outW*channels = %lld", out.len, (long long)nout);
-  check_coeffs(&c, start, count, k, outW, ksize, 0, srcW);
-  u8_disjoint(&c, out, "out", src, "src");
-  if (c.failed) return NULL;
-  mope_resample_rows_u8(out.data, src.data, srcW, off, rows, outW, ch, ksize, start.data, count.data, k.data);
-  return undef(env);
-}
-
-/* resampleCols(out, src, width, outH, channels, ksize, start, count, k, rowShift) */
-static napi_value js_resample_cols(napi_env env, napi_callback_info info) {
-  Call c;
-  if (!begin(&c, env, info, "resampleCols", 10)) return NULL;
-  Ints out = arg_u8(&c, 0, "out"), src = arg_u8(&c, 1, "src");
-  int width = arg_dim(&c, 2, "width"), outH = arg_dim(&c, 3, "outH"), ch = arg_dim(&c, 4, "channels"),
-      ksize = arg_dim(&c, 5, "ksize");
-  Ints start = arg_i32(&c, 6, "start"), count = arg_i32(&c, 7, "count"), k = arg_i32(&c, 8, "k");
-  int shift = arg_dim(&c, 9, "rowShift");
-  if (!c.failed && (ch < 1 || ch > 4)) throw_fmt(&c, 1, "channels must be 1 to 4, got %d", ch);
-  int64_t stride = P2(&c, width, ch), nout = P3(&c, outH, width, ch);
-  if (!c.failed && (int64_t)out.len < nout)
-    throw_fmt(&c, 1, "out has %zu bytes, expected outH*width*channels = %lld", out.len, (long long)nout);
-  /* rows of src available: src.len / stride, holding source rows rowShift … */
-  int64_t srows = stride > 0 ? (int64_t)src.len / stride : 0;
-  check_coeffs(&c, start, count, k, outH, ksize, shift, shift + srows);
-  u8_disjoint(&c, out, "out", src, "src");
-  if (c.failed) return NULL;
-  mope_resample_cols_u8(out.data, src.data, width, outH, ch, ksize, start.data, count.data, k.data, shift);
-  return undef(env);
-}
-
 /* ---- backward kernels ------------------------------------------------------------------------ */
 
 /* linearBackward(dinp, dweight, dbias, dout, inp, weight, N, IC, OC) */
@@ -445,86 +384,6 @@ static napi_value js_im2patch_backward(napi_env env, napi_callback_info info) {
   no_overlap(&c, dpx, n, "dpixels", dp, n, "dpatches");
   if (c.failed) return NULL;
   mope_im2patch_bwd(dpx.data, dp.data, B, ch, H, W, P);
-  return undef(env);
-}
-
-/* ---- optimiser ------------------------------------------------------------------------------- */
-
-/* adamw(param, grad, m, v, N, lr, beta1, beta2, eps, weightDecay, step) */
-static napi_value js_adamw(napi_env env, napi_callback_info info) {
-  Call c;
-  if (!begin(&c, env, info, "adamw", 11)) return NULL;
-  F32 p = arg_f32(&c, 0, "param", 0), g = arg_f32(&c, 1, "grad", 0), m = arg_f32(&c, 2, "m", 0),
-      v = arg_f32(&c, 3, "v", 0);
-  int64_t N = arg_dim(&c, 4, "N");
-  double lr = arg_num(&c, 5, "lr"), b1 = arg_num(&c, 6, "beta1"), b2 = arg_num(&c, 7, "beta2"),
-         eps = arg_num(&c, 8, "eps"), wd = arg_num(&c, 9, "weightDecay");
-  int step = arg_dim(&c, 10, "step");
-  /* the ranges torch.optim.AdamW accepts */
-  if (!c.failed && lr < 0) throw_fmt(&c, 1, "lr must be >= 0, got %g", lr);
-  if (!c.failed && !(b1 >= 0 && b1 < 1)) throw_fmt(&c, 1, "beta1 must be in [0, 1), got %g", b1);
-  if (!c.failed && !(b2 >= 0 && b2 < 1)) throw_fmt(&c, 1, "beta2 must be in [0, 1), got %g", b2);
-  if (!c.failed && eps < 0) throw_fmt(&c, 1, "eps must be >= 0, got %g", eps);
-  if (!c.failed && wd < 0) throw_fmt(&c, 1, "weightDecay must be >= 0, got %g", wd);
-  if (!c.failed && step < 1) throw_fmt(&c, 1, "step must be at least 1 (steps count from 1), got %d", step);
-  need(&c, p, "param", N, "N");
-  need(&c, g, "grad", N, "N");
-  need(&c, m, "m", N, "N");
-  need(&c, v, "v", N, "N");
-  no_overlap(&c, p, N, "param", g, N, "grad");
-  no_overlap(&c, p, N, "param", m, N, "m");
-  no_overlap(&c, p, N, "param", v, N, "v");
-  no_overlap(&c, m, N, "m", g, N, "grad");
-  no_overlap(&c, m, N, "m", v, N, "v");
-  no_overlap(&c, v, N, "v", g, N, "grad");
-  if (c.failed) return NULL;
-  mope_adamw(p.data, g.data, m.data, v.data, N, lr, b1, b2, eps, wd, step);
-  return undef(env);
-}
-
-/* sumSquares(x, N) */
-static napi_value js_sum_squares(napi_env env, napi_callback_info info) {
-  Call c;
-  if (!begin(&c, env, info, "sumSquares", 2)) return NULL;
-  F32 x = arg_f32(&c, 0, "x", 0);
-  int64_t N = arg_dim(&c, 1, "N");
-  need(&c, x, "x", N, "N");
-  if (c.failed) return NULL;
-  napi_value r;
-  napi_create_double(env, mope_sum_squares(x.data, N), &r);
-  return r;
-}
-
-/* diffSquares(g, a, b, coef, N) */
-static napi_value js_diff_squares(napi_env env, napi_callback_info info) {
-  Call c;
-  if (!begin(&c, env, info, "diffSquares", 5)) return NULL;
-  F32 g = arg_f32(&c, 0, "g", 0);
-  F32 a = arg_f32(&c, 1, "a", 0);
-  F32 b = arg_f32(&c, 2, "b", 0);
-  float coef = (float)arg_num(&c, 3, "coef");
-  int64_t N = arg_dim(&c, 4, "N");
-  need(&c, g, "g", N, "N");
-  need(&c, a, "a", N, "N");
-  need(&c, b, "b", N, "N");
-  no_overlap(&c, g, N, "g", a, N, "a");
-  no_overlap(&c, g, N, "g", b, N, "b");
-  if (c.failed) return NULL;
-  napi_value r;
-  napi_create_double(env, mope_diff_squares(g.data, a.data, b.data, coef, N), &r);
-  return r;
-}
-
-/* scale(x, s, N) */
-static napi_value js_scale(napi_env env, napi_callback_info info) {
-  Call c;
-  if (!begin(&c, env, info, "scale", 3)) return NULL;
-  F32 x = arg_f32(&c, 0, "x", 0);
-  float s = (float)arg_num(&c, 1, "s");
-  int64_t N = arg_dim(&c, 2, "N");
-  need(&c, x, "x", N, "N");
-  if (c.failed) return NULL;
-  mope_scale(x.data, s, N);
   return undef(env);
 }
 

@@ -80,29 +80,6 @@ static F32 arg_f32(Call *c, size_t i, const char *name, int nullable) {
   return r;
 }
 
-/* A Uint8Array or Int32Array argument (the image kernels): data and element count. */
-typedef struct {
-  void *data;
-  size_t len;
-} Ints;
-
-static Ints arg_ints(Call *c, size_t i, const char *name, napi_typedarray_type want, const char *tname) {
-  Ints r = {NULL, 0};
-  if (c->failed) return r;
-  bool is_ta = false;
-  napi_is_typedarray(c->env, c->argv[i], &is_ta);
-  napi_typedarray_type tt = napi_float32_array;
-  if (is_ta) napi_get_typedarray_info(c->env, c->argv[i], &tt, &r.len, &r.data, NULL, NULL);
-  if (!is_ta || tt != want) {
-    throw_fmt(c, 0, "%s must be a %s", name, tname);
-    r.data = NULL;
-    r.len = 0;
-  }
-  return r;
-}
-#define arg_u8(c, i, name) arg_ints(c, i, name, napi_uint8_array, "Uint8Array")
-#define arg_i32(c, i, name) arg_ints(c, i, name, napi_int32_array, "Int32Array")
-
 static double arg_num(Call *c, size_t i, const char *name) {
   double v = 0.0;
   if (c->failed) return v;
