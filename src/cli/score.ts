@@ -4,7 +4,7 @@ import { checkOutputFile } from '../io/out-path.ts';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { loadCheckpoint } from '../io/checkpoint.ts';
-import { Progress } from '../ui/progress.ts';
+import { progressCallback } from '../ui/progress.ts';
 import { loadCalibration } from '../prune/calibration.ts';
 import { parseGranularity, parseShard, parseTowers } from '../prune/modules.ts';
 import { parseTask } from '../prune/objective.ts';
@@ -110,8 +110,6 @@ async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
           templates: o.templates,
         })
       : null;
-  let bar: Progress | undefined;
-  let shown = 0;
   const file = runScore(rt, model, cal, {
     out: o.out,
     modelPath: o.model,
@@ -129,13 +127,9 @@ async function scoreAction(io: CliIO, o: ScoreFlags): Promise<void> {
     batch,
     variants,
     naive: o.path === 'naive',
-    onProgress: (done, total) => {
-      bar ??= new Progress(total, `score ${metric}`, process.stderr, { delayMs: 0 });
-      if (done > shown) bar.tick(done - shown);
-      shown = Math.max(shown, done);
-    },
+    // resumed modules count in the total, not in the rate; the bar ends when the last module is scored
+    onProgress: progressCallback(`score ${metric}`),
   });
-  bar?.finish();
   // Split-half check: do two disjoint halves of the calibration set rank the modules alike?
   let agreement: Record<string, number> | null = null;
   if (metric === 'mope' && cal !== null && o.agreement !== false && shard === null && file.complete) {
