@@ -23,6 +23,7 @@
         "-fopenmp",
         "-std=c11",
         "-fno-math-errno",
+        "-ffp-contract=fast",
         "-Wall",
         "-Wno-unused-parameter"
       ],

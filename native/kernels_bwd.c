@@ -8,6 +8,7 @@
 #include <string.h>
 #include "mope.h"
 #include "fastmath.h"
+#include "attn_tile.h"
 
 /* Parallelise only when there is enough work to pay for waking the team (elements touched). */
 #define PAR_MIN_WORK 16384
@@ -133,11 +134,8 @@ void mope_activation_bwd(float *dinp, const float *dout, const float *inp, const
   }
 }
 
-/* Attention works on 16-float vectors (GCC vector extension, as in kernels_fwd.c) with accumulators held in
- * registers: plain loops that reduce over j or e would carry each partial sum through memory. */
-typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
-#define LD(p) (*(const v16 *)(p))
-#define ST(p, x) (*(v16 *)(p) = (x))
+/* Attention works on 16-float vectors (attn_tile.h) with accumulators held in registers: plain loops that
+ * reduce over j or e would carry each partial sum through memory. */
 
 /* Vᵀ of one head [HS,Tp] (Tp = T rounded up to 16, zero padded) is copied into a stack tile when it is at
  * most this many floats (64 KiB), so dO·vᵀ runs along contiguous keys; larger heads use one dot per key. */
@@ -199,6 +197,78 @@ static void attn_wk(float *restrict o, const float *restrict w, const float *res
   }
 }
 
+/* Heads of at most this many tokens (and HS·Tp <= ATTN_VT_MAX) take the tiled path: dS and P of the head are
+ * kept transposed in two stack tiles [T,Tp] (≤ 128 KiB together), so dK = dSᵀ·Q and dV = hm·Pᵀ·dO run as the
+ * same four-row register tiles as dQ = dS·K. Longer sequences use the row-at-a-time path below. */
+#define ATTN_TILE_MAX_T 128
+
+/* The tiled backward of one head: dq, dk, dv rows of head h in batch b are overwritten. P [T,T] probabilities,
+ * base / dbase point at the head's q column block in qkv / dqkv, g at its column block of dout. */
+static void attn_bwd_head_tiled(float *dbase, const float *base, const float *g, const float *P, int T, int C, int HS,
+                                float hm, float scale) {
+  const size_t C3 = (size_t)3 * C;
+  const int Tp = (T + 15) & ~15, Tr = (T + TILE_R - 1) / TILE_R * TILE_R;
+  float vt[(size_t)HS * Tp];                               /* Vᵀ */
+  float dst[(size_t)Tr * Tp], pt[(size_t)Tr * Tp];         /* dSᵀ·scale and hm·Pᵀ, rows past T zero */
+  float gs[TILE_R * HS], dp[TILE_R * Tp], ot[TILE_R * HS]; /* hm·dO rows, dP rows, an output tile */
+  for (int j = 0; j < T; j++) {
+    if (j + ATTN_PREFETCH < T) prefetch_row(base + (size_t)(j + ATTN_PREFETCH) * C3, C, HS);
+    const float *v = base + (size_t)j * C3 + 2 * (size_t)C;
+    for (int e = 0; e < HS; e++) vt[(size_t)e * Tp + j] = v[e];
+  }
+  for (int e = 0; e < HS; e++)
+    for (int j = T; j < Tp; j++) vt[(size_t)e * Tp + j] = 0.0f;
+  memset(dst, 0, sizeof dst);
+  memset(pt, 0, sizeof pt);
+  for (int i0 = 0; i0 < T; i0 += TILE_R) {
+    const int nr = T - i0 < TILE_R ? T - i0 : TILE_R;
+    int jn[TILE_R], jmax = 0;
+    for (int r = 0; r < TILE_R; r++) {
+      const int i = r < nr ? i0 + r : i0;
+      const float *p = P + (size_t)i * T, *gr = g + (size_t)i * C;
+      int n = T; /* keys past the last nonzero probability (causal, padding) contribute nothing */
+      while (n > 0 && p[n - 1] == 0.0f) n--;
+      jn[r] = r < nr ? n : 0;
+      if (jn[r] > jmax) jmax = jn[r];
+      for (int e = 0; e < HS; e++) gs[r * HS + e] = gr[e] * hm;
+    }
+    /* dP[i,j] = hm·dO_i·v_j */
+    tile_rows_bt(dp, Tp, gs, vt, Tp, HS, jmax);
+    for (int r = 0; r < TILE_R; r++) {
+      float *d = dp + (size_t)r * Tp;
+      const int i = i0 + r;
+      if (jn[r] == 0) { /* a fully masked row (or past T): zero gradients */
+        for (int j = 0; j < jmax; j++) d[j] = 0.0f;
+        continue;
+      }
+      const float *p = P + (size_t)i * T;
+      /* dS = P ⊙ (dP − Σ_j dP·P); zero-probability (masked) keys get exactly zero */
+      double rs = 0.0;
+#pragma omp simd reduction(+ : rs)
+      for (int j = 0; j < jn[r]; j++) rs += (double)(d[j] * p[j]);
+      const float rf = (float)rs;
+#pragma omp simd
+      for (int j = 0; j < jn[r]; j++) d[j] = p[j] * (d[j] - rf) * scale;
+      for (int j = jn[r]; j < jmax; j++) d[j] = 0.0f;
+      for (int j = 0; j < jn[r]; j++) {
+        dst[(size_t)j * Tp + i] = d[j];
+        pt[(size_t)j * Tp + i] = hm * p[j];
+      }
+    }
+    /* dq_i = scale·Σ_j dS[i,j]·k_j */
+    tile_rows_pv(ot, dp, Tp, base + C, C3, jmax, HS);
+    for (int r = 0; r < nr; r++) memcpy(dbase + (size_t)(i0 + r) * C3, ot + r * HS, sizeof(float) * HS);
+  }
+  for (int j0 = 0; j0 < T; j0 += TILE_R) {
+    const int nr = T - j0 < TILE_R ? T - j0 : TILE_R;
+    /* dk_j = scale·Σ_i dS[i,j]·q_i, dv_j = hm·Σ_i P[i,j]·dO_i (rows i of dSᵀ, Pᵀ past T are zero) */
+    tile_rows_pv(ot, dst + (size_t)j0 * Tp, Tp, base, C3, T, HS);
+    for (int r = 0; r < nr; r++) memcpy(dbase + (size_t)(j0 + r) * C3 + C, ot + r * HS, sizeof(float) * HS);
+    tile_rows_pv(ot, pt + (size_t)j0 * Tp, Tp, g, C, T, HS);
+    for (int r = 0; r < nr; r++) memcpy(dbase + (size_t)(j0 + r) * C3 + 2 * (size_t)C, ot + r * HS, sizeof(float) * HS);
+  }
+}
+
 void mope_attention_bwd(float *dqkv, const float *dout, const float *probs, const float *qkv, const float *headMask,
                         int B, int T, int NH, int HS) {
   const int C = NH * HS;
@@ -206,7 +276,7 @@ void mope_attention_bwd(float *dqkv, const float *dout, const float *probs, cons
   const float scale = 1.0f / sqrtf((float)HS);
   const int64_t work = (int64_t)B * NH * T * T * HS;
   const int Tp = (T + 15) & ~15;
-  const int use_vt = (int64_t)HS * Tp <= ATTN_VT_MAX;
+  const int use_vt = (int64_t)HS * Tp <= ATTN_VT_MAX, use_tile = use_vt && T <= ATTN_TILE_MAX_T;
 #pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
   for (int bh = 0; bh < B * NH; bh++) {
     const int b = bh / NH, h = bh % NH;
@@ -214,6 +284,10 @@ void mope_attention_bwd(float *dqkv, const float *dout, const float *probs, cons
     const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HS;
     float *dbase = dqkv + (size_t)b * T * C3 + (size_t)h * HS;
     const float *P = probs + (size_t)bh * T * T;
+    if (use_tile && hm != 0.0f && T > 0) { /* overwrites every row of the head's q, k and v blocks */
+      attn_bwd_head_tiled(dbase, base, dout + (size_t)b * T * C + (size_t)h * HS, P, T, C, HS, hm, scale);
+      continue;
+    }
     /* this thread owns the q, k and v column blocks of head h in batch b: zero them, then accumulate */
     for (int t = 0; t < T; t++) {
       float *d = dbase + (size_t)t * C3;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "mope.h"
 #include "fastmath.h"
+#include "attn_tile.h"
 
 /* Parallelise only when there is enough work to pay for waking the team (elements touched). */
 #define PAR_MIN_WORK 16384
@@ -80,68 +81,18 @@ void mope_activation_fwd(float *out, const float *inp, const float *mask, int N,
   }
 }
 
-/* Attention works on 16-float vectors (GCC vector extension: AVX-512 registers here, pairs of AVX2 registers
- * elsewhere) with several independent accumulators held in registers; plain loops over j or e would carry
- * each partial sum through memory and stall on store-to-load forwarding. */
-typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
-#define LD(p) (*(const v16 *)(p))
-#define ST(p, x) (*(v16 *)(p) = (x))
+/* Attention works on 16-float vectors (attn_tile.h) with several independent accumulators held in registers;
+ * plain loops over j or e would carry each partial sum through memory and stall on store-to-load forwarding. */
 
 /* Keys of one head are copied transposed (Kᵀ [HS,Tp], Tp = T rounded up to 16, zero padded) into a stack
- * tile when it is at most this many floats (64 KiB), so q·kᵀ runs along contiguous keys. Larger heads fall
- * back to one contiguous dot product per key. */
+ * tile when it is at most this many floats (64 KiB); queries then go four at a time through the register
+ * tiles of attn_tile.h. Larger heads fall back to one row at a time and one contiguous dot product per key. */
 #define ATTN_KT_MAX 16384
 
-/* s[j] = scale·q·k_j for j < jn (rounded up to 16; entries past jn are junk the caller ignores). */
-static void attn_scores_kt(float *restrict s, const float *restrict kt, int Tp, const float *restrict q, float scale,
-                           int HS, int jn) {
-  int j0 = 0;
-  for (; j0 + 48 < jn; j0 += 64) {
-    v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    for (int e = 0; e < HS; e++) {
-      const float qe = q[e] * scale;
-      const float *kr = kt + (size_t)e * Tp + j0;
-      a0 += qe * LD(kr);
-      a1 += qe * LD(kr + 16);
-      a2 += qe * LD(kr + 32);
-      a3 += qe * LD(kr + 48);
-    }
-    ST(s + j0, a0);
-    ST(s + j0 + 16, a1);
-    ST(s + j0 + 32, a2);
-    ST(s + j0 + 48, a3);
-  }
-  for (; j0 < jn; j0 += 16) {
-    v16 a0 = {0}, a1 = {0}; /* even and odd e, to halve the FMA latency chain */
-    int e = 0;
-    for (; e + 1 < HS; e += 2) {
-      a0 += (q[e] * scale) * LD(kt + (size_t)e * Tp + j0);
-      a1 += (q[e + 1] * scale) * LD(kt + (size_t)(e + 1) * Tp + j0);
-    }
-    if (e < HS) a0 += (q[e] * scale) * LD(kt + (size_t)e * Tp + j0);
-    ST(s + j0, a0 + a1);
-  }
-}
-
-/* o[e] = hm·Σ_{j<jn} p[j]·v_j[e], v_j = v + j·ldv. */
+/* o[e] = hm·Σ_{j<jn} p[j]·v_j[e], v_j = v + j·ldv (the one-row fallback). */
 static void attn_pv(float *restrict o, const float *restrict p, const float *restrict v, size_t ldv, int jn, int HS,
                     float hm) {
   int e0 = 0;
-  for (; e0 + 64 <= HS; e0 += 64) {
-    v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    for (int j = 0; j < jn; j++) {
-      const float pj = p[j];
-      const float *vr = v + (size_t)j * ldv + e0;
-      a0 += pj * LD(vr);
-      a1 += pj * LD(vr + 16);
-      a2 += pj * LD(vr + 32);
-      a3 += pj * LD(vr + 48);
-    }
-    ST(o + e0, hm * a0);
-    ST(o + e0 + 16, hm * a1);
-    ST(o + e0 + 32, hm * a2);
-    ST(o + e0 + 48, hm * a3);
-  }
   for (; e0 + 16 <= HS; e0 += 16) {
     v16 a0 = {0};
     for (int j = 0; j < jn; j++) a0 += p[j] * LD(v + (size_t)j * ldv + e0);
@@ -152,6 +103,33 @@ static void attn_pv(float *restrict o, const float *restrict p, const float *res
     for (int j = 0; j < jn; j++) a += p[j] * v[(size_t)j * ldv + e0];
     o[e0] = hm * a;
   }
+}
+
+/* Softmax of one row of scores p[0..jn) in place (keys with km[j] == 0 masked); returns 0 when every key is
+ * masked (p is then all zeros), else 1. */
+static int softmax_row(float *restrict p, const float *restrict km, int jn) {
+  if (km) {
+#pragma omp simd
+    for (int j = 0; j < jn; j++) p[j] = km[j] != 0.0f ? p[j] : -INFINITY;
+  }
+  float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+  for (int j = 0; j < jn; j++) mx = p[j] > mx ? p[j] : mx; /* not fmaxf: a libm call unless NaNs are ruled out */
+  if (mx == -INFINITY) {                                   /* every key masked: zeros, not NaN */
+    for (int j = 0; j < jn; j++) p[j] = 0.0f;
+    return 0;
+  }
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int j = 0; j < jn; j++) {
+    float e = p[j] == -INFINITY ? 0.0f : fast_expf(p[j] - mx);
+    p[j] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int j = 0; j < jn; j++) p[j] *= inv;
+  return 1;
 }
 
 void mope_attention_fwd(float *out, float *probs, const float *qkv, const float *keyMask, const float *headMask, int B,
@@ -168,65 +146,80 @@ void mope_attention_fwd(float *out, float *probs, const float *qkv, const float 
     const float *km = keyMask ? keyMask + (size_t)b * T : NULL;
     const float hm = headMask ? headMask[h] : 1.0f;
     const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HS;
-    float srow[Tp];                         /* scores, then probabilities; T <= MOPE_ATTN_MAX_T (addon.c) */
-    float kt[use_kt ? (size_t)HS * Tp : 1]; /* Kᵀ of this head */
+    const float *vbase = base + 2 * (size_t)C;
+    float *pbase = probs ? probs + (size_t)bh * T * T : NULL;
     if (use_kt) {
+      float kt[(size_t)HS * Tp]; /* Kᵀ of this head */
+      float qs[TILE_R * HS], ot[TILE_R * HS], s[TILE_R * Tp];
       for (int j = 0; j < T; j++) {
+        /* rows are 3·C floats apart, too far for the hardware prefetcher: fetch the q, k and v of a row
+         * a few rows ahead, so the copy below and the tiles after it do not wait on memory */
+        if (j + ATTN_PREFETCH < T) prefetch_row(base + (size_t)(j + ATTN_PREFETCH) * C3, C, HS);
         const float *k = base + (size_t)j * C3 + C;
         for (int e = 0; e < HS; e++) kt[(size_t)e * Tp + j] = k[e];
       }
       for (int e = 0; e < HS; e++)
         for (int j = T; j < Tp; j++) kt[(size_t)e * Tp + j] = 0.0f;
+      for (int i0 = 0; i0 < T; i0 += TILE_R) {
+        const int nr = T - i0 < TILE_R ? T - i0 : TILE_R;
+        const int jmax = causal ? i0 + nr : T; /* keys past jmax are masked by causality for every row */
+        for (int r = 0; r < TILE_R; r++) {
+          const float *q = base + (size_t)(r < nr ? i0 + r : i0) * C3;
+          for (int e = 0; e < HS; e++) qs[r * HS + e] = q[e] * scale;
+        }
+        tile_rows_bt(s, Tp, qs, kt, Tp, HS, jmax);
+        for (int r = 0; r < TILE_R; r++) {
+          float *p = s + (size_t)r * Tp;
+          if (r >= nr) {
+            for (int j = 0; j < jmax; j++) p[j] = 0.0f;
+            continue;
+          }
+          const int i = i0 + r, jn = causal ? i + 1 : T;
+          softmax_row(p, km, jn);
+          for (int j = jn; j < jmax; j++) p[j] = 0.0f;
+          if (pbase) {
+            float *pout = pbase + (size_t)i * T;
+            for (int j = 0; j < jmax; j++) pout[j] = p[j];
+            for (int j = jmax; j < T; j++) pout[j] = 0.0f;
+          }
+        }
+        if (hm == 0.0f) {
+          for (int r = 0; r < nr; r++)
+            memset(out + ((size_t)b * T + i0 + r) * C + (size_t)h * HS, 0, sizeof(float) * HS);
+          continue;
+        }
+        tile_rows_pv(ot, s, Tp, vbase, C3, jmax, HS);
+        for (int r = 0; r < nr; r++) {
+          float *o = out + ((size_t)b * T + i0 + r) * C + (size_t)h * HS;
+          for (int e = 0; e < HS; e++) o[e] = hm * ot[r * HS + e];
+        }
+      }
+      continue;
     }
+    float srow[Tp]; /* scores, then probabilities; T <= MOPE_ATTN_MAX_T (addon.c) */
     for (int i = 0; i < T; i++) {
       const float *q = base + (size_t)i * C3;
       float *o = out + ((size_t)b * T + i) * C + (size_t)h * HS;
       const int jn = causal ? i + 1 : T; /* keys j >= jn are masked by causality */
       float *p = srow;
-      if (use_kt) {
-        attn_scores_kt(p, kt, Tp, q, scale, HS, jn);
-      } else {
-        for (int j = 0; j < jn; j++) {
-          const float *k = base + (size_t)j * C3 + C;
-          float d = 0.0f;
-#pragma omp simd reduction(+ : d)
-          for (int e = 0; e < HS; e++) d += q[e] * k[e];
-          p[j] = d * scale;
-        }
-      }
-      if (km) {
-#pragma omp simd
-        for (int j = 0; j < jn; j++) p[j] = km[j] != 0.0f ? p[j] : -INFINITY;
-      }
-      float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-      for (int j = 0; j < jn; j++) mx = fmaxf(mx, p[j]);
-      float *pout = probs ? probs + ((size_t)bh * T + i) * T : NULL;
-      if (mx == -INFINITY) { /* every key masked: zeros, not NaN */
-        for (int e = 0; e < HS; e++) o[e] = 0.0f;
-        if (pout)
-          for (int j = 0; j < T; j++) pout[j] = 0.0f;
-        continue;
-      }
-      float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
       for (int j = 0; j < jn; j++) {
-        float e = p[j] == -INFINITY ? 0.0f : fast_expf(p[j] - mx);
-        p[j] = e;
-        sum += e;
+        const float *k = base + (size_t)j * C3 + C;
+        float d = 0.0f;
+#pragma omp simd reduction(+ : d)
+        for (int e = 0; e < HS; e++) d += q[e] * k[e];
+        p[j] = d * scale;
       }
-      const float inv = 1.0f / sum;
-#pragma omp simd
-      for (int j = 0; j < jn; j++) p[j] *= inv;
-      if (pout) {
+      const int any = softmax_row(p, km, jn);
+      if (pbase) {
+        float *pout = pbase + (size_t)i * T;
         for (int j = 0; j < jn; j++) pout[j] = p[j];
         for (int j = jn; j < T; j++) pout[j] = 0.0f;
       }
-      if (hm == 0.0f) {
+      if (!any || hm == 0.0f) {
         for (int e = 0; e < HS; e++) o[e] = 0.0f;
         continue;
       }
-      attn_pv(o, p, base + 2 * (size_t)C, C3, jn, HS, hm);
+      attn_pv(o, p, vbase, C3, jn, HS, hm);
     }
   }
 }
