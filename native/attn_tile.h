@@ -23,20 +23,19 @@ static inline void prefetch_row(const float *q, int C, int HS) {
   }
 }
 
-/* s[r·lds + j] = Σ_e a[r·HS + e]·bt[e·Tp + j] for r < 4 and j < jn rounded up to 16 (entries past jn are junk
- * the caller ignores). bt is a transposed operand [HS,Tp], zero padded past its keys. */
-static inline void tile_rows_bt(float *restrict s, int lds, const float *restrict a, const float *restrict bt, int Tp,
-                                int HS, int jn) {
-  const int jr = (jn + 15) & ~15; /* bt is padded to Tp >= jr */
-  int j0 = 0;
-  for (; j0 + 64 <= jr; j0 += 64) {
+/* out[r·ldo + x] = Σ_{k<K} a[r·lda + k]·b[k·ldb + x] for r < 4 and x < ncols (overwrites out): a four-row GEMM
+ * tile, 4 rows × 64 columns of accumulators in registers while ncols allows, then 4 × 16, then scalars. */
+static inline void tile_rows(float *restrict out, size_t ldo, const float *restrict a, size_t lda,
+                             const float *restrict b, size_t ldb, int K, int ncols) {
+  int x0 = 0;
+  for (; x0 + 64 <= ncols; x0 += 64) {
     v16 c[TILE_R][4] = {{{0}}};
-    for (int e = 0; e < HS; e++) {
-      const float *br = bt + (size_t)e * Tp + j0;
+    for (int k = 0; k < K; k++) {
+      const float *br = b + (size_t)k * ldb + x0;
       const v16 b0 = LD(br), b1 = LD(br + 16), b2 = LD(br + 32), b3 = LD(br + 48);
 #pragma GCC unroll 4
       for (int r = 0; r < TILE_R; r++) {
-        const float ar = a[r * HS + e];
+        const float ar = a[r * lda + k];
         c[r][0] += ar * b0;
         c[r][1] += ar * b1;
         c[r][2] += ar * b2;
@@ -46,60 +45,38 @@ static inline void tile_rows_bt(float *restrict s, int lds, const float *restric
 #pragma GCC unroll 4
     for (int r = 0; r < TILE_R; r++)
 #pragma GCC unroll 4
-      for (int u = 0; u < 4; u++) ST(s + (size_t)r * lds + j0 + 16 * u, c[r][u]);
+      for (int u = 0; u < 4; u++) ST(out + r * ldo + x0 + 16 * u, c[r][u]);
   }
-  for (; j0 < jr; j0 += 16) {
+  for (; x0 + 16 <= ncols; x0 += 16) {
     v16 c[TILE_R] = {{0}};
-    for (int e = 0; e < HS; e++) {
-      const v16 b0 = LD(bt + (size_t)e * Tp + j0);
+    for (int k = 0; k < K; k++) {
+      const v16 b0 = LD(b + (size_t)k * ldb + x0);
 #pragma GCC unroll 4
-      for (int r = 0; r < TILE_R; r++) c[r] += a[r * HS + e] * b0;
+      for (int r = 0; r < TILE_R; r++) c[r] += a[r * lda + k] * b0;
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < TILE_R; r++) ST(s + (size_t)r * lds + j0, c[r]);
+    for (int r = 0; r < TILE_R; r++) ST(out + r * ldo + x0, c[r]);
   }
+  for (; x0 < ncols; x0++) {
+    for (int r = 0; r < TILE_R; r++) {
+      float acc = 0.0f;
+      for (int k = 0; k < K; k++) acc += a[r * lda + k] * b[(size_t)k * ldb + x0];
+      out[r * ldo + x0] = acc;
+    }
+  }
+}
+
+/* s[r·lds + j] = Σ_e a[r·HS + e]·bt[e·Tp + j] for r < 4 and j < jn rounded up to 16 (entries past jn are junk the
+ * caller ignores). bt is a transposed operand [HS,Tp], zero padded past its keys. */
+static inline void tile_rows_bt(float *restrict s, int lds, const float *restrict a, const float *restrict bt, int Tp,
+                                int HS, int jn) {
+  tile_rows(s, (size_t)lds, a, (size_t)HS, bt, (size_t)Tp, HS, (jn + 15) & ~15);
 }
 
 /* o[r·HS + e] = Σ_{j<jn} p[r·ldp + j]·v[j·ldv + e] for r < 4, e < HS (overwrites o). */
 static inline void tile_rows_pv(float *restrict o, const float *restrict p, int ldp, const float *restrict v,
                                 size_t ldv, int jn, int HS) {
-  int e0 = 0;
-  for (; e0 + 64 <= HS; e0 += 64) {
-    v16 c[TILE_R][4] = {{{0}}};
-    for (int j = 0; j < jn; j++) {
-      const float *vr = v + (size_t)j * ldv + e0;
-      const v16 b0 = LD(vr), b1 = LD(vr + 16), b2 = LD(vr + 32), b3 = LD(vr + 48);
-#pragma GCC unroll 4
-      for (int r = 0; r < TILE_R; r++) {
-        const float pr = p[(size_t)r * ldp + j];
-        c[r][0] += pr * b0;
-        c[r][1] += pr * b1;
-        c[r][2] += pr * b2;
-        c[r][3] += pr * b3;
-      }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < TILE_R; r++)
-#pragma GCC unroll 4
-      for (int u = 0; u < 4; u++) ST(o + (size_t)r * HS + e0 + 16 * u, c[r][u]);
-  }
-  for (; e0 + 16 <= HS; e0 += 16) {
-    v16 c[TILE_R] = {{0}};
-    for (int j = 0; j < jn; j++) {
-      const v16 b0 = LD(v + (size_t)j * ldv + e0);
-#pragma GCC unroll 4
-      for (int r = 0; r < TILE_R; r++) c[r] += p[(size_t)r * ldp + j] * b0;
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < TILE_R; r++) ST(o + (size_t)r * HS + e0, c[r]);
-  }
-  for (; e0 < HS; e0++) {
-    for (int r = 0; r < TILE_R; r++) {
-      float acc = 0.0f;
-      for (int j = 0; j < jn; j++) acc += p[(size_t)r * ldp + j] * v[(size_t)j * ldv + e0];
-      o[(size_t)r * HS + e0] = acc;
-    }
-  }
+  tile_rows(o, (size_t)HS, p, (size_t)ldp, v, ldv, jn, HS);
 }
 
 #endif
