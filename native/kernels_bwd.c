@@ -218,8 +218,10 @@ static void attn_bwd_head_tiled(float *dbase, const float *base, const float *g,
   }
   for (int e = 0; e < HS; e++)
     for (int j = T; j < Tp; j++) vt[(size_t)e * Tp + j] = 0.0f;
-  memset(dst, 0, sizeof dst);
-  memset(pt, 0, sizeof pt);
+  /* rows of dSᵀ, Pᵀ past T are read by the last tile (their outputs are dropped): zero them; every entry below T
+   * is written by the loop below */
+  memset(dst + (size_t)T * Tp, 0, sizeof(float) * (size_t)(Tr - T) * Tp);
+  memset(pt + (size_t)T * Tp, 0, sizeof(float) * (size_t)(Tr - T) * Tp);
   for (int i0 = 0; i0 < T; i0 += TILE_R) {
     const int nr = T - i0 < TILE_R ? T - i0 : TILE_R;
     int jn[TILE_R], jmax = 0;
@@ -237,11 +239,14 @@ static void attn_bwd_head_tiled(float *dbase, const float *base, const float *g,
     for (int r = 0; r < TILE_R; r++) {
       float *d = dp + (size_t)r * Tp;
       const int i = i0 + r;
-      if (jn[r] == 0) { /* a fully masked row (or past T): zero gradients */
+      if (r >= nr) continue;
+      const float *p = P + (size_t)i * T;
+      for (int j = 0; j < T; j++) pt[(size_t)j * Tp + i] = hm * p[j]; /* p is zero from jn on */
+      if (jn[r] == 0) {                                               /* a fully masked row: zero gradients */
         for (int j = 0; j < jmax; j++) d[j] = 0.0f;
+        for (int j = 0; j < T; j++) dst[(size_t)j * Tp + i] = 0.0f;
         continue;
       }
-      const float *p = P + (size_t)i * T;
       /* dS = P ⊙ (dP − Σ_j dP·P); zero-probability (masked) keys get exactly zero */
       double rs = 0.0;
 #pragma omp simd reduction(+ : rs)
@@ -250,10 +255,7 @@ static void attn_bwd_head_tiled(float *dbase, const float *base, const float *g,
 #pragma omp simd
       for (int j = 0; j < jn[r]; j++) d[j] = p[j] * (d[j] - rf) * scale;
       for (int j = jn[r]; j < jmax; j++) d[j] = 0.0f;
-      for (int j = 0; j < jn[r]; j++) {
-        dst[(size_t)j * Tp + i] = d[j];
-        pt[(size_t)j * Tp + i] = hm * p[j];
-      }
+      for (int j = 0; j < T; j++) dst[(size_t)j * Tp + i] = j < jmax ? d[j] : 0.0f;
     }
     /* dq_i = scale·Σ_j dS[i,j]·k_j */
     tile_rows_pv(ot, dp, Tp, base + C, C3, jmax, HS);

@@ -304,6 +304,7 @@ test('attentionBackward: shapes, T=1, causal, padding, head masks, fully masked 
   attentionBwdCase(2, 40, 2, 80, false, { headMask: Float32Array.of(0.5, 1) });
   // heads too large for the transposed-value tile (HS·T > 16384 floats) take the dot-product path
   attentionBwdCase(1, 300, 2, 64, true, { headMask: Float32Array.of(0.5, 1) });
+  attentionBwdCase(1, 150, 2, 64, true, {}); // past the tiled path's 128 tokens, Vᵀ still on the stack
   const B = 3;
   const T = 13;
   const NH = 4;
